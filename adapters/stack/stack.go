@@ -1,0 +1,209 @@
+// Package stack assembles the components (API, processor, dispatchers,
+// completion monitor, projector) against a Kafka cluster and a Postgres
+// database. The binary's subcommands and the integration tests both start
+// the service through it, so tests exercise the real wiring.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/commands/accept"
+	"ziett.co/campaigns/commands/admin"
+	"ziett.co/campaigns/commands/complete"
+	"ziett.co/campaigns/commands/dispatch"
+	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/routing"
+	"ziett.co/campaigns/projections"
+	"ziett.co/campaigns/projections/campaigns"
+)
+
+// Component names, for running a subset in one process.
+const (
+	API        = "api"
+	Processor  = "processor"
+	Dispatcher = "dispatcher"
+	Completion = "completion"
+	Projector  = "projector"
+)
+
+// All is every component.
+var All = []string{API, Processor, Dispatcher, Completion, Projector}
+
+// Config says what to run and against what.
+type Config struct {
+	Brokers     []string
+	DatabaseURL string
+	// HTTPAddr is where the API listens; "127.0.0.1:0" picks a port.
+	HTTPAddr   string
+	Components []string
+	Partitions int32
+	// Provider configures the simulated provider behind every route.
+	Provider smsprovider.Config
+	Retry    dispatch.Retry
+	Log      *slog.Logger
+	// ClientOpts are added to every Kafka client (tests shorten timeouts).
+	ClientOpts []kgo.Opt
+}
+
+// Stack is a running set of components.
+type Stack struct {
+	DB        *pgxpool.Pool
+	Kafka     *kgo.Client
+	Admin     admin.Service
+	Addr      string // the API's listen address, when it runs
+	Providers map[string]*smsprovider.Simulated
+	Rules     process.Rules
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error
+	srv    *http.Server
+}
+
+// Start connects, prepares topics and schema, and starts the components.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if len(cfg.Components) == 0 {
+		cfg.Components = All
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 8
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	rules := process.Rules{Routes: routing.Default(), Prices: pricing.Default()}
+	if err := kafkalog.EnsureTopics(ctx, cl, kafkalog.Layout{Partitions: cfg.Partitions}, rules.Routes.Providers()); err != nil {
+		cl.Close()
+		db.Close()
+		return nil, fmt.Errorf("kafka topics: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	appender := kafkalog.NewAppender(cl)
+	dir := postgres.Directory{DB: db}
+	s := &Stack{DB: db, Kafka: cl, Admin: admin.Service{Dir: dir, Log: appender}, Rules: rules,
+		cancel: cancel, Providers: map[string]*smsprovider.Simulated{}}
+	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
+
+	if has(Processor) {
+		s.run(cfg.Log, "processor", (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.processor",
+			Topics: []string{kafkalog.OrgEvents}, Stage: process.NewProcessor(rules, cfg.Log),
+			Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+	}
+	if has(Completion) {
+		s.run(cfg.Log, "completion", (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.completion",
+			Topics: []string{kafkalog.MessageEvents}, Stage: complete.NewMonitor(cfg.Log),
+			Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+	}
+	if has(Dispatcher) {
+		for _, name := range rules.Routes.Providers() {
+			pc := cfg.Provider
+			pc.Name = name
+			prov := smsprovider.NewSimulated(pc)
+			s.Providers[name] = prov
+			s.run(cfg.Log, "dispatcher."+name, (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.dispatcher." + name,
+				Topics: []string{kafkalog.DeliveryTopic(name)}, Stateless: true,
+				Stage: &dispatch.Dispatcher{Provider: prov, Name: name, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log},
+				Log:   cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+		}
+	}
+	if has(Projector) {
+		s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
+			Projection: campaigns.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+	}
+	if has(API) {
+		api := &httpapi.Server{
+			Auth:      dir,
+			Accept:    &accept.Service{Senders: dir, Log: appender, Rules: rules},
+			Campaigns: campaigns.Reader{DB: db},
+			Log:       cfg.Log,
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		}
+		s.Addr = ln.Addr().String()
+		s.srv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("http: %w", err))
+			}
+		}()
+	}
+	return s, nil
+}
+
+func (s *Stack) run(log *slog.Logger, name string, fn func(context.Context) error, ctx context.Context) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(ctx); err != nil {
+			log.Error("component stopped", "component", name, "err", err)
+			s.fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+}
+
+func (s *Stack) fail(err error) {
+	s.errMu.Lock()
+	s.err = errors.Join(s.err, err)
+	s.errMu.Unlock()
+	s.cancel()
+}
+
+// Err is the first failure of a component, if any.
+func (s *Stack) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Done is closed when the components have stopped, after Close or a failure.
+func (s *Stack) Done() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { s.wg.Wait(); close(ch) }()
+	return ch
+}
+
+// Close stops the components, finishing in-flight requests and
+// transactions, then disconnects.
+func (s *Stack) Close() error {
+	if s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.srv.Shutdown(ctx) //nolint:errcheck
+		cancel()
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.Kafka.Close()
+	s.DB.Close()
+	return s.Err()
+}

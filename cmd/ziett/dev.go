@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"ziett.co/campaigns/adapters/embedded/pgcluster"
+	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/commands/admin"
+	"ziett.co/campaigns/domain/apikey"
+)
+
+// demoCredits is 1,000,000.00 AOA: enough for a few hundred thousand
+// messages, so local experiments never stop on funds.
+const demoCredits = 100_000_000
+
+func runDev(args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("dev", flag.ExitOnError)
+	latency := fs.Duration("provider-latency", 0, "mean latency of the simulated providers")
+	fs.Parse(args) //nolint:errcheck
+
+	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
+	if len(brokers) == 0 {
+		addr := env("ZIETT_KAFKA_ADDR", "127.0.0.1:9092")
+		cluster, err := kfake.NewCluster(
+			kfake.NumBrokers(1),
+			kfake.DataDir(filepath.Join(dataDir, "kafka")),
+			kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
+		)
+		if err != nil {
+			return fmt.Errorf("embedded kafka on %s: %w", addr, err)
+		}
+		defer cluster.Close()
+		brokers = cluster.ListenAddrs()
+		log.Info("embedded kafka started", "addr", brokers, "data_dir", filepath.Join(dataDir, "kafka"))
+	}
+
+	dbURL := os.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dataDir, "postgres"),
+			Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }})
+		if err != nil {
+			return fmt.Errorf("embedded postgres: %w", err)
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				log.Error("stop postgres", "err", err)
+			}
+		}()
+		if err := pg.CreateDatabase(ctx, "ziett"); err != nil {
+			return err
+		}
+		dbURL = pg.URL("ziett")
+		log.Info("embedded postgres started", "url", dbURL)
+	}
+
+	st, err := stack.Start(ctx, stack.Config{
+		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "127.0.0.1:8080"),
+		Provider: smsprovider.Config{Latency: *latency}, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	demo, err := ensureDemo(ctx, st, filepath.Join(dataDir, "demo.json"))
+	if err != nil {
+		st.Close()
+		return err
+	}
+	fmt.Printf(`
+Ziett Campaigns is running.
+
+  API         %s
+  API key     %s
+  remitter_id %s
+  org_id      %s
+  (saved in %s)
+
+Try:
+  curl -s -X POST %s/c/v1/campaigns/batch -H 'X-API-KEY: %s' -H 'Content-Type: application/json' \
+    -d '{"name":"Demo","remitter_id":"%s","channel_type":"SMS","country_alpha2":"AO","content":"Hello","recipients":["+244990000001","+244990000002","990000003"]}'
+
+Press Ctrl-C to stop.
+`, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
+		demo.BaseURL, demo.APIKey, demo.RemitterID)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-st.Done():
+	}
+	return st.Close()
+}
+
+// ensureDemo reuses the demo organisation of an earlier run, so a restart
+// keeps the same key, or creates one.
+func ensureDemo(ctx context.Context, st *stack.Stack, path string) (admin.Demo, error) {
+	base := "http://" + st.Addr
+	var d admin.Demo
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &d) == nil {
+		if _, err := st.Admin.Dir.Authenticate(ctx, d.APIKey); err == nil {
+			d.BaseURL = base
+			return d, writeJSONFile(path, d)
+		}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return d, err
+	}
+	d, err := st.Admin.CreateDemo(ctx, demoCredits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead})
+	if err != nil {
+		return d, fmt.Errorf("create demo organisation: %w", err)
+	}
+	d.BaseURL = base
+	return d, writeJSONFile(path, d)
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

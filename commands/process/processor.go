@@ -1,0 +1,183 @@
+package process
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
+)
+
+// Failure codes a campaign can end with at processing time.
+const (
+	CodeInsufficientFunds = "BILLING_INSUFFICIENT_FUNDS"
+	CodeNoValidRecipients = "NO_VALID_RECIPIENTS"
+)
+
+const source = "processor"
+
+type account struct {
+	balance int64
+}
+
+// Processor is the kafkalog.Stage over the organisation stream. Its state
+// is each organisation's balance, a fold of FundsCredited, FundsDebited and
+// FundsRefunded; owning the partition makes it the only debit writer, so
+// the balance it checks cannot be spent concurrently elsewhere.
+type Processor struct {
+	Rules Rules
+	Log   *slog.Logger
+	Now   func() time.Time
+
+	accounts map[int32]map[uuid.UUID]*account
+	// pending holds debits this instance emitted and has not yet read back:
+	// already subtracted, so they must not be subtracted again.
+	pending map[int32]map[uuid.UUID]bool
+}
+
+func NewProcessor(r Rules, log *slog.Logger) *Processor {
+	return &Processor{Rules: r, Log: log, Now: time.Now,
+		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{}}
+}
+
+func (p *Processor) acct(partition int32, org uuid.UUID) *account {
+	m := p.accounts[partition]
+	if m == nil {
+		m = map[uuid.UUID]*account{}
+		p.accounts[partition] = m
+	}
+	a := m[org]
+	if a == nil {
+		a = &account{}
+		m[org] = a
+	}
+	return a
+}
+
+// Balance is the organisation's balance as this processor sees it.
+func (p *Processor) Balance(partition int32, org uuid.UUID) int64 {
+	return p.acct(partition, org).balance
+}
+
+func (p *Processor) Forget(_ string, partition int32) {
+	delete(p.accounts, partition)
+	// Pending debits of a forgotten partition are in the log (committed) or
+	// were aborted; either way the rebuild accounts for them.
+	delete(p.pending, partition)
+}
+
+func (p *Processor) Fold(r *kgo.Record) {
+	e, err := kafkalog.Decode(r)
+	if err != nil {
+		return
+	}
+	p.applyFunds(r.Partition, e)
+}
+
+// applyFunds folds balance-changing events; it reports whether e was one.
+func (p *Processor) applyFunds(partition int32, e events.Envelope) bool {
+	switch e.Type {
+	case events.FundsCredited:
+		var f events.FundsCreditedV1
+		if e.Decode(&f) == nil {
+			p.acct(partition, e.OrgID).balance += f.Amount
+		}
+	case events.FundsRefunded:
+		var f events.FundsRefundedV1
+		if e.Decode(&f) == nil {
+			p.acct(partition, e.OrgID).balance += f.Amount
+		}
+	case events.FundsDebited:
+		if p.pending[partition][e.ID] {
+			delete(p.pending[partition], e.ID)
+			return true
+		}
+		var f events.FundsDebitedV1
+		if e.Decode(&f) == nil {
+			p.acct(partition, e.OrgID).balance -= f.Amount
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	for _, r := range recs {
+		e, err := kafkalog.Decode(r)
+		if err != nil {
+			p.Log.Error("skipping undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			continue
+		}
+		if p.applyFunds(r.Partition, e) || e.Type != events.CampaignAccepted {
+			continue
+		}
+		var c events.CampaignAcceptedV1
+		if err := e.Decode(&c); err != nil {
+			p.Log.Error("skipping undecodable CampaignAccepted", "event_id", e.ID, "err", err)
+			continue
+		}
+		if err := p.process(r.Partition, e, c, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Processor) process(partition int32, acc events.Envelope, c events.CampaignAcceptedV1, emit func(*kgo.Record)) error {
+	now := p.Now()
+	org, cid := acc.OrgID, acc.CampaignID
+	out := func(t events.Type, pl events.Payload) (events.Envelope, error) {
+		env, err := events.New(events.DerivedID(acc.ID, t, 0), org, cid, pl, now, acc.TraceID, acc.ID, source)
+		if err != nil {
+			return env, err
+		}
+		emit(kafkalog.Encode(kafkalog.OrgEvents, org, env))
+		return env, nil
+	}
+	plan := MakePlan(cid, c, p.Rules)
+	if _, err := out(events.CampaignProcessed, plan.Processed); err != nil {
+		return err
+	}
+	a := p.acct(partition, org)
+	cost := plan.Processed.Cost
+	switch {
+	case plan.Processed.Recipients.Valid == 0:
+		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeNoValidRecipients,
+			Message: "None of the submitted recipients is a valid phone number."})
+		return err
+	case cost > a.balance:
+		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeInsufficientFunds,
+			Message: "The account balance was too low to pay for this campaign when it was processed."})
+		return err
+	}
+	a.balance -= cost
+	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: plan.Processed.Currency, BalanceAfter: a.balance})
+	if err != nil {
+		return err
+	}
+	if p.pending[partition] == nil {
+		p.pending[partition] = map[uuid.UUID]bool{}
+	}
+	p.pending[partition][debit.ID] = true
+	total := len(plan.Messages)
+	for _, m := range plan.Messages {
+		d := events.Delivery{
+			MessageID: m.MessageID, CampaignID: cid, OrgID: org, Index: m.Index, To: m.E164,
+			Sender: c.SenderName, Content: c.Content, Segments: plan.Processed.SegmentsPerMessage,
+			Cost: m.Cost, Currency: plan.Processed.Currency, Provider: m.Provider,
+			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID,
+		}
+		rec, err := kafkalog.EncodeDelivery(d)
+		if err != nil {
+			return err
+		}
+		emit(rec)
+	}
+	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: plan.Processed.ByProvider})
+	return err
+}

@@ -1,0 +1,690 @@
+package campaign
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+const (
+	seedRemitter = "019b4b56-e704-7c30-83a0-527df63c3e00"
+	uuidV4       = "550e8400-e29b-41d4-a716-446655440000"
+	// Version nibble 7 but the Microsoft variant (110x): not a UUIDv7.
+	uuidV7WrongVariant = "019b4b56-e704-7c30-c3a0-527df63c3e00"
+)
+
+// seedBody is the example of the API reference, comment removed.
+const seedBody = `{
+	"name": "Black Friday Promo - Luanda",
+	"remitter_id": "019b4b56-e704-7c30-83a0-527df63c3e00",
+	"channel_type": "SMS",
+	"country_alpha2": "AO",
+	"content": "Flash Sale! Enjoy 50% off on all items this weekend only.",
+	"recipients": [
+		"+244990000001",
+		"+244990000002",
+		"990000003"
+	]
+}`
+
+var (
+	reRecipient = regexp.MustCompile(recipientPattern)
+	reCountry   = regexp.MustCompile(countryPattern)
+)
+
+// validFields is a valid request as a map, so that a case can change one
+// member, including to a raw JSON value of the wrong type.
+func validFields() map[string]any {
+	return map[string]any{
+		"name":           "Black Friday Promo - Luanda",
+		"remitter_id":    seedRemitter,
+		"channel_type":   "SMS",
+		"country_alpha2": "AO",
+		"content":        "Flash Sale!",
+		"recipients":     []any{"+244990000001", "+244990000002"},
+	}
+}
+
+func bodyWith(t testing.TB, mutate func(m map[string]any)) []byte {
+	t.Helper()
+	m := validFields()
+	if mutate != nil {
+		mutate(m)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func set(key string, v any) func(map[string]any) {
+	return func(m map[string]any) { m[key] = v }
+}
+
+func raw(key, js string) func(map[string]any) {
+	return set(key, json.RawMessage(js))
+}
+
+func del(keys ...string) func(map[string]any) {
+	return func(m map[string]any) {
+		for _, k := range keys {
+			delete(m, k)
+		}
+	}
+}
+
+func all(fs ...func(map[string]any)) func(map[string]any) {
+	return func(m map[string]any) {
+		for _, f := range fs {
+			f(m)
+		}
+	}
+}
+
+func numbers(n int, item func(i int) any) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = item(i)
+	}
+	return out
+}
+
+func goodNumber(i int) any { return fmt.Sprintf("+2449%08d", i) }
+
+func TestParseRequestSeedExample(t *testing.T) {
+	r, errs := ParseRequest([]byte(seedBody))
+	if errs != nil {
+		t.Fatalf("seed example refused: %v", errs)
+	}
+	want := Request{
+		Name:          "Black Friday Promo - Luanda",
+		Content:       "Flash Sale! Enjoy 50% off on all items this weekend only.",
+		ChannelType:   "SMS",
+		CountryAlpha2: "AO",
+		RemitterID:    uuid.MustParse(seedRemitter),
+		Recipients:    []string{"+244990000001", "+244990000002", "990000003"},
+	}
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("got %+v\nwant %+v", r, want)
+	}
+}
+
+func TestParseRequestFields(t *testing.T) {
+	patternRecipient := `String should match pattern '^\+?[\d\s\-\.]{7,30}$'.`
+	patternCountry := `String should match pattern '^[A-Z]{2}$'.`
+
+	tests := []struct {
+		name   string
+		mutate func(map[string]any)
+		want   FieldErrors // nil: accepted
+	}{
+		{name: "valid", mutate: nil},
+		{name: "unknown field ignored", mutate: set("priority", "high")},
+
+		// name
+		{name: "name 1 char", mutate: set("name", "x")},
+		{name: "name 200 chars", mutate: set("name", strings.Repeat("a", 200))},
+		{name: "name 200 multibyte chars", mutate: set("name", strings.Repeat("ç", 200))},
+		{name: "name 201 chars", mutate: set("name", strings.Repeat("a", 201)),
+			want: FieldErrors{"name": "String should have at most 200 characters"}},
+		{name: "name 201 multibyte chars", mutate: set("name", strings.Repeat("ç", 201)),
+			want: FieldErrors{"name": "String should have at most 200 characters"}},
+		{name: "name empty", mutate: set("name", ""),
+			want: FieldErrors{"name": "String should have at least 1 character"}},
+		{name: "name number", mutate: raw("name", `42`),
+			want: FieldErrors{"name": "Input should be a valid string"}},
+		{name: "name null", mutate: raw("name", `null`),
+			want: FieldErrors{"name": "Input should be a valid string"}},
+		{name: "name list", mutate: raw("name", `["a"]`),
+			want: FieldErrors{"name": "Input should be a valid string"}},
+		{name: "name missing", mutate: del("name"),
+			want: FieldErrors{"name": "Field required"}},
+
+		// content
+		{name: "content 10000 chars", mutate: set("content", strings.Repeat("a", 10000))},
+		{name: "content 10000 emoji", mutate: set("content", strings.Repeat("😀", 10000))},
+		{name: "content 10001 chars", mutate: set("content", strings.Repeat("a", 10001)),
+			want: FieldErrors{"content": "String should have at most 10000 characters"}},
+		{name: "content 10001 emoji", mutate: set("content", strings.Repeat("😀", 10001)),
+			want: FieldErrors{"content": "String should have at most 10000 characters"}},
+		{name: "content 9999 ascii + 1 emoji", mutate: set("content", strings.Repeat("a", 9999)+"😀")},
+		{name: "content escaped surrogate pair is one char",
+			mutate: raw("content", `"`+strings.Repeat("a", 9999)+`\ud83d\ude00"`)},
+		{name: "content empty", mutate: set("content", ""),
+			want: FieldErrors{"content": "String should have at least 1 character"}},
+		{name: "content bool", mutate: raw("content", `true`),
+			want: FieldErrors{"content": "Input should be a valid string"}},
+		{name: "content object", mutate: raw("content", `{"text":"hi"}`),
+			want: FieldErrors{"content": "Input should be a valid string"}},
+		{name: "content missing", mutate: del("content"),
+			want: FieldErrors{"content": "Field required"}},
+
+		// channel_type
+		{name: "channel lower case", mutate: set("channel_type", "sms"),
+			want: FieldErrors{"channel_type": "Input should be 'SMS'"}},
+		{name: "channel other", mutate: set("channel_type", "EMAIL"),
+			want: FieldErrors{"channel_type": "Input should be 'SMS'"}},
+		{name: "channel padded", mutate: set("channel_type", " SMS"),
+			want: FieldErrors{"channel_type": "Input should be 'SMS'"}},
+		{name: "channel empty", mutate: set("channel_type", ""),
+			want: FieldErrors{"channel_type": "Input should be 'SMS'"}},
+		{name: "channel number", mutate: raw("channel_type", `1`),
+			want: FieldErrors{"channel_type": "Input should be a valid string"}},
+		{name: "channel null", mutate: raw("channel_type", `null`),
+			want: FieldErrors{"channel_type": "Input should be a valid string"}},
+		{name: "channel missing", mutate: del("channel_type"),
+			want: FieldErrors{"channel_type": "Field required"}},
+
+		// remitter_id
+		{name: "remitter upper case", mutate: set("remitter_id", strings.ToUpper(seedRemitter))},
+		{name: "remitter braced", mutate: set("remitter_id", "{"+seedRemitter+"}")},
+		{name: "remitter URN", mutate: set("remitter_id", "urn:uuid:"+seedRemitter)},
+		{name: "remitter without hyphens", mutate: set("remitter_id", strings.ReplaceAll(seedRemitter, "-", ""))},
+		{name: "remitter v4", mutate: set("remitter_id", uuidV4),
+			want: FieldErrors{"remitter_id": "UUID version 7 expected"}},
+		{name: "remitter v1", mutate: set("remitter_id", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+			want: FieldErrors{"remitter_id": "UUID version 7 expected"}},
+		{name: "remitter nil UUID", mutate: set("remitter_id", uuid.Nil.String()),
+			want: FieldErrors{"remitter_id": "UUID version 7 expected"}},
+		{name: "remitter max UUID", mutate: set("remitter_id", "ffffffff-ffff-ffff-ffff-ffffffffffff"),
+			want: FieldErrors{"remitter_id": "UUID version 7 expected"}},
+		{name: "remitter v7 nibble, wrong variant", mutate: set("remitter_id", uuidV7WrongVariant),
+			want: FieldErrors{"remitter_id": "UUID version 7 expected"}},
+		{name: "remitter not a UUID", mutate: set("remitter_id", "not-a-uuid"),
+			want: FieldErrors{"remitter_id": "Input should be a valid UUID"}},
+		{name: "remitter bad hex", mutate: set("remitter_id", "019b4b56-e704-7c30-83a0-527df63c3e0g"),
+			want: FieldErrors{"remitter_id": "Input should be a valid UUID"}},
+		{name: "remitter empty", mutate: set("remitter_id", ""),
+			want: FieldErrors{"remitter_id": "Input should be a valid UUID"}},
+		{name: "remitter number", mutate: raw("remitter_id", `7`),
+			want: FieldErrors{"remitter_id": "Input should be a valid UUID"}},
+		{name: "remitter null", mutate: raw("remitter_id", `null`),
+			want: FieldErrors{"remitter_id": "Input should be a valid UUID"}},
+		{name: "remitter missing", mutate: del("remitter_id"),
+			want: FieldErrors{"remitter_id": "Field required"}},
+
+		// country_alpha2
+		{name: "country PT", mutate: set("country_alpha2", "PT")},
+		{name: "country lower case", mutate: set("country_alpha2", "ao"),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country 3 letters", mutate: set("country_alpha2", "AOO"),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country 1 letter", mutate: set("country_alpha2", "A"),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country empty", mutate: set("country_alpha2", ""),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country trailing newline", mutate: set("country_alpha2", "AO\n"),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country non-ASCII letter", mutate: set("country_alpha2", "ÅO"),
+			want: FieldErrors{"country_alpha2": patternCountry}},
+		{name: "country not assigned", mutate: set("country_alpha2", "XX"),
+			want: FieldErrors{"country_alpha2": "Value error, 'XX' is not an ISO 3166-1 alpha-2 country code."}},
+		{name: "country exceptionally reserved UK", mutate: set("country_alpha2", "UK"),
+			want: FieldErrors{"country_alpha2": "Value error, 'UK' is not an ISO 3166-1 alpha-2 country code."}},
+		{name: "country number", mutate: raw("country_alpha2", `12`),
+			want: FieldErrors{"country_alpha2": "Input should be a valid string"}},
+		{name: "country null", mutate: raw("country_alpha2", `null`),
+			want: FieldErrors{"country_alpha2": "Input should be a valid string"}},
+		{name: "country missing", mutate: del("country_alpha2"),
+			want: FieldErrors{"country_alpha2": "Field required"}},
+
+		// recipients: list
+		{name: "recipients 2 items", mutate: set("recipients", numbers(2, goodNumber))},
+		{name: "recipients 1000 items", mutate: set("recipients", numbers(1000, goodNumber))},
+		{name: "recipients 1 item", mutate: set("recipients", numbers(1, goodNumber)),
+			want: FieldErrors{"recipients": "Ensure this value has at least 2 items."}},
+		{name: "recipients 1 bad item", mutate: set("recipients", []any{"x"}),
+			want: FieldErrors{
+				"recipients":    "Ensure this value has at least 2 items.",
+				"recipients[0]": patternRecipient,
+			}},
+		{name: "recipients empty", mutate: set("recipients", []any{}),
+			want: FieldErrors{"recipients": "Ensure this value has at least 2 items."}},
+		{name: "recipients 1001 items", mutate: set("recipients", numbers(1001, goodNumber)),
+			want: FieldErrors{"recipients": "Ensure this value has at most 1000 items."}},
+		{name: "recipients 1001 bad items are not scanned",
+			mutate: set("recipients", numbers(1001, func(int) any { return 1 })),
+			want:   FieldErrors{"recipients": "Ensure this value has at most 1000 items."}},
+		{name: "recipients string", mutate: set("recipients", "+244990000001"),
+			want: FieldErrors{"recipients": "Input should be a valid list"}},
+		{name: "recipients object", mutate: raw("recipients", `{"0":"+244990000001"}`),
+			want: FieldErrors{"recipients": "Input should be a valid list"}},
+		{name: "recipients null", mutate: raw("recipients", `null`),
+			want: FieldErrors{"recipients": "Input should be a valid list"}},
+		{name: "recipients missing", mutate: del("recipients"),
+			want: FieldErrors{"recipients": "Field required"}},
+
+		// recipients: items
+		{name: "item 7 digits", mutate: set("recipients", []any{"1234567", "+1234567"})},
+		{name: "item 30 digits", mutate: set("recipients", []any{strings.Repeat("9", 30), "+" + strings.Repeat("9", 30)})},
+		{name: "item separators", mutate: set("recipients", []any{"+244 990-000.001", "\t\n\f\r 1234"})},
+		{name: "item 6 digits", mutate: set("recipients", []any{"123456", "+123456"}),
+			want: FieldErrors{"recipients[0]": patternRecipient, "recipients[1]": patternRecipient}},
+		{name: "item 31 digits", mutate: set("recipients", []any{strings.Repeat("9", 31), "+" + strings.Repeat("9", 31)}),
+			want: FieldErrors{"recipients[0]": patternRecipient, "recipients[1]": patternRecipient}},
+		{name: "item bad characters", mutate: set("recipients", []any{
+			"++1234567", "1234567+", "+", "", "\v1234567", "١٢٣٤٥٦٧٨", "1234567a", "(244) 990 000 001", "+244990000001",
+		}),
+			want: FieldErrors{
+				"recipients[0]": patternRecipient, "recipients[1]": patternRecipient,
+				"recipients[2]": patternRecipient, "recipients[3]": patternRecipient,
+				"recipients[4]": patternRecipient, "recipients[5]": patternRecipient,
+				"recipients[6]": patternRecipient, "recipients[7]": patternRecipient,
+			}},
+		{name: "item wrong types", mutate: raw("recipients", `["+244990000001", 244990000002, null, [], {}, true]`),
+			want: FieldErrors{
+				"recipients[1]": "Input should be a valid string",
+				"recipients[2]": "Input should be a valid string",
+				"recipients[3]": "Input should be a valid string",
+				"recipients[4]": "Input should be a valid string",
+				"recipients[5]": "Input should be a valid string",
+			}},
+		{name: "item escaped digits", mutate: raw("recipients", `["\u0031\u0032\u0033\u0034\u0035\u0036\u0037", "+244990000001"]`)},
+
+		// everything at once
+		{name: "all fields missing", mutate: del("name", "content", "channel_type", "remitter_id", "recipients", "country_alpha2"),
+			want: FieldErrors{
+				"name": "Field required", "content": "Field required", "channel_type": "Field required",
+				"remitter_id": "Field required", "recipients": "Field required", "country_alpha2": "Field required",
+			}},
+		{name: "all fields wrong", mutate: all(
+			set("name", ""),
+			set("content", strings.Repeat("x", 10001)),
+			set("channel_type", "WHATSAPP"),
+			set("remitter_id", uuidV4),
+			set("recipients", []any{"+244990000001", "abc"}),
+			set("country_alpha2", "ao"),
+		),
+			want: FieldErrors{
+				"name":           "String should have at least 1 character",
+				"content":        "String should have at most 10000 characters",
+				"channel_type":   "Input should be 'SMS'",
+				"remitter_id":    "UUID version 7 expected",
+				"recipients[1]":  patternRecipient,
+				"country_alpha2": patternCountry,
+			}},
+	}
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := bodyWith(t, tc.mutate)
+			r, errs := ParseRequest(body)
+			if !maps.Equal(errs, tc.want) || (tc.want == nil) != (errs == nil) {
+				t.Fatalf("errors:\n got %q\nwant %q", errs, tc.want)
+			}
+			if tc.want != nil {
+				if !reflect.DeepEqual(r, Request{}) {
+					t.Fatalf("request not zero on failure: %+v", r)
+				}
+				return
+			}
+			assertValid(t, r)
+		})
+	}
+}
+
+func TestParseRequestKeepsValues(t *testing.T) {
+	body := bodyWith(t, all(
+		set("name", "  Promo ç  "),
+		set("remitter_id", "{"+strings.ToUpper(seedRemitter)+"}"),
+		raw("content", `"ol\u00e1 \ud83d\ude00"`),
+		set("recipients", []any{" 244 990 000 001 ", "+244.990.000.002"}),
+	))
+	r, errs := ParseRequest(body)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if r.Name != "  Promo ç  " || r.Content != "olá 😀" || r.RemitterID.String() != seedRemitter {
+		t.Fatalf("values changed: %+v", r)
+	}
+	if !reflect.DeepEqual(r.Recipients, []string{" 244 990 000 001 ", "+244.990.000.002"}) {
+		t.Fatalf("recipients changed: %q", r.Recipients)
+	}
+}
+
+func TestParseRequestRecipientErrorCap(t *testing.T) {
+	// 40 items, of which all but indexes 0, 10 and 20 fail: 37 failures.
+	items := numbers(40, func(i int) any {
+		if i%10 == 0 && i <= 20 {
+			return goodNumber(i)
+		}
+		return "bad"
+	})
+	_, errs := ParseRequest(bodyWith(t, set("recipients", items)))
+
+	want := FieldErrors{"recipients": "37 items failed validation; the first 20 are listed."}
+	listed := 0
+	for i := range items {
+		if listed == 20 {
+			break
+		}
+		if i%10 == 0 && i <= 20 {
+			continue
+		}
+		want["recipients["+strconv.Itoa(i)+"]"] = "String should match pattern '^\\+?[\\d\\s\\-\\.]{7,30}$'."
+		listed++
+	}
+	if !maps.Equal(errs, want) {
+		t.Fatalf("got %q\nwant %q", errs, want)
+	}
+	if _, ok := errs["recipients[22]"]; !ok {
+		t.Fatal("the 20th failure (index 22) should be listed")
+	}
+	if _, ok := errs["recipients[23]"]; ok {
+		t.Fatal("the 21st failure (index 23) should not be listed")
+	}
+}
+
+func TestParseRequestRecipientErrorCapBoundary(t *testing.T) {
+	bad := func(n int) []any { return numbers(n, func(int) any { return "bad" }) }
+
+	_, errs := ParseRequest(bodyWith(t, set("recipients", bad(20))))
+	if len(errs) != 20 || errs["recipients"] != "" {
+		t.Fatalf("20 failures must all be listed without a summary: %q", errs)
+	}
+	_, errs = ParseRequest(bodyWith(t, set("recipients", bad(21))))
+	if len(errs) != 21 || errs["recipients"] != "21 items failed validation; the first 20 are listed." {
+		t.Fatalf("21 failures: %q", errs)
+	}
+	_, errs = ParseRequest(bodyWith(t, set("recipients", bad(1000))))
+	if len(errs) != 21 || errs["recipients"] != "1000 items failed validation; the first 20 are listed." {
+		t.Fatalf("1000 failures: %d errors, summary %q", len(errs), errs["recipients"])
+	}
+}
+
+func TestParseRequestBody(t *testing.T) {
+	const notObject = "Input should be a valid dictionary or object"
+	tests := []struct {
+		name    string
+		body    string
+		want    string // the "body" message, or its prefix for invalid JSON
+		invalid bool
+	}{
+		{name: "empty", body: "", invalid: true},
+		{name: "whitespace only", body: " \n", invalid: true},
+		{name: "unterminated object", body: `{"name": "x"`, invalid: true},
+		{name: "missing value", body: `{"name": }`, invalid: true},
+		{name: "trailing comma", body: `{"name": "x",}`, invalid: true},
+		{name: "single quotes", body: `{'name': 'x'}`, invalid: true},
+		{name: "trailing garbage", body: seedBody + "x", invalid: true},
+		{name: "two objects", body: seedBody + seedBody, invalid: true},
+		{name: "control char in string", body: "{\"name\": \"a\x01b\"}", invalid: true},
+		{name: "array", body: `[` + seedBody + `]`, want: notObject},
+		{name: "empty array", body: `[]`, want: notObject},
+		{name: "null", body: `null`, want: notObject},
+		{name: "string", body: `"hello"`, want: notObject},
+		{name: "number", body: `42`, want: notObject},
+		{name: "bool", body: `true`, want: notObject},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, errs := ParseRequest([]byte(tc.body))
+			if len(errs) != 1 {
+				t.Fatalf("want only a body error, got %q", errs)
+			}
+			msg, ok := errs["body"]
+			if !ok {
+				t.Fatalf("want a body error, got %q", errs)
+			}
+			if tc.invalid {
+				if !strings.HasPrefix(msg, "Invalid JSON: ") || len(msg) == len("Invalid JSON: ") {
+					t.Fatalf("got %q", msg)
+				}
+			} else if msg != tc.want {
+				t.Fatalf("got %q, want %q", msg, tc.want)
+			}
+			if !reflect.DeepEqual(r, Request{}) {
+				t.Fatalf("request not zero on failure: %+v", r)
+			}
+		})
+	}
+}
+
+func TestParseRequestBodyEdges(t *testing.T) {
+	t.Run("surrounding whitespace", func(t *testing.T) {
+		if _, errs := ParseRequest([]byte("\n\t " + seedBody + " \r\n")); errs != nil {
+			t.Fatal(errs)
+		}
+	})
+	t.Run("duplicate key, last wins", func(t *testing.T) {
+		body := strings.Replace(seedBody, `"name": "Black Friday Promo - Luanda",`,
+			`"name": 1, "name": "first", "name": "last",`, 1)
+		r, errs := ParseRequest([]byte(body))
+		if errs != nil || r.Name != "last" {
+			t.Fatalf("got %q, %q", r.Name, errs)
+		}
+	})
+	t.Run("empty object", func(t *testing.T) {
+		_, errs := ParseRequest([]byte(`{}`))
+		if len(errs) != 6 {
+			t.Fatalf("want the six fields required, got %q", errs)
+		}
+	})
+	t.Run("keys are case-sensitive", func(t *testing.T) {
+		body := strings.Replace(seedBody, `"name"`, `"Name"`, 1)
+		_, errs := ParseRequest([]byte(body))
+		if !maps.Equal(errs, FieldErrors{"name": "Field required"}) {
+			t.Fatalf("got %q", errs)
+		}
+	})
+	t.Run("invalid UTF-8 counts as U+FFFD", func(t *testing.T) {
+		body := strings.Replace(seedBody, `"Black Friday Promo - Luanda"`, "\"\xff\xfe\"", 1)
+		r, errs := ParseRequest([]byte(body))
+		if errs != nil || r.Name != "\uFFFD\uFFFD" {
+			t.Fatalf("got %q, %q", r.Name, errs)
+		}
+	})
+}
+
+// assertValid re-checks an accepted request with the regexp engine and the
+// published rules, independently of the code under test.
+func assertValid(t testing.TB, r Request) {
+	t.Helper()
+	if n := utf8.RuneCountInString(r.Name); n < 1 || n > 200 {
+		t.Fatalf("accepted name of %d chars", n)
+	}
+	if n := utf8.RuneCountInString(r.Content); n < 1 || n > 10000 {
+		t.Fatalf("accepted content of %d chars", n)
+	}
+	if r.ChannelType != "SMS" {
+		t.Fatalf("accepted channel %q", r.ChannelType)
+	}
+	if r.RemitterID.Version() != 7 || r.RemitterID.Variant() != uuid.RFC4122 {
+		t.Fatalf("accepted remitter %s", r.RemitterID)
+	}
+	if !reCountry.MatchString(r.CountryAlpha2) || !isISOAlpha2(r.CountryAlpha2) {
+		t.Fatalf("accepted country %q", r.CountryAlpha2)
+	}
+	if n := len(r.Recipients); n < 2 || n > MaxRecipients {
+		t.Fatalf("accepted %d recipients", n)
+	}
+	for i, s := range r.Recipients {
+		if !reRecipient.MatchString(s) {
+			t.Fatalf("accepted recipient %d: %q", i, s)
+		}
+	}
+}
+
+// recipientAlphabet mixes every byte class the pattern cares about with
+// near misses: \v (not in RE2's \s), non-ASCII digits and spaces, letters.
+var recipientAlphabet = []string{
+	"0", "5", "9", " ", "\t", "\n", "\f", "\r", "-", ".", "+",
+	"\v", "a", "/", "(", "٣", "\u00a0", "\u2003", "é", "\x00", "\xff",
+}
+
+func TestMatchRecipientAgainstRegexp(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		if got, want := matchRecipient(s), reRecipient.MatchString(s); got != want {
+			t.Fatalf("matchRecipient(%q) = %v, regexp says %v", s, got, want)
+		}
+	}
+
+	// Exhaustive over a small alphabet around the length bounds.
+	small := []string{"1", " ", "+", "a"}
+	for _, n := range []int{0, 1, 2, 3, 6, 7, 8} {
+		total := 1
+		for range n {
+			total *= len(small)
+		}
+		for k := range total {
+			var b strings.Builder
+			for j, x := 0, k; j < n; j, x = j+1, x/len(small) {
+				b.WriteString(small[x%len(small)])
+			}
+			check(b.String())
+		}
+	}
+
+	// Random strings, mostly from the class so that matches are common.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		n := rng.IntN(36)
+		var b strings.Builder
+		if rng.IntN(3) == 0 {
+			b.WriteString("+")
+		}
+		for range n {
+			if rng.IntN(8) == 0 {
+				b.WriteString(recipientAlphabet[rng.IntN(len(recipientAlphabet))])
+			} else {
+				b.WriteString(recipientAlphabet[rng.IntN(10)])
+			}
+		}
+		check(b.String())
+	}
+
+	// Every single byte in the middle of a valid number.
+	for c := range 256 {
+		check("123" + string([]byte{byte(c)}) + "4567")
+		check(string([]byte{byte(c)}) + "1234567")
+	}
+}
+
+func TestMatchCountryAgainstRegexp(t *testing.T) {
+	for a := range 256 {
+		for b := range 256 {
+			s := string([]byte{byte(a), byte(b)})
+			if got, want := matchCountry(s), reCountry.MatchString(s); got != want {
+				t.Fatalf("matchCountry(%q) = %v, regexp says %v", s, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "A", "AOO", "AO\n", "ÅO", "A\u0301O"} {
+		if got, want := matchCountry(s), reCountry.MatchString(s); got != want {
+			t.Fatalf("matchCountry(%q) = %v, regexp says %v", s, got, want)
+		}
+	}
+}
+
+func TestISOAlpha2Table(t *testing.T) {
+	if len(isoAlpha2) != 249 {
+		t.Fatalf("%d codes, want the 249 officially assigned", len(isoAlpha2))
+	}
+	for code := range isoAlpha2 {
+		if !reCountry.MatchString(code) {
+			t.Fatalf("code %q does not match %s", code, countryPattern)
+		}
+	}
+	for _, code := range []string{"AO", "PT", "BR", "US", "GB", "SS", "BQ", "CW", "SX", "AX", "AQ", "UM"} {
+		if !isISOAlpha2(code) {
+			t.Errorf("%s should be assigned", code)
+		}
+	}
+	// Reserved, user-assigned or withdrawn codes.
+	for _, code := range []string{"UK", "EU", "UN", "XK", "AN", "CS", "YU", "ZZ", "AA", "QM", "XX", "ao"} {
+		if isISOAlpha2(code) {
+			t.Errorf("%s should not be assigned", code)
+		}
+	}
+}
+
+func TestDecodeStringMatchesEncodingJSON(t *testing.T) {
+	for _, js := range []string{
+		`""`, `"a"`, `"olá"`, `"\u00e1"`, `"\ud83d"`, `"\ud83d\ude00"`, `"a\"b"`, `"\\"`,
+		"\"\xff\"", "\"\xe2\x82\"", `"\/"`, ` "lead"`, `null`, `1`, `[]`, `{}`, `true`,
+	} {
+		got, gotOK := decodeString(json.RawMessage(js))
+		var want string
+		wantOK := strings.HasPrefix(strings.TrimLeft(js, " "), `"`) && json.Unmarshal([]byte(js), &want) == nil
+		if got != want || gotOK != wantOK {
+			t.Errorf("decodeString(%s) = %q, %v; encoding/json gives %q, %v", js, got, gotOK, want, wantOK)
+		}
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte(seedBody))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(``))
+	f.Add([]byte(`{"name":"x","content":"y","channel_type":"SMS","remitter_id":"019b4b56-e704-7c30-83a0-527df63c3e00","country_alpha2":"PT","recipients":["1234567","+1 2.3-4\t567"]}`))
+	f.Add([]byte(`{"name":"\u00e9","content":"\ud83d\ude00","channel_type":"SMS","remitter_id":"{019B4B56-E704-7C30-83A0-527DF63C3E00}","country_alpha2":"AO","recipients":["\u0031234567","+244990000002"],"name":"z"}`))
+	f.Add([]byte(`{"name":1,"content":null,"channel_type":"sms","remitter_id":"550e8400-e29b-41d4-a716-446655440000","country_alpha2":"XX","recipients":[1,null,"abc"]}`))
+	f.Add([]byte(seedBody + " x"))
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, errs := ParseRequest(body)
+		if errs == nil {
+			if !json.Valid(body) {
+				t.Fatal("accepted invalid JSON")
+			}
+			assertValid(t, r)
+			return
+		}
+		if len(errs) == 0 {
+			t.Fatal("non-nil but empty FieldErrors")
+		}
+		if !reflect.DeepEqual(r, Request{}) {
+			t.Fatalf("request not zero on failure: %+v", r)
+		}
+		if _, ok := errs["body"]; ok && len(errs) != 1 {
+			t.Fatalf("body error mixed with field errors: %q", errs)
+		}
+		items := 0
+		for k, msg := range errs {
+			if msg == "" {
+				t.Fatalf("empty message for %q", k)
+			}
+			switch k {
+			case "body", "name", "content", "channel_type", "remitter_id", "recipients", "country_alpha2":
+				continue
+			}
+			idx, ok := strings.CutPrefix(k, "recipients[")
+			idx, ok2 := strings.CutSuffix(idx, "]")
+			i, err := strconv.Atoi(idx)
+			if !ok || !ok2 || err != nil || i < 0 || i >= MaxRecipients {
+				t.Fatalf("unexpected key %q", k)
+			}
+			items++
+		}
+		if items > 20 {
+			t.Fatalf("%d recipient items listed", items)
+		}
+	})
+}
+
+func BenchmarkParseRequest1000Recipients(b *testing.B) {
+	body := bodyWith(b, all(
+		set("recipients", numbers(1000, goodNumber)),
+		set("content", strings.Repeat("Olá! ", 100)),
+	))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, errs := ParseRequest(body); errs != nil {
+			b.Fatal(errs)
+		}
+	}
+}
