@@ -205,8 +205,10 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 }
 
 // ReadPartition calls fn for every committed record of a partition with
-// from <= offset < upTo. upTo must be an offset that exists (a record
-// already seen), which is how the read knows where to stop.
+// from <= offset < upTo. upTo must be at most the partition's last stable
+// offset. Control records (transaction markers) are fetched too, though
+// not passed to fn: the record just before upTo is always either data or
+// a marker, so seeing it is how the read knows it is done.
 func ReadPartition(ctx context.Context, brokers []string, topic string, partition int32, from, upTo int64, fn func(*kgo.Record)) (int, error) {
 	if upTo <= from {
 		return 0, nil
@@ -214,6 +216,7 @@ func ReadPartition(ctx context.Context, brokers []string, topic string, partitio
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
 	)
 	if err != nil {
@@ -233,6 +236,12 @@ func ReadPartition(ctx context.Context, brokers []string, topic string, partitio
 		fs.EachRecord(func(r *kgo.Record) {
 			if stop || r.Offset >= upTo {
 				stop = true
+				return
+			}
+			if r.Offset == upTo-1 {
+				stop = true
+			}
+			if r.Attrs.IsControl() {
 				return
 			}
 			fn(r)

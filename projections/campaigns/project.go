@@ -23,8 +23,23 @@ const (
 	StatusFailed     = "FAILED"
 )
 
+// Change is a campaign status transition applied by a batch.
+type Change struct {
+	EventID    uuid.UUID // the event that caused it: a stable id for consumers
+	CampaignID uuid.UUID
+	OrgID      uuid.UUID
+	Status     string
+	At         time.Time
+}
+
 // Projection is the projections.Projection of the campaign read model.
-type Projection struct{ Log *slog.Logger }
+type Projection struct {
+	Log *slog.Logger
+	// OnChange, when set, runs in the batch's transaction after the rows
+	// are written, so whatever it records (the webhook outbox) commits
+	// exactly when the read model does.
+	OnChange func(ctx context.Context, tx pgx.Tx, changes []Change) error
+}
 
 func (Projection) Name() string { return "campaigns" }
 func (Projection) Topics() []string {
@@ -47,6 +62,7 @@ type outcome struct {
 // moves), so replaying an event already applied changes nothing.
 func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
 	var outs []outcome
+	var changes []Change
 	b := &pgx.Batch{}
 	for _, r := range recs {
 		e, err := kafkalog.Decode(r)
@@ -71,15 +87,31 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			if err := queueOrgEvent(b, e); err != nil {
 				return err
 			}
+			if st, ok := statusOf[e.Type]; ok {
+				changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt})
+			}
 		}
 	}
 	if len(outs) > 0 {
 		queueOutcomes(b, outs)
 	}
-	if b.Len() == 0 {
-		return nil
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
 	}
-	return tx.SendBatch(ctx, b).Close()
+	if p.OnChange != nil && len(changes) > 0 {
+		return p.OnChange(ctx, tx, changes)
+	}
+	return nil
+}
+
+// statusOf maps the events that move a campaign's status to the status.
+var statusOf = map[events.Type]string{
+	events.CampaignAccepted:  StatusProcessing,
+	events.MessagesEnqueued:  StatusSending,
+	events.CampaignCompleted: StatusCompleted,
+	events.CampaignFailed:    StatusFailed,
 }
 
 func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
