@@ -7,3 +7,9 @@ import "embed"
 
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// Events holds one JSON Schema per event type and version, named
+// <Type>.v<N>.json; tests check every produced event against its schema.
+//
+//go:embed events/*.json
+var Events embed.FS
