@@ -57,7 +57,7 @@ func Encode(topic string, key uuid.UUID, e events.Envelope) *kgo.Record {
 	if e.CausationID != uuid.Nil {
 		add(hCausation, e.CausationID.String())
 	}
-	return &kgo.Record{Topic: topic, Key: key[:], Value: e.Data, Headers: hs}
+	return &kgo.Record{Topic: topic, Key: RecordKey(key), Value: e.Data, Headers: hs}
 }
 
 // Decode reads an event back from a record written by Encode.
@@ -121,7 +121,7 @@ func EncodeDelivery(d events.Delivery) (*kgo.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kgo.Record{Topic: DeliveryTopic(d.Provider), Key: d.MessageID[:], Value: v}, nil
+	return &kgo.Record{Topic: DeliveryTopic(d.Provider), Key: RecordKey(d.MessageID), Value: v}, nil
 }
 
 // DecodeDelivery reads a record written by EncodeDelivery.
@@ -130,3 +130,8 @@ func DecodeDelivery(r *kgo.Record) (events.Delivery, error) {
 	err := json.Unmarshal(r.Value, &d)
 	return d, err
 }
+
+// RecordKey is the key of records about id: its text form, so the log reads
+// naturally in any Kafka tool (kcat -K) and partitioning by key is the same
+// for every client that hashes the key bytes.
+func RecordKey(id uuid.UUID) []byte { return []byte(id.String()) }
