@@ -4,10 +4,13 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,11 +19,22 @@ import (
 )
 
 // Projection applies a batch of records inside a Postgres transaction.
+// Apply must be idempotent (applying a record twice changes nothing) and
+// must not depend on the relative order of different partitions' records.
+// Its statements name tables unqualified: the transaction's search path
+// points them at the live generation (see generation.go).
 type Projection interface {
 	Name() string
 	Topics() []string
 	Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error
 }
+
+// DefaultMaxBatch bounds the records applied in one transaction.
+const DefaultMaxBatch = 5000
+
+// errPartitionMoved means another writer advanced a partition's offset:
+// this instance lost the partition, or a rebuild switched generations.
+var errPartitionMoved = errors.New("offset guard: partition moved under us")
 
 // Runner feeds a projection from Kafka.
 type Runner struct {
@@ -29,11 +43,19 @@ type Runner struct {
 	Projection Projection
 	Log        *slog.Logger
 	ClientOpts []kgo.Opt
+	MaxBatch   int
+	// Committed, when set, is told of every batch that committed (the
+	// projection throughput metrics).
+	Committed func(kgo.Fetches)
 
+	// mu guards the maps: the group loads offsets for new partitions on
+	// its own goroutine (AdjustFetchOffsetsFn) while the poll loop applies
+	// batches of partitions it already had.
+	mu sync.Mutex
 	// expected is the next offset this instance believes Postgres holds
-	// for each partition; the guarded update fails if another instance
-	// wrote since, which means this one lost the partition.
-	expected map[string]map[int32]int64
+	// for each partition; the guarded update fails if another writer moved
+	// it since.
+	expected position
 	assigned map[string]map[int32]bool
 }
 
@@ -42,8 +64,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Log == nil {
 		r.Log = slog.Default()
 	}
-	r.expected = map[string]map[int32]int64{}
+	if r.MaxBatch <= 0 {
+		r.MaxBatch = DefaultMaxBatch
+	}
+	r.mu.Lock()
+	r.expected = position{}
 	r.assigned = map[string]map[int32]bool{}
+	r.mu.Unlock()
 	name := r.Projection.Name()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
@@ -51,6 +78,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(r.Projection.Topics()...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
+		// Revocations wait until a batch is committed or rewound, so the
+		// maps never change under a batch.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AdjustFetchOffsetsFn(r.loadOffsets),
 		kgo.OnPartitionsRevoked(r.drop),
@@ -61,8 +90,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	defer cl.CloseAllowingRebalance()
+	backoff := time.Duration(0)
 	for {
-		fs := cl.PollFetches(ctx)
+		fs := cl.PollRecords(ctx, r.MaxBatch)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -78,92 +108,179 @@ func (r *Runner) Run(ctx context.Context) error {
 					cl.AllowRebalance()
 					return nil
 				}
-				r.Log.Error("projection batch failed; rewinding", "projection", name, "err", err)
-				r.rewind(ctx, cl)
-				time.Sleep(200 * time.Millisecond)
+				lvl := slog.LevelError
+				if errors.Is(err, errPartitionMoved) {
+					lvl = slog.LevelInfo
+				}
+				r.Log.Log(ctx, lvl, "projection batch not applied; rewinding to the stored offsets", "projection", name, "err", err)
+				// Polling again before the rewind would skip the records of
+				// the failed batch, so keep trying until it succeeds.
+				if !r.rewindUntilDone(ctx, cl) {
+					cl.AllowRebalance()
+					return nil
+				}
+				// A batch that fails for its content fails again: back off
+				// rather than spin. A moved partition is retried at once.
+				if !errors.Is(err, errPartitionMoved) {
+					backoff = min(max(2*backoff, 200*time.Millisecond), 5*time.Second)
+					if !sleep(ctx, backoff) {
+						cl.AllowRebalance()
+						return nil
+					}
+				}
+			} else {
+				backoff = 0
 			}
 		}
 		cl.AllowRebalance()
 	}
 }
 
+// sleep waits d; false means ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// batchPart is one partition's share of a batch.
+type batchPart struct {
+	topic     string
+	partition int32
+	recs      []*kgo.Record
+	exp       int64
+	expKnown  bool
+	next      int64
+}
+
 func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
-	tx, err := r.Pool.Begin(ctx)
+	name := r.Projection.Name()
+	var parts []batchPart
+	r.mu.Lock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		bp := batchPart{topic: p.Topic, partition: p.Partition, recs: p.Records}
+		bp.exp, bp.expKnown = r.expected.get(p.Topic, p.Partition)
+		if bp.expKnown {
+			// Records before the stored position are applied already.
+			i, _ := slices.BinarySearchFunc(bp.recs, bp.exp, func(rec *kgo.Record, o int64) int { return cmp.Compare(rec.Offset, o) })
+			bp.recs = bp.recs[i:]
+		}
+		if len(bp.recs) > 0 {
+			bp.next = bp.recs[len(bp.recs)-1].Offset + 1
+			parts = append(parts, bp)
+		}
+	})
+	r.mu.Unlock()
+	if len(parts) == 0 {
+		return nil
+	}
+	// A fixed order of the offset rows: they are what competing writers
+	// lock first, so they cannot deadlock on them.
+	slices.SortFunc(parts, func(a, b batchPart) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+
+	tx, schema, err := beginWrite(ctx, r.Pool, name, shared)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	if err := r.Projection.Apply(ctx, tx, fs.Records()); err != nil {
+
+	// The guard runs before the rows are written: its row lock makes a
+	// competing writer of the same partition wait for this transaction and
+	// then fail its own guard, instead of applying the same records at the
+	// same time.
+	offsets := offsetsTable(schema)
+	b := &pgx.Batch{}
+	for _, p := range parts {
+		if p.expKnown {
+			b.Queue(`UPDATE `+offsets+` SET next_offset = $4
+				WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $5`,
+				name, p.topic, p.partition, p.next, p.exp)
+		} else {
+			b.Queue(`INSERT INTO `+offsets+` (projection, topic, partition, next_offset)
+				VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, name, p.topic, p.partition, p.next)
+		}
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, p := range parts {
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() != 1 {
+			err = fmt.Errorf("%w: %s/%d (expected next offset %d)", errPartitionMoved, p.topic, p.partition, p.exp)
+		}
+		if err != nil {
+			br.Close() //nolint:errcheck
+			return err
+		}
+	}
+	if err := br.Close(); err != nil {
 		return err
 	}
-	next := map[string]map[int32]int64{}
-	var guardErr error
-	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 || guardErr != nil {
-			return
-		}
-		last := p.Records[len(p.Records)-1].Offset + 1
-		exp, known := r.expected[p.Topic][p.Partition]
-		var tag interface{ RowsAffected() int64 }
-		var err error
-		if known {
-			tag, err = tx.Exec(ctx, `UPDATE projection_offsets SET next_offset = $4
-				WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset = $5`,
-				r.Projection.Name(), p.Topic, p.Partition, last, exp)
-		} else {
-			tag, err = tx.Exec(ctx, `INSERT INTO projection_offsets (projection, topic, partition, next_offset)
-				VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, r.Projection.Name(), p.Topic, p.Partition, last)
-		}
-		if err == nil && tag.RowsAffected() != 1 {
-			err = fmt.Errorf("offset guard: %s/%d moved under us (partition lost)", p.Topic, p.Partition)
-		}
-		guardErr = err
-		if next[p.Topic] == nil {
-			next[p.Topic] = map[int32]int64{}
-		}
-		next[p.Topic][p.Partition] = last
-	})
-	if guardErr != nil {
-		return guardErr
+
+	recs := make([]*kgo.Record, 0, len(fs.Records()))
+	for _, p := range parts {
+		recs = append(recs, p.recs...)
+	}
+	if err := r.Projection.Apply(ctx, tx, recs); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	for t, ps := range next {
-		if r.expected[t] == nil {
-			r.expected[t] = map[int32]int64{}
-		}
-		for p, o := range ps {
-			r.expected[t][p] = o
+	if r.Committed != nil {
+		r.Committed(fs)
+	}
+	r.mu.Lock()
+	for _, p := range parts {
+		if r.assigned[p.topic][p.partition] {
+			r.expected.set(p.topic, p.partition, p.next)
 		}
 	}
+	r.mu.Unlock()
 	return nil
+}
+
+// storedPosition reads the live generation's offsets.
+func (r *Runner) storedPosition(ctx context.Context) (position, error) {
+	tx, schema, err := beginWrite(ctx, r.Pool, r.Projection.Name(), shared)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	return readPosition(ctx, tx, schema, r.Projection.Name())
 }
 
 // loadOffsets replaces the group's (unused) Kafka offsets with the ones
 // stored beside the rows.
 func (r *Runner) loadOffsets(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	pos, err := r.storedPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]map[int32]kgo.Offset{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for t, ps := range assigned {
 		out[t] = map[int32]kgo.Offset{}
-		if r.expected[t] == nil {
-			r.expected[t] = map[int32]int64{}
+		if r.assigned[t] == nil {
 			r.assigned[t] = map[int32]bool{}
 		}
 		for p := range ps {
 			r.assigned[t][p] = true
-			var next int64
-			err := r.Pool.QueryRow(ctx, `SELECT next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2 AND partition = $3`,
-				r.Projection.Name(), t, p).Scan(&next)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
+			if next, ok := pos.get(t, p); ok {
+				r.expected.set(t, p, next)
+				out[t][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			} else {
 				delete(r.expected[t], p)
 				out[t][p] = kgo.NewOffset().AtStart()
-			case err != nil:
-				return nil, err
-			default:
-				r.expected[t][p] = next
-				out[t][p] = kgo.NewOffset().At(next).WithEpoch(-1)
 			}
 		}
 	}
@@ -171,6 +288,8 @@ func (r *Runner) loadOffsets(ctx context.Context, assigned map[string]map[int32]
 }
 
 func (r *Runner) drop(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for t, ps := range m {
 		for _, p := range ps {
 			delete(r.expected[t], p)
@@ -179,31 +298,45 @@ func (r *Runner) drop(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	}
 }
 
-// rewind moves every assigned partition back to the offsets in Postgres
-// after a failed batch, so nothing is skipped.
-func (r *Runner) rewind(ctx context.Context, cl *kgo.Client) {
-	assigned := map[string]map[int32]kgo.Offset{}
-	for t, ps := range r.assigned {
-		assigned[t] = map[int32]kgo.Offset{}
-		for p := range ps {
-			assigned[t][p] = kgo.Offset{}
-		}
-	}
-	offs, err := r.loadOffsets(ctx, assigned)
+// rewind moves every assigned partition back to the offsets in Postgres,
+// so nothing of a failed batch is skipped and nothing applied is applied
+// again. It runs between poll and AllowRebalance, so no revocation races it.
+func (r *Runner) rewind(ctx context.Context, cl *kgo.Client) error {
+	pos, err := r.storedPosition(ctx)
 	if err != nil {
-		r.Log.Error("reload offsets", "err", err)
-		return
+		return err
 	}
 	set := map[string]map[int32]kgo.EpochOffset{}
-	for t, ps := range offs {
+	r.mu.Lock()
+	for t, ps := range r.assigned {
 		set[t] = map[int32]kgo.EpochOffset{}
 		for p := range ps {
-			o, ok := r.expected[t][p]
-			if !ok {
-				o = 0
+			next, ok := pos.get(t, p)
+			if ok {
+				r.expected.set(t, p, next)
+			} else {
+				delete(r.expected[t], p)
 			}
-			set[t][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+			set[t][p] = kgo.EpochOffset{Epoch: -1, Offset: next}
 		}
 	}
+	r.mu.Unlock()
 	cl.SetOffsets(set)
+	return nil
+}
+
+// rewindUntilDone retries the rewind with backoff; false means ctx ended.
+func (r *Runner) rewindUntilDone(ctx context.Context, cl *kgo.Client) bool {
+	backoff := 200 * time.Millisecond
+	for {
+		err := r.rewind(ctx, cl)
+		if err == nil {
+			return true
+		}
+		r.Log.Error("rewind failed; retrying", "projection", r.Projection.Name(), "err", err)
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }

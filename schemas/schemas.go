@@ -13,3 +13,12 @@ var Migrations embed.FS
 //
 //go:embed events/*.json
 var Events embed.FS
+
+// OpenAPI holds the REST API's OpenAPI 3.1 document in parts: openapi.json
+// has what is shared (info, security, the error envelope), and each file of
+// openapi/ adds a group of endpoints with the components they use, so an
+// endpoint's contract is added without editing anyone else's file. The
+// httpapi package assembles and serves the whole.
+//
+//go:embed openapi.json openapi/*.json
+var OpenAPI embed.FS

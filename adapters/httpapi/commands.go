@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/apikey"
@@ -12,49 +17,138 @@ import (
 )
 
 func (s *Server) commandRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /c/v1/campaigns/batch", s.authed(apikey.ScopeCampaignSend, s.postBatch))
+	// Every authenticated request counts against the key's limit, whatever
+	// its scope or body: see ratelimit.go.
+	mux.HandleFunc("POST /c/v1/campaigns/batch", s.authed("", s.limited(requireScope(apikey.ScopeCampaignSend, s.postBatch))))
+	// The contract is served beside the endpoint it chiefly describes.
+	s.specRoutes(mux)
 }
 
+// requireScope refuses a key without scope with 403.
+func requireScope(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r.Context()).HasScope(scope) {
+			writeError(w, r, http.StatusForbidden, CodeInsufficientScope, "The API key lacks the required scope: "+scope+".", ServiceCore, nil)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// Messages of the batch endpoint's refusals, as the API reference words
+// them where it shows them.
+const (
+	msgValidation = "One or more fields failed validation."
+	msgFunds      = "Your account balance is too low to process this batch request. Please top up your credits."
+	msgAccepted   = "Campaign accepted and is pending processing."
+)
+
+// postBatch is POST /c/v1/campaigns/batch. The checks run cheapest first,
+// and every refusal happens before anything is appended.
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, r, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json.", "core", nil)
+	start := time.Now()
+	p := principal(r.Context())
+	status, code := 0, ""
+	refuse := func(st int, c, msg, service string, fields map[string]string) {
+		status, code = st, c
+		writeError(w, r, st, c, msg, service, fields)
+	}
+	defer func() {
+		s.Log.Info("batch request", "status", status, "code", code, "org_id", p.OrgID, "key_id", p.KeyID,
+			"trace_id", TraceID(r.Context()), "duration_ms", time.Since(start).Milliseconds())
+	}()
+
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		refuse(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
+			"Content-Type must be application/json (UTF-8).", ServiceCore, nil)
+		return
+	}
+	idemKey, msg := idempotencyKey(r.Header)
+	if msg != "" {
+		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
+		return
+	}
+	tooBig := func() {
+		refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("The request body exceeds %d bytes (1 MiB).", MaxBodyBytes), ServiceCore, nil)
+	}
+	if r.ContentLength > MaxBodyBytes {
+		tooBig()
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, r, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "The request body exceeds 1 MiB.", "core", nil)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooBig()
 			return
 		}
-		writeError(w, r, http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", "core", nil)
+		refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
 		return
 	}
 	req, ferrs := campaign.ParseRequest(body)
 	if ferrs != nil {
-		if msg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
-			writeError(w, r, http.StatusBadRequest, CodeMalformedJSON, msg, "core", nil)
+		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
+			if !json.Valid(body) {
+				refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
+				return
+			}
+			refuse(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
 			return
 		}
-		writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, "One or more fields failed validation.", "core", ferrs)
+		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
 		return
 	}
-	p := principal(r.Context())
-	id, err := s.Accept.Accept(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req)
+
+	res, err := s.Accept.Accept(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey)
+	var funds *accept.InsufficientFundsError
+	var busy *accept.InProgressError
 	switch {
+	case err == nil:
 	case errors.Is(err, accept.ErrUnknownSender):
-		writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, "One or more fields failed validation.", "core",
+		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
 			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
 		return
-	case err != nil:
+	case errors.As(err, &funds):
+		refuse(http.StatusPaymentRequired, CodeInsufficientFunds, msgFunds, ServiceBilling, nil)
+		return
+	case errors.Is(err, accept.ErrIdempotencyKeyReused):
+		refuse(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
+			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
+		return
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(busy.RetryAfter)))
+		refuse(http.StatusConflict, CodeIdempotencyInProgress,
+			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
+		return
+	default:
 		s.Log.Error("accept campaign", "err", err, "trace_id", TraceID(r.Context()))
-		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The campaign could not be recorded; it was not accepted. Retry later.", "core", nil)
+		w.Header().Set("Retry-After", "1")
+		refuse(http.StatusServiceUnavailable, CodeUnavailable,
+			"The campaign could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
 		return
 	}
-	s.Log.Info("campaign accepted", "campaign_id", id, "org_id", p.OrgID, "recipients", len(req.Recipients), "trace_id", TraceID(r.Context()))
+	status = http.StatusAccepted
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	writeJSON(w, http.StatusAccepted, map[string]string{
-		"message":     "Campaign accepted and is pending processing.",
-		"campaign_id": id.String(),
+		"message":     msgAccepted,
+		"campaign_id": res.CampaignID.String(),
 	})
+}
+
+// jsonContentType accepts application/json with no charset or UTF-8, the
+// only encoding JSON has (RFC 8259).
+func jsonContentType(h string) bool {
+	mt, params, err := mime.ParseMediaType(h)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+func ceilSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }

@@ -23,6 +23,21 @@ const (
 	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
 	CodeInternal          = "INTERNAL_ERROR"
 	CodeUnavailable       = "SERVICE_UNAVAILABLE"
+
+	// A body that is JSON but not an object.
+	CodeInvalidBodyType       = "INVALID_BODY_TYPE"
+	CodeInsufficientFunds     = "BILLING_INSUFFICIENT_FUNDS"
+	CodeRateLimited           = "RATE_LIMIT_EXCEEDED"
+	CodeInvalidIdempotencyKey = "INVALID_IDEMPOTENCY_KEY"
+	CodeIdempotencyKeyReused  = "IDEMPOTENCY_KEY_REUSED"
+	CodeIdempotencyInProgress = "IDEMPOTENCY_KEY_IN_PROGRESS"
+)
+
+// Services named in the envelope: the component that refused.
+const (
+	ServiceCore      = "core"
+	ServiceBilling   = "billing"
+	ServiceRateLimit = "ratelimit"
 )
 
 // The seed's envelope shows microseconds and a numeric offset.

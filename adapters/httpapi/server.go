@@ -34,6 +34,11 @@ type Server struct {
 	Accept    *accept.Service
 	Campaigns Campaigns
 	Log       *slog.Logger
+	Ops       Ops           // health, readiness, metrics (ops.go)
+	Limiter   RateLimiter   // per-key limit of the command endpoint (ratelimit.go)
+	Balances  Balances      // the ledger read model (balance.go)
+	Lists     CampaignLists // campaign and message lists (reads.go)
+	Trail     CampaignTrail // audit trail read from the log (reads.go)
 }
 
 // Handler returns the API's http.Handler.
@@ -43,10 +48,11 @@ func (s *Server) Handler() http.Handler {
 	s.commandRoutes(mux)
 	s.readRoutes(mux)
 	s.opsRoutes(mux)
+	s.balanceRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.instrument(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = withTrace(r)
 		// ServeMux answers a wrong method with a plain-text 405; keep the
 		// envelope instead.
@@ -58,7 +64,7 @@ func (s *Server) Handler() http.Handler {
 			}
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}))
 }
 
 type principalKey struct{}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,6 +21,11 @@ const (
 	OrgEvents        = "ziett.org-events"
 	MessageEvents    = "ziett.message-events"
 	DeliveriesPrefix = "ziett.deliveries."
+
+	// Snapshot topics hold the state of the stateful stages, one partition
+	// per partition of the topic they consume (see SnapshotPolicy).
+	ProcessorSnapshots  = "ziett.snapshots.processor"
+	CompletionSnapshots = "ziett.snapshots.completion"
 )
 
 // DeliveryTopic is the queue of one provider.
@@ -63,5 +69,46 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, l Layout, providers []str
 	for _, p := range providers {
 		qs = append(qs, DeliveryTopic(p))
 	}
-	return create(qs, queues)
+	if err := create(qs, queues); err != nil {
+		return err
+	}
+	return ensureSnapshotTopics(ctx, adm, l.Replication, map[string]string{
+		ProcessorSnapshots: OrgEvents, CompletionSnapshots: MessageEvents,
+	})
+}
+
+// ensureSnapshotTopics creates each snapshot topic with as many partitions
+// as the topic it snapshots has (which may differ from the layout if that
+// topic was created earlier), compacted so only the latest snapshot per
+// partition is kept.
+func ensureSnapshotTopics(ctx context.Context, adm *kadm.Client, replication int16, of map[string]string) error {
+	sources := make([]string, 0, len(of))
+	for _, src := range of {
+		sources = append(sources, src)
+	}
+	tds, err := adm.ListTopics(ctx, sources...)
+	if err != nil {
+		return err
+	}
+	cfg := map[string]*string{
+		"cleanup.policy":    kadm.StringPtr("compact"),
+		"max.message.bytes": kadm.StringPtr(strconv.Itoa(snapshotMaxBytes + 64<<10)),
+		// Compaction only reaches closed segments: roll them often so the
+		// partition stays a handful of records.
+		"segment.ms": kadm.StringPtr("3600000"),
+	}
+	for snap, src := range of {
+		td, ok := tds[src]
+		if !ok || td.Err != nil || len(td.Partitions) == 0 {
+			return fmt.Errorf("describe topic %s: %v", src, td.Err)
+		}
+		resp, err := adm.CreateTopic(ctx, int32(len(td.Partitions)), replication, cfg, snap)
+		if err != nil {
+			return err
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", snap, resp.Err)
+		}
+	}
+	return nil
 }

@@ -1,3 +1,6 @@
+// Package kafkalog is the event store: it writes events to Kafka, reads
+// them back, and runs the transactional consume-produce loops that turn
+// events into further events exactly once.
 package kafkalog
 
 import (
@@ -6,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,6 +33,24 @@ type Stage interface {
 	Forget(topic string, partition int32)
 }
 
+// Sharing is implemented by stages that size themselves by the share of
+// their topics' partitions this loop owns, such as a dispatcher splitting a
+// provider's throughput limit among the members of its group. Share is
+// called after every change of assignment, never during Handle.
+type Sharing interface {
+	Share(owned, total int)
+}
+
+// Batcher is implemented by stages that bound how many records one
+// transaction may take (0 means no bound), so that a slow stage (one that
+// waits on a rate limit) finishes a transaction well within its timeout.
+type Batcher interface {
+	MaxBatch() int
+}
+
+// ErrKilled is what Run returns after Kill.
+var ErrKilled = errors.New("kafkalog: loop killed")
+
 // TxLoop runs a Stage in a consumer group with Kafka transactions
 // (read-process-write exactly once).
 type TxLoop struct {
@@ -41,15 +64,73 @@ type TxLoop struct {
 	// ClientOpts are appended to the client's options (tests use it for
 	// short timeouts).
 	ClientOpts []kgo.Opt
+	// InstanceID, when set, makes this loop a static group member with a
+	// stable transactional id (group + "-" + InstanceID). A restarted
+	// instance then takes its partitions back at once, without a
+	// rebalance, and its first InitProducerID aborts whatever transaction
+	// the previous incarnation left open; without it, an open transaction
+	// of a crashed instance holds back every read_committed reader of its
+	// partitions until the transaction times out. Two live instances must
+	// never share an id.
+	InstanceID string
+	// Snapshots, for a Stage that is a Snapshotter, bounds the rebuild to
+	// the latest snapshot plus the records after it.
+	Snapshots SnapshotPolicy
+	// Committed, when set, is told of every batch that committed (the
+	// stage throughput metrics).
+	Committed func(kgo.Fetches)
 
-	mu    sync.Mutex
-	built map[tp]bool
-	sess  *kgo.GroupTransactSession
+	mu       sync.Mutex
+	built    map[tp]bool
+	sess     *kgo.GroupTransactSession
+	owned    map[tp]bool
+	totals   map[string]int
+	progress map[tp]*snapProgress
+	// snapParts is the snapshot topic's partition count; 0 disables
+	// snapshots.
+	snapParts int32
+
+	killed   atomic.Bool
+	killOnce sync.Once
+	killDone chan struct{}
 }
 
 type tp struct {
 	topic     string
 	partition int32
+}
+
+// Kill stops the loop the way a crash would: everything produced so far is
+// flushed to the broker, the transaction is neither committed nor aborted,
+// and the client is closed without leaving the group. Run then returns
+// ErrKilled. It exists so tests can prove that a crash at any point loses
+// and duplicates nothing.
+func (l *TxLoop) Kill() {
+	l.killOnce.Do(func() {
+		done := make(chan struct{})
+		l.mu.Lock()
+		l.killDone = done
+		sess := l.sess
+		l.killed.Store(true)
+		l.mu.Unlock()
+		go func() {
+			defer close(done)
+			if sess == nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			sess.Client().Flush(ctx) //nolint:errcheck // a crash does not wait either
+			cancel()
+			// Allowing the pending rebalance lets Close proceed; the
+			// callbacks see the kill and leave the stage alone.
+			sess.CloseAllowingRebalance()
+		}()
+	})
+}
+
+func (l *TxLoop) waitKilled() error {
+	<-l.killDone
+	return ErrKilled
 }
 
 // Run consumes until ctx is done. It returns nil on a clean stop.
@@ -58,42 +139,102 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		l.Log = slog.Default()
 	}
 	l.built = map[tp]bool{}
-	forget := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	l.owned = map[tp]bool{}
+	l.totals = map[string]int{}
+	l.progress = map[tp]*snapProgress{}
+	forget := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		if l.killed.Load() {
+			return
+		}
 		l.mu.Lock()
-		defer l.mu.Unlock()
 		for t, ps := range m {
 			for _, p := range ps {
 				delete(l.built, tp{t, p})
+				delete(l.owned, tp{t, p})
+				delete(l.progress, tp{t, p})
 				l.Stage.Forget(t, p)
 			}
 		}
+		l.mu.Unlock()
+		l.share(ctx, cl)
 	}
-	opts := append([]kgo.Opt{
+	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		if l.killed.Load() {
+			return
+		}
+		l.mu.Lock()
+		for t, ps := range m {
+			for _, p := range ps {
+				l.owned[tp{t, p}] = true
+			}
+		}
+		l.mu.Unlock()
+		l.share(ctx, cl)
+	}
+	txnID := l.Group + "-" + uuid.NewString()
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(l.Brokers...),
 		kgo.ConsumerGroup(l.Group),
 		kgo.ConsumeTopics(l.Topics...),
-		// A transactional id per process: KIP-447 fences zombies through
-		// the group generation, so the id need not be stable.
-		kgo.TransactionalID(l.Group + "-" + uuid.NewString()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
+		kgo.OnPartitionsAssigned(assigned),
 		kgo.OnPartitionsRevoked(forget),
 		kgo.OnPartitionsLost(forget),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Rebalances happen only between transactions, so Forget never
 		// races Handle.
 		kgo.BlockRebalanceOnPoll(),
-	}, l.ClientOpts...)
-	sess, err := kgo.NewGroupTransactSession(opts...)
+	}
+	if l.InstanceID != "" {
+		txnID = l.Group + "-" + l.InstanceID
+		opts = append(opts, kgo.InstanceID(l.InstanceID))
+	}
+	// Without a stable id, KIP-447 still fences zombies through the group
+	// generation, so a random id per process is safe, only slower to
+	// recover from a crash.
+	opts = append(opts, kgo.TransactionalID(txnID))
+	snapOn := l.snapshotsWanted()
+	if snapOn {
+		opts = append(opts, kgo.RecordPartitioner(snapshotPartitioner{topic: l.Snapshots.Topic}),
+			kgo.ProducerBatchMaxBytesFn(func(t string) int32 {
+				if t == l.Snapshots.Topic {
+					return snapshotMaxBytes + 64<<10
+				}
+				return 1000012
+			}))
+	}
+	sess, err := kgo.NewGroupTransactSession(append(opts, l.ClientOpts...)...)
 	if err != nil {
 		return err
 	}
+	l.mu.Lock()
 	l.sess = sess
-	defer sess.CloseAllowingRebalance()
+	l.mu.Unlock()
+	if l.killed.Load() {
+		sess.Close()
+		return l.waitKilled()
+	}
+	defer func() {
+		if !l.killed.Load() {
+			sess.CloseAllowingRebalance()
+		}
+	}()
+	if snapOn {
+		l.snapParts = l.snapshotPartitions(ctx, sess.Client())
+	}
 
 	backoff := 100 * time.Millisecond
 	for {
-		fetches := sess.PollFetches(ctx)
+		var fetches kgo.Fetches
+		if b, ok := l.Stage.(Batcher); ok && b.MaxBatch() > 0 {
+			fetches = sess.PollRecords(ctx, b.MaxBatch())
+		} else {
+			fetches = sess.PollFetches(ctx)
+		}
+		if l.killed.Load() {
+			return l.waitKilled()
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -134,14 +275,23 @@ func (l *TxLoop) Run(ctx context.Context) error {
 				handleErr = err
 				return
 			}
-			handleErr = l.Stage.Handle(ctx, p.Records, emit)
+			if handleErr = l.Stage.Handle(ctx, p.Records, emit); handleErr != nil {
+				return
+			}
+			l.maybeSnapshot(p.Topic, p.Partition, len(p.Records), p.Records[len(p.Records)-1].Offset+1, emit)
 		})
+		if l.killed.Load() {
+			return l.waitKilled()
+		}
 		// End must not see a canceled context mid-commit: that would leave
 		// the transaction in an unknown state. Shutdown waits for it.
 		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		commit := kgo.TransactionEndTry(handleErr == nil)
 		committed, err := sess.End(endCtx, commit)
 		cancel()
+		if l.killed.Load() {
+			return l.waitKilled()
+		}
 		sess.AllowRebalance()
 		if err != nil {
 			return fmt.Errorf("%s: end transaction: %w", l.Group, err)
@@ -165,7 +315,51 @@ func (l *TxLoop) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if l.Committed != nil {
+			l.Committed(fetches)
+		}
 	}
+}
+
+// share tells a Sharing stage what fraction of its topics' partitions the
+// loop now owns.
+func (l *TxLoop) share(ctx context.Context, cl *kgo.Client) {
+	s, ok := l.Stage.(Sharing)
+	if !ok {
+		return
+	}
+	var missing []string
+	l.mu.Lock()
+	for _, t := range l.Topics {
+		if l.totals[t] == 0 {
+			missing = append(missing, t)
+		}
+	}
+	l.mu.Unlock()
+	if len(missing) > 0 {
+		tds, err := kadm.NewClient(cl).ListTopics(ctx, missing...)
+		if err != nil {
+			l.Log.Warn("cannot read partition counts", "group", l.Group, "err", err)
+		}
+		l.mu.Lock()
+		for _, td := range tds {
+			if td.Err == nil {
+				l.totals[td.Topic] = len(td.Partitions)
+			}
+		}
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	owned, total := len(l.owned), 0
+	for _, t := range l.Topics {
+		total += l.totals[t]
+	}
+	l.mu.Unlock()
+	if total == 0 {
+		// Unknown size: claim nothing rather than risk exceeding a limit.
+		owned = 0
+	}
+	s.Share(owned, total)
 }
 
 func (l *TxLoop) forgetAll() {
@@ -173,6 +367,7 @@ func (l *TxLoop) forgetAll() {
 	defer l.mu.Unlock()
 	for k := range l.built {
 		delete(l.built, k)
+		delete(l.progress, k)
 		l.Stage.Forget(k.topic, k.partition)
 	}
 }
@@ -180,27 +375,31 @@ func (l *TxLoop) forgetAll() {
 // ensureBuilt rebuilds a partition's state before its first record is
 // handled. The first offset fetched after an assignment is the committed
 // position, so folding every committed record before it reproduces exactly
-// the state the previous owner had when it committed.
+// the state the previous owner had when it committed. With snapshots the
+// fold starts from the latest snapshot, which the same transactions wrote.
 func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32, upTo int64) error {
+	k := tp{topic, partition}
 	l.mu.Lock()
-	done := l.built[tp{topic, partition}]
+	done := l.built[k]
 	l.mu.Unlock()
 	if done || l.Stateless {
 		l.mu.Lock()
-		l.built[tp{topic, partition}] = true
+		l.built[k] = true
 		l.mu.Unlock()
 		return nil
 	}
 	start := time.Now()
-	n, err := ReadPartition(ctx, l.Brokers, topic, partition, 0, upTo, l.Stage.Fold)
+	from, restored := l.restore(ctx, topic, partition, upTo)
+	n, err := ReadPartition(ctx, l.Brokers, topic, partition, from, upTo, l.Stage.Fold)
 	if err != nil {
 		return fmt.Errorf("rebuild %s/%d: %w", topic, partition, err)
 	}
 	l.mu.Lock()
-	l.built[tp{topic, partition}] = true
+	l.built[k] = true
+	l.progress[k] = &snapProgress{since: n, at: time.Now()}
 	l.mu.Unlock()
 	l.Log.Info("state rebuilt", "group", l.Group, "topic", topic, "partition", partition,
-		"records", n, "up_to", upTo, "took", time.Since(start).String())
+		"from_snapshot", restored, "from", from, "up_to", upTo, "records", n, "took", time.Since(start).String())
 	return nil
 }
 

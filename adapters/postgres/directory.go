@@ -145,3 +145,77 @@ func (d Directory) ApprovedSender(ctx context.Context, org, id uuid.UUID) (strin
 	}
 	return name, err
 }
+
+// ListOrganisations returns every organisation, oldest first.
+func (d Directory) ListOrganisations(ctx context.Context) ([]Organisation, error) {
+	rows, err := d.DB.Query(ctx, `SELECT org_id, name, currency, created_at FROM organisations ORDER BY created_at, org_id`)
+	if err != nil {
+		return nil, err
+	}
+	out := []Organisation{}
+	var o Organisation
+	_, err = pgx.ForEachRow(rows, []any{&o.ID, &o.Name, &o.Currency, &o.CreatedAt}, func() error {
+		out = append(out, o)
+		return nil
+	})
+	return out, err
+}
+
+// Key is an API key as administrators see it: never the secret, which is
+// not stored.
+type Key struct {
+	KeyID         uuid.UUID  `json:"key_id"`
+	OrgID         uuid.UUID  `json:"org_id"`
+	Prefix        string     `json:"prefix"`
+	Name          string     `json:"name"`
+	Scopes        []string   `json:"scopes"`
+	RatePerMinute int        `json:"rate_per_minute"`
+	CreatedAt     time.Time  `json:"created_at"`
+	RevokedAt     *time.Time `json:"revoked_at"`
+}
+
+// Key reads one key.
+func (d Directory) Key(ctx context.Context, id uuid.UUID) (Key, error) {
+	var k Key
+	err := d.DB.QueryRow(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, created_at, revoked_at
+		FROM api_keys WHERE key_id = $1`, id).
+		Scan(&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.CreatedAt, &k.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, ErrNotFound
+	}
+	return k, err
+}
+
+// ListKeys returns an organisation's keys, revoked ones included, oldest
+// first.
+func (d Directory) ListKeys(ctx context.Context, org uuid.UUID) ([]Key, error) {
+	rows, err := d.DB.Query(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, created_at, revoked_at
+		FROM api_keys WHERE org_id = $1 ORDER BY created_at, key_id`, org)
+	if err != nil {
+		return nil, err
+	}
+	out := []Key{}
+	var k Key
+	_, err = pgx.ForEachRow(rows, []any{&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.CreatedAt, &k.RevokedAt},
+		func() error {
+			out = append(out, k)
+			k.RevokedAt = nil
+			return nil
+		})
+	return out, err
+}
+
+// ListSenders returns an organisation's sender IDs, oldest first.
+func (d Directory) ListSenders(ctx context.Context, org uuid.UUID) ([]Sender, error) {
+	rows, err := d.DB.Query(ctx, `SELECT remitter_id, org_id, sender, status FROM sender_ids WHERE org_id = $1 ORDER BY created_at, remitter_id`, org)
+	if err != nil {
+		return nil, err
+	}
+	out := []Sender{}
+	var s Sender
+	_, err = pgx.ForEachRow(rows, []any{&s.RemitterID, &s.OrgID, &s.Sender, &s.Status}, func() error {
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}

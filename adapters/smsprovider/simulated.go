@@ -1,6 +1,7 @@
 // Package smsprovider holds the SMS provider adapters. Simulated behaves
 // like a real operator's API (latency, throughput limit, transient and
-// permanent failures, idempotent on our message id) without sending SMS.
+// permanent failures, idempotent on our message id, lookup by our message
+// id) without sending SMS.
 package smsprovider
 
 import (
@@ -29,32 +30,48 @@ type Config struct {
 	// TransientFailure and PermanentFailure are probabilities in [0,1].
 	TransientFailure float64
 	PermanentFailure float64
+	// RecordTimes keeps the time of every call, for throughput checks.
+	RecordTimes bool
 }
+
+type rejection struct{ code, msg string }
 
 // Simulated is an in-process provider.
 type Simulated struct {
 	cfg     Config
 	limiter *rate.Limiter
 
-	mu   sync.Mutex
-	sent map[uuid.UUID]string // message id → provider ref
+	mu       sync.Mutex
+	sent     map[uuid.UUID]string // message id → provider ref
+	accepted map[uuid.UUID]int    // message id → calls answered with success
+	rejected map[uuid.UUID]rejection
+	times    []time.Time
 
 	submissions atomic.Int64
+	throttled   atomic.Int64
 	seq         atomic.Int64
 }
 
 func NewSimulated(cfg Config) *Simulated {
-	s := &Simulated{cfg: cfg, sent: map[uuid.UUID]string{}}
+	s := &Simulated{cfg: cfg, sent: map[uuid.UUID]string{}, accepted: map[uuid.UUID]int{}, rejected: map[uuid.UUID]rejection{}}
 	if cfg.RatePerSecond > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RatePerSecond), max(1, int(cfg.RatePerSecond/10)))
 	}
 	return s
 }
 
-// Send implements dispatch.Provider.
+// Send implements dispatch.Provider. Like a real operator it is idempotent
+// on the message id: a message accepted or rejected before gets the same
+// answer again and is not sent again.
 func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Receipt, error) {
 	s.submissions.Add(1)
+	if s.cfg.RecordTimes {
+		s.mu.Lock()
+		s.times = append(s.times, time.Now()) // under the lock, so the slice is in time order
+		s.mu.Unlock()
+	}
 	if s.limiter != nil && !s.limiter.Allow() {
+		s.throttled.Add(1)
 		return dispatch.Receipt{}, &dispatch.Error{Code: "THROTTLED", Message: "submission rate exceeded"}
 	}
 	if s.cfg.Latency > 0 {
@@ -66,33 +83,92 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 		}
 	}
 	s.mu.Lock()
-	ref, dup := s.sent[m.ID]
-	s.mu.Unlock()
-	if dup {
+	defer s.mu.Unlock()
+	if ref, dup := s.sent[m.ID]; dup {
+		s.accepted[m.ID]++
 		return dispatch.Receipt{ProviderRef: ref}, nil
 	}
+	if r, dup := s.rejected[m.ID]; dup {
+		return dispatch.Receipt{}, &dispatch.Error{Code: r.code, Message: r.msg, Permanent: true}
+	}
 	if p := rand.Float64(); p < s.cfg.PermanentFailure {
-		return dispatch.Receipt{}, &dispatch.Error{Code: "INVALID_DESTINATION", Message: "destination rejected by operator", Permanent: true}
+		r := rejection{"INVALID_DESTINATION", "destination rejected by operator"}
+		s.rejected[m.ID] = r
+		return dispatch.Receipt{}, &dispatch.Error{Code: r.code, Message: r.msg, Permanent: true}
 	} else if p < s.cfg.PermanentFailure+s.cfg.TransientFailure {
 		return dispatch.Receipt{}, &dispatch.Error{Code: "TEMPORARY_FAILURE", Message: "operator temporarily unavailable"}
 	}
-	ref = s.cfg.Name + "-" + strconv.FormatInt(s.seq.Add(1), 10)
-	s.mu.Lock()
-	if old, ok := s.sent[m.ID]; ok {
-		ref = old
-	} else {
-		s.sent[m.ID] = ref
-	}
-	s.mu.Unlock()
+	ref := s.cfg.Name + "-" + strconv.FormatInt(s.seq.Add(1), 10)
+	s.sent[m.ID] = ref
+	s.accepted[m.ID]++
 	return dispatch.Receipt{ProviderRef: ref}, nil
+}
+
+// Lookup implements dispatch.Provider.
+func (s *Simulated) Lookup(ctx context.Context, id uuid.UUID) (dispatch.Status, error) {
+	if err := ctx.Err(); err != nil {
+		return dispatch.Status{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ref, ok := s.sent[id]; ok {
+		return dispatch.Status{State: dispatch.Accepted, ProviderRef: ref}, nil
+	}
+	if r, ok := s.rejected[id]; ok {
+		return dispatch.Status{State: dispatch.Rejected, Code: r.code, Message: r.msg}, nil
+	}
+	return dispatch.Status{State: dispatch.Unknown}, nil
 }
 
 // Submissions counts calls to Send, accepted or not.
 func (s *Simulated) Submissions() int64 { return s.submissions.Load() }
+
+// Throttled counts calls refused for exceeding RatePerSecond.
+func (s *Simulated) Throttled() int64 { return s.throttled.Load() }
 
 // Accepted counts distinct messages the provider accepted.
 func (s *Simulated) Accepted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sent)
+}
+
+// AcceptedCalls maps each accepted message to the number of calls that
+// were answered with success for it: more than one means the message was
+// handed over more than once (the provider's idempotency hid it).
+func (s *Simulated) AcceptedCalls() map[uuid.UUID]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uuid.UUID]int, len(s.accepted))
+	for id, n := range s.accepted {
+		out[id] = n
+	}
+	return out
+}
+
+// Rejected reports whether the provider permanently refused a message.
+func (s *Simulated) Rejected(id uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.rejected[id]
+	return ok
+}
+
+// CallTimes is the time of every Send (with RecordTimes).
+func (s *Simulated) CallTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.times...)
+}
+
+// MaxInWindow is the largest number of calls in any window of length w.
+func MaxInWindow(times []time.Time, w time.Duration) int {
+	best, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= w {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
 }

@@ -20,6 +20,7 @@ import (
 
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/metrics"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/commands/accept"
@@ -27,10 +28,9 @@ import (
 	"ziett.co/campaigns/commands/complete"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
-	"ziett.co/campaigns/domain/pricing"
-	"ziett.co/campaigns/domain/routing"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
+	"ziett.co/campaigns/projections/ledger"
 )
 
 // Component names, for running a subset in one process.
@@ -59,6 +59,17 @@ type Config struct {
 	Log      *slog.Logger
 	// ClientOpts are added to every Kafka client (tests shorten timeouts).
 	ClientOpts []kgo.Opt
+	// Rules, when set, replace the rules file (routing, pricing,
+	// provider throughput); RulesFile names one, else the shipped rules
+	// apply.
+	Rules     *process.Rules
+	RulesFile string
+	// InstanceID makes the stages static group members with stable
+	// transactional ids (see kafkalog.TxLoop.InstanceID); unique per
+	// process.
+	InstanceID string
+	// Snapshots overrides DefaultSnapshots (its Topic is ignored).
+	Snapshots kafkalog.SnapshotPolicy
 }
 
 // Stack is a running set of components.
@@ -69,6 +80,7 @@ type Stack struct {
 	Addr      string // the API's listen address, when it runs
 	Providers map[string]*smsprovider.Simulated
 	Rules     process.Rules
+	Metrics   *metrics.Metrics // this stack's series (observe.go)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -88,6 +100,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 8
 	}
+	// Every client counts what it appends (metrics.KafkaHook).
+	obs := metrics.New()
+	// TEMP cfg.ClientOpts = append(slices.Clip(cfg.ClientOpts), kgo.WithHooks(obs.KafkaHook()))
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -97,7 +112,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		db.Close()
 		return nil, err
 	}
-	rules := process.Rules{Routes: routing.Default(), Prices: pricing.Default()}
+	rules, err := cfg.LoadRules()
+	if err != nil {
+		cl.Close()
+		db.Close()
+		return nil, err
+	}
 	if err := kafkalog.EnsureTopics(ctx, cl, kafkalog.Layout{Partitions: cfg.Partitions}, rules.Routes.Providers()); err != nil {
 		cl.Close()
 		db.Close()
@@ -108,40 +128,56 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	dir := postgres.Directory{DB: db}
 	s := &Stack{DB: db, Kafka: cl, Admin: admin.Service{Dir: dir, Log: appender}, Rules: rules,
 		cancel: cancel, Providers: map[string]*smsprovider.Simulated{}}
+	s.Metrics = obs
 	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
 
 	if has(Processor) {
-		s.run(cfg.Log, "processor", (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.processor",
-			Topics: []string{kafkalog.OrgEvents}, Stage: process.NewProcessor(rules, cfg.Log),
-			Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+		s.run(cfg.Log, "processor", s.stage("processor", ProcessorLoop(cfg, process.NewProcessor(rules, cfg.Log))).Run, runCtx)
 	}
 	if has(Completion) {
-		s.run(cfg.Log, "completion", (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.completion",
-			Topics: []string{kafkalog.MessageEvents}, Stage: complete.NewMonitor(cfg.Log),
-			Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+		s.run(cfg.Log, "completion", s.stage("completion", CompletionLoop(cfg, complete.NewMonitor(cfg.Log))).Run, runCtx)
 	}
 	if has(Dispatcher) {
 		for _, name := range rules.Routes.Providers() {
 			pc := cfg.Provider
 			pc.Name = name
+			if pc.RatePerSecond == 0 {
+				// The simulated operator enforces the contract the rules
+				// say the dispatchers keep to.
+				pc.RatePerSecond = rules.Throughput[name]
+			}
 			prov := smsprovider.NewSimulated(pc)
 			s.Providers[name] = prov
-			s.run(cfg.Log, "dispatcher."+name, (&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: "ziett.dispatcher." + name,
-				Topics: []string{kafkalog.DeliveryTopic(name)}, Stateless: true,
-				Stage: &dispatch.Dispatcher{Provider: prov, Name: name, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log},
-				Log:   cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+			s.run(cfg.Log, "dispatcher."+name, s.stage("dispatcher."+name, DispatcherLoop(cfg, name, NewDispatcher(cfg, rules, db, name, prov))).Run, runCtx)
 		}
 	}
 	if has(Projector) {
 		s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: campaigns.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts}).Run, runCtx)
+			Projection: campaigns.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
+			Committed: obs.Stage("projection.campaigns")}).Run, runCtx)
+		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
+			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
+			Committed: obs.Stage("projection.ledger")}).Run, runCtx)
+	}
+	ops, err := s.observe(runCtx, cfg, has(API))
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	if has(API) {
+		acc := &accept.Service{Senders: dir, Log: appender, Rules: rules, Logger: cfg.Log,
+			Ledger: ledger.Reader{DB: db}, Stream: accept.KafkaStream{Client: cl, Brokers: cfg.Brokers},
+			Claims: postgres.Idempotency{DB: db}}
 		api := &httpapi.Server{
 			Auth:      dir,
-			Accept:    &accept.Service{Senders: dir, Log: appender, Rules: rules},
+			Accept:    acc,
+			Limiter:   postgres.RateLimiter{DB: db},
+			Balances:  ledger.Reader{DB: db},
 			Campaigns: campaigns.Reader{DB: db},
+			Lists:     campaigns.Reader{DB: db},
+			Trail:     kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
 			Log:       cfg.Log,
+			Ops:       ops,
 		}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {

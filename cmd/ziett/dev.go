@@ -30,6 +30,7 @@ const demoCredits = 100_000_000
 func runDev(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("dev", flag.ExitOnError)
 	latency := fs.Duration("provider-latency", 0, "mean latency of the simulated providers")
+	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	fs.Parse(args) //nolint:errcheck
 
 	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
@@ -80,6 +81,10 @@ func runDev(args []string, log *slog.Logger) error {
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "127.0.0.1:8080"),
 		Provider: smsprovider.Config{Latency: *latency}, Log: log,
+		// One dev process per data directory: a stable instance id lets a
+		// restart take over its partitions (and abort a transaction a
+		// crash left open) at once.
+		RulesFile: *rules, InstanceID: env("ZIETT_INSTANCE_ID", "dev"),
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@
 //	ziett dev      everything in one process, embedded broker and database
 //	ziett serve    chosen components against KAFKA_BROKERS and DATABASE_URL
 //	ziett admin …  organisations, keys, sender IDs, credits
+//	ziett audit campaign ID       a campaign's events, read from the log
+//	ziett projections rebuild|verify  replay the log into a read model
 package main
 
 import (
@@ -20,6 +22,9 @@ commands:
   serve    run components against KAFKA_BROKERS and DATABASE_URL
            (-components api,processor,dispatcher,completion,projector)
   admin    administer organisations, API keys, sender IDs and credits
+  audit    print a campaign's events from the log (audit campaign ID)
+  projections  rebuild a read model from the log, or verify it (projections rebuild|verify)
+  bench    measure throughput and latency with an embedded broker and database
 `
 
 func main() {
@@ -37,6 +42,12 @@ func main() {
 		err = runServe(os.Args[2:], log)
 	case "admin":
 		err = runAdmin(os.Args[2:], log)
+	case "bench":
+		err = runBench(os.Args[2:], log)
+	case "audit":
+		err = runAudit(os.Args[2:], log)
+	case "projections":
+		err = runProjections(os.Args[2:], log)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

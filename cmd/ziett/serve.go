@@ -18,6 +18,7 @@ import (
 func runServe(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	comps := fs.String("components", "api,processor,dispatcher,completion,projector", "comma-separated components to run")
+	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	fs.Parse(args) //nolint:errcheck
 	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
 	dbURL := os.Getenv("DATABASE_URL")
@@ -29,6 +30,7 @@ func runServe(args []string, log *slog.Logger) error {
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "0.0.0.0:8080"),
 		Components: splitList(*comps), Provider: smsprovider.Config{}, Log: log,
+		RulesFile: *rules, InstanceID: os.Getenv("ZIETT_INSTANCE_ID"),
 	})
 	if err != nil {
 		return err

@@ -1,10 +1,15 @@
 // Package accept takes a validated campaign request and records it as
-// CampaignAccepted, the only step that happens before the 202.
+// CampaignAccepted, the only step that happens before the 202: it checks
+// the sender, the funds and the Idempotency-Key, then appends.
 package accept
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +27,27 @@ import (
 // caller's organisation.
 var ErrUnknownSender = errors.New("sender ID not found or not approved")
 
+// ErrIdempotencyKeyReused means the key was used with a different request
+// within its lifetime.
+var ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+
+// InsufficientFundsError means the organisation's balance, less the
+// estimates of campaigns accepted but not yet debited, is strictly below
+// the campaign's estimate.
+type InsufficientFundsError struct {
+	Available, Required int64
+}
+
+func (e *InsufficientFundsError) Error() string {
+	return fmt.Sprintf("insufficient funds: %d available, %d required", e.Available, e.Required)
+}
+
+// InProgressError means another request with the same Idempotency-Key is
+// still being recorded; RetryAfter is when its claim lapses at the latest.
+type InProgressError struct{ RetryAfter time.Duration }
+
+func (e *InProgressError) Error() string { return "a request with this idempotency key is in progress" }
+
 // Senders resolves approved sender IDs.
 type Senders interface {
 	ApprovedSender(ctx context.Context, org, remitter uuid.UUID) (string, error)
@@ -32,11 +58,83 @@ type Appender interface {
 	Append(ctx context.Context, recs ...*kgo.Record) error
 }
 
+// Ledger is the ledger read model (projections/ledger).
+type Ledger interface {
+	// Funds is the balance and the estimates of accepted campaigns not yet
+	// debited or failed.
+	Funds(ctx context.Context, org uuid.UUID) (balance, pending int64, err error)
+	// Accepted reports whether the campaign's CampaignAccepted has been
+	// projected.
+	Accepted(ctx context.Context, org, campaign uuid.UUID) (bool, error)
+	// Position is the next offset of the organisation stream's partition
+	// that the ledger will apply: every record before it is reflected.
+	Position(ctx context.Context, partition int32) (int64, error)
+}
+
+// Stream reads the organisation stream where the read model may lag.
+type Stream interface {
+	// End returns the partition that holds org's events and its end
+	// offset now.
+	End(ctx context.Context, org uuid.UUID) (partition int32, end int64, err error)
+	// Scan calls fn for each committed event in [from, to) of partition.
+	Scan(ctx context.Context, partition int32, from, to int64, fn func(events.Envelope)) error
+}
+
 // Caller is who is submitting.
 type Caller struct {
 	OrgID    uuid.UUID
 	APIKeyID uuid.UUID
 	TraceID  string
+}
+
+// Result is the outcome of an accepted request.
+type Result struct {
+	CampaignID uuid.UUID
+	// Replayed is set when an earlier request with the same
+	// Idempotency-Key had already recorded the campaign.
+	Replayed bool
+}
+
+// Timings of the funds check and of Idempotency-Key claims. The zero value
+// of a field takes the default below.
+type Timings struct {
+	// Lease is how long a claim is held before another request may take it
+	// over. It must exceed AppendTimeout with room to spare: a taker
+	// assumes that an expired holder can no longer append.
+	Lease time.Duration
+	// AppendTimeout bounds one append to the log.
+	AppendTimeout time.Duration
+	// WaitInProgress is how long a request waits for another one holding
+	// the same key before answering "in progress".
+	WaitInProgress time.Duration
+	// CatchUp is how long a funds check that fails waits for a lagging
+	// ledger before trusting it.
+	CatchUp time.Duration
+	// TTL is how long a key is remembered.
+	TTL time.Duration
+}
+
+// Defaults of Timings.
+const (
+	DefaultLease          = 30 * time.Second
+	DefaultAppendTimeout  = 10 * time.Second
+	DefaultWaitInProgress = 10 * time.Second
+	DefaultCatchUp        = 2 * time.Second
+	DefaultTTL            = 24 * time.Hour
+)
+
+func (t Timings) withDefaults() Timings {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.Lease, DefaultLease)
+	def(&t.AppendTimeout, DefaultAppendTimeout)
+	def(&t.WaitInProgress, DefaultWaitInProgress)
+	def(&t.CatchUp, DefaultCatchUp)
+	def(&t.TTL, DefaultTTL)
+	return t
 }
 
 // Service accepts campaigns.
@@ -45,40 +143,176 @@ type Service struct {
 	Log     Appender
 	Rules   process.Rules
 	Now     func() time.Time
+	// Ledger and Stream back the funds check; without a Ledger there is
+	// none and the processor alone refuses campaigns it cannot pay for.
+	Ledger Ledger
+	Stream Stream
+	// Claims backs Idempotency-Key; without it the header is refused.
+	Claims  Claims
+	Timings Timings
+	Logger  *slog.Logger
 }
 
+// ErrIdempotencyUnsupported means an Idempotency-Key arrived at a service
+// configured without a claim store.
+var ErrIdempotencyUnsupported = errors.New("idempotency keys are not configured")
+
 // Accept records the campaign and returns its id. Once it returns nil the
-// campaign is in the log and will be processed.
-func (s *Service) Accept(ctx context.Context, c Caller, req campaign.Request) (uuid.UUID, error) {
+// campaign is in the log and will be processed. idemKey is the
+// Idempotency-Key header, empty when absent.
+func (s *Service) Accept(ctx context.Context, c Caller, req campaign.Request, idemKey string) (Result, error) {
 	sender, err := s.Senders.ApprovedSender(ctx, c.OrgID, req.RemitterID)
 	if err != nil {
-		return uuid.Nil, ErrUnknownSender
+		return Result{}, ErrUnknownSender
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	id := uuid.Must(uuid.NewV7())
+	est := Estimate(req, s.Rules.Prices)
 	acc := events.CampaignAcceptedV1{
 		Name: req.Name, Content: req.Content, ChannelType: req.ChannelType, CountryAlpha2: req.CountryAlpha2,
 		RemitterID: req.RemitterID, SenderName: sender, Recipients: req.Recipients, APIKeyID: c.APIKeyID,
-		EstimatedCost: Estimate(req, s.Rules.Prices), Currency: pricing.Currency,
+		EstimatedCost: est, Currency: pricing.Currency,
 	}
-	env, err := events.New(uuid.Must(uuid.NewV7()), c.OrgID, id, acc, now(), c.TraceID, uuid.Nil, "api")
+	if idemKey == "" {
+		if err := s.checkFunds(ctx, c.OrgID, est); err != nil {
+			return Result{}, err
+		}
+		id := uuid.Must(uuid.NewV7())
+		if err := s.append(ctx, c, id, uuid.Must(uuid.NewV7()), acc); err != nil {
+			return Result{}, err
+		}
+		return Result{CampaignID: id}, nil
+	}
+	if s.Claims == nil {
+		return Result{}, ErrIdempotencyUnsupported
+	}
+	return s.acceptOnce(ctx, c, idemKey, RequestHash(req), est, acc)
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// append writes CampaignAccepted with a bounded wait. It runs detached
+// from the request's context: a client that hangs up must not abandon an
+// append halfway, leaving its outcome unknown to us.
+func (s *Service) append(ctx context.Context, c Caller, campaignID, eventID uuid.UUID, acc events.CampaignAcceptedV1) error {
+	env, err := events.New(eventID, c.OrgID, campaignID, acc, s.now(), c.TraceID, uuid.Nil, "api")
 	if err != nil {
-		return uuid.Nil, err
+		return err
 	}
-	if err := s.Log.Append(ctx, kafkalog.Encode(kafkalog.OrgEvents, c.OrgID, env)); err != nil {
-		return uuid.Nil, err
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timings.withDefaults().AppendTimeout)
+	defer cancel()
+	return s.Log.Append(actx, kafkalog.Encode(kafkalog.OrgEvents, c.OrgID, env))
+}
+
+// checkFunds refuses a campaign whose estimate exceeds what the ledger
+// says the organisation can spend. The ledger is a projection and may lag
+// the log: a missing credit or refund would refuse a campaign that can be
+// paid, so a failing check waits (briefly) for the ledger to reach the
+// log's current end before it trusts the answer. A ledger that stays
+// behind lets the campaign through: the processor, which folds the log
+// itself, is the authoritative guard and fails the campaign with
+// BILLING_INSUFFICIENT_FUNDS. The converse lag (a debit or an acceptance
+// not yet projected) can only let a campaign through, with the same
+// backstop.
+func (s *Service) checkFunds(ctx context.Context, org uuid.UUID, est int64) error {
+	if s.Ledger == nil {
+		return nil
 	}
-	return id, nil
+	bal, pend, err := s.Ledger.Funds(ctx, org)
+	if err != nil {
+		return err
+	}
+	if bal-pend >= est {
+		return nil
+	}
+	if s.Stream == nil {
+		return &InsufficientFundsError{Available: bal - pend, Required: est}
+	}
+	t := s.Timings.withDefaults()
+	cctx, cancel := context.WithTimeout(ctx, t.CatchUp)
+	defer cancel()
+	p, end, err := s.Stream.End(cctx, org)
+	if err != nil {
+		return err
+	}
+	for {
+		caught, err := s.caughtUp(cctx, p, end)
+		if err == nil && caught {
+			bal, pend, err := s.Ledger.Funds(ctx, org)
+			if err != nil {
+				return err
+			}
+			if bal-pend >= est {
+				return nil
+			}
+			return &InsufficientFundsError{Available: bal - pend, Required: est}
+		}
+		if err != nil && cctx.Err() == nil {
+			return err
+		}
+		if !sleep(cctx, 20*time.Millisecond) {
+			s.logger().Warn("ledger behind the log; leaving the funds check to the processor",
+				"org_id", org, "partition", p, "end", end, "estimate", est)
+			return nil
+		}
+	}
+}
+
+// caughtUp reports whether the ledger has applied every event of the
+// partition before end. Offsets between its position and end may hold only
+// transaction markers, which a consumer never applies.
+func (s *Service) caughtUp(ctx context.Context, p int32, end int64) (bool, error) {
+	pos, err := s.Ledger.Position(ctx, p)
+	if err != nil || pos >= end {
+		return err == nil, err
+	}
+	n := 0
+	err = s.Stream.Scan(ctx, p, pos, end, func(events.Envelope) { n++ })
+	return err == nil && n == 0, err
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Estimate prices a request without normalizing its numbers (that is the
-// processor's job, off the request path): every recipient counts, at the
-// price of the campaign's default country. The processor's debit can only
-// be lower or priced by the real destination.
+// processor's job, off the request path), with the processor's own
+// segmentation and price table: every recipient counts, at the highest
+// price any route charges for the campaign's default country. For a
+// campaign to that country the processor's debit cannot exceed it (invalid
+// and duplicate numbers only lower it); numbers abroad may cost more, and
+// the processor refuses what the balance cannot cover.
 func Estimate(req campaign.Request, prices pricing.Table) int64 {
 	seg := sms.Analyze(req.Content)
-	return int64(len(req.Recipients)) * int64(seg.Segments) * prices.UnitPrice(req.CountryAlpha2)
+	return int64(len(req.Recipients)) * int64(seg.Segments) * prices.MaxUnitPrice(req.CountryAlpha2)
+}
+
+// RequestHash identifies a request for Idempotency-Key: the validated
+// fields, not the bytes, so whitespace, member order and ignored unknown
+// members do not make a retry "different".
+func RequestHash(req campaign.Request) []byte {
+	b, _ := json.Marshal(struct {
+		Name, Content, ChannelType, CountryAlpha2 string
+		RemitterID                                uuid.UUID
+		Recipients                                []string
+	}{req.Name, req.Content, req.ChannelType, req.CountryAlpha2, req.RemitterID, req.Recipients})
+	h := sha256.Sum256(b)
+	return h[:]
 }

@@ -1,18 +1,24 @@
 // Package admin holds the operations an administrator performs: creating
 // organisations, keys and sender IDs, and crediting balances. The CLI and
-// the dev bootstrap both call these.
+// the dev bootstrap both call these, and so can any other part.
 package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
 )
@@ -28,15 +34,59 @@ type Service struct {
 	Log Appender
 }
 
+// ErrInvalid wraps every refusal of a bad argument, so callers can tell a
+// usage mistake from a failure.
+var ErrInvalid = errors.New("invalid argument")
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// Scopes a key can be given.
+var Scopes = []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage}
+
+// MaxRatePerMinute bounds a key's limit on the batch endpoint; higher
+// would only mean "unlimited", which nothing needs.
+const MaxRatePerMinute = 1_000_000
+
+// CreateOrganisation creates an organisation. The service runs in one
+// currency (pricing.Currency); currency may be empty for that one.
+func (s Service) CreateOrganisation(ctx context.Context, name, currency string) (postgres.Organisation, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
+		return postgres.Organisation{}, invalid("organisation name must have 1 to 200 characters")
+	}
+	if currency == "" {
+		currency = pricing.Currency
+	}
+	if currency != pricing.Currency {
+		return postgres.Organisation{}, invalid("currency must be %s, the service's only currency", pricing.Currency)
+	}
+	return s.Dir.CreateOrganisation(ctx, name, currency)
+}
+
+// ListOrganisations lists every organisation.
+func (s Service) ListOrganisations(ctx context.Context) ([]postgres.Organisation, error) {
+	return s.Dir.ListOrganisations(ctx)
+}
+
+func (s Service) organisation(ctx context.Context, org uuid.UUID) error {
+	_, err := s.Dir.Organisation(ctx, org)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return invalid("organisation %s does not exist", org)
+	}
+	return err
+}
+
 // Credit adds funds to an organisation. The balance lives in the event
 // log, so crediting is appending FundsCredited to the organisation's
 // stream, never an UPDATE.
 func (s Service) Credit(ctx context.Context, org uuid.UUID, amount int64, reference string) (uuid.UUID, error) {
 	if amount <= 0 {
-		return uuid.Nil, fmt.Errorf("amount must be positive")
+		return uuid.Nil, invalid("amount must be a positive number of minor units")
 	}
-	if _, err := s.Dir.Organisation(ctx, org); err != nil {
-		return uuid.Nil, fmt.Errorf("organisation %s: %w", org, err)
+	if err := s.organisation(ctx, org); err != nil {
+		return uuid.Nil, err
 	}
 	id := uuid.Must(uuid.NewV7())
 	env, err := events.New(id, org, uuid.Nil, events.FundsCreditedV1{Amount: amount, Currency: pricing.Currency, Reference: reference},
@@ -47,12 +97,126 @@ func (s Service) Credit(ctx context.Context, org uuid.UUID, amount int64, refere
 	return id, s.Log.Append(ctx, kafkalog.Encode(kafkalog.OrgEvents, org, env))
 }
 
+// NewKey is a freshly created key with its secret, which exists only here:
+// the directory keeps a hash.
+type NewKey struct {
+	postgres.Key
+	Secret string `json:"api_key"`
+}
+
+// CreateKey issues a key with scopes; ratePerMinute 0 keeps the default
+// limit of the batch endpoint.
+func (s Service) CreateKey(ctx context.Context, org uuid.UUID, name string, scopes []string, ratePerMinute int) (NewKey, error) {
+	if len(scopes) == 0 {
+		return NewKey{}, invalid("a key needs at least one scope (%s)", strings.Join(Scopes, ", "))
+	}
+	var uniq []string
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes, sc) {
+			return NewKey{}, invalid("unknown scope %q (known: %s)", sc, strings.Join(Scopes, ", "))
+		}
+		if !slices.Contains(uniq, sc) {
+			uniq = append(uniq, sc)
+		}
+	}
+	if ratePerMinute < 0 || ratePerMinute > MaxRatePerMinute {
+		return NewKey{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
+	}
+	if utf8.RuneCountInString(name) > 200 {
+		return NewKey{}, invalid("key name must have at most 200 characters")
+	}
+	if err := s.organisation(ctx, org); err != nil {
+		return NewKey{}, err
+	}
+	id, secret, err := s.Dir.CreateKey(ctx, org, name, uniq)
+	if err != nil {
+		return NewKey{}, err
+	}
+	if ratePerMinute > 0 {
+		if err := s.Dir.SetKeyRate(ctx, id, ratePerMinute); err != nil {
+			return NewKey{}, err
+		}
+	}
+	k, err := s.Dir.Key(ctx, id)
+	return NewKey{Key: k, Secret: secret}, err
+}
+
+// RevokeKey revokes a key; the next request with it is refused.
+func (s Service) RevokeKey(ctx context.Context, id uuid.UUID) (postgres.Key, error) {
+	if err := s.Dir.RevokeKey(ctx, id); err != nil {
+		if errors.Is(err, postgres.ErrNotFound) {
+			return postgres.Key{}, invalid("key %s does not exist or is already revoked", id)
+		}
+		return postgres.Key{}, err
+	}
+	return s.Dir.Key(ctx, id)
+}
+
+// SetKeyRate changes a key's limit on the batch endpoint, from the next
+// request on.
+func (s Service) SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) (postgres.Key, error) {
+	if perMinute < 1 || perMinute > MaxRatePerMinute {
+		return postgres.Key{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
+	}
+	if err := s.Dir.SetKeyRate(ctx, id, perMinute); err != nil {
+		if errors.Is(err, postgres.ErrNotFound) {
+			return postgres.Key{}, invalid("key %s does not exist", id)
+		}
+		return postgres.Key{}, err
+	}
+	return s.Dir.Key(ctx, id)
+}
+
+// ListKeys lists an organisation's keys, revoked ones included.
+func (s Service) ListKeys(ctx context.Context, org uuid.UUID) ([]postgres.Key, error) {
+	if err := s.organisation(ctx, org); err != nil {
+		return nil, err
+	}
+	return s.Dir.ListKeys(ctx, org)
+}
+
+// senderPattern is what handsets display as an SMS sender: up to 11
+// letters, digits and spaces (an alphanumeric sender), or a phone number
+// of up to 15 digits.
+var senderPattern = regexp.MustCompile(`^(?:[A-Za-z0-9][A-Za-z0-9 ]{0,10}|\+?[0-9]{1,15})$`)
+
+// RegisterSender registers a sender ID, PENDING until approved.
+func (s Service) RegisterSender(ctx context.Context, org uuid.UUID, sender string) (postgres.Sender, error) {
+	if !senderPattern.MatchString(sender) {
+		return postgres.Sender{}, invalid("sender %q must be 1 to 11 letters, digits or spaces, or a number of up to 15 digits", sender)
+	}
+	if err := s.organisation(ctx, org); err != nil {
+		return postgres.Sender{}, err
+	}
+	return s.Dir.RegisterSender(ctx, org, sender)
+}
+
+// ApproveSender approves a sender ID, so campaigns may use it.
+func (s Service) ApproveSender(ctx context.Context, remitter uuid.UUID) error {
+	err := s.Dir.ApproveSender(ctx, remitter)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return invalid("sender ID %s does not exist", remitter)
+	}
+	return err
+}
+
+// ListSenders lists an organisation's sender IDs.
+func (s Service) ListSenders(ctx context.Context, org uuid.UUID) ([]postgres.Sender, error) {
+	if err := s.organisation(ctx, org); err != nil {
+		return nil, err
+	}
+	return s.Dir.ListSenders(ctx, org)
+}
+
 // Demo is a ready-to-use organisation for local runs.
 type Demo struct {
 	APIKey     string    `json:"api_key"`
 	RemitterID uuid.UUID `json:"remitter_id"`
 	OrgID      uuid.UUID `json:"org_id"`
 	BaseURL    string    `json:"base_url"`
+	// KeyID lets a caller adjust the key (its rate limit, say); demo.json
+	// keeps its published shape without it.
+	KeyID uuid.UUID `json:"-"`
 }
 
 // CreateDemo makes an organisation with credits, an approved sender ID and
@@ -69,12 +233,12 @@ func (s Service) CreateDemo(ctx context.Context, credits int64, scopes []string)
 	if err := s.Dir.ApproveSender(ctx, snd.RemitterID); err != nil {
 		return Demo{}, err
 	}
-	_, key, err := s.Dir.CreateKey(ctx, org.ID, "demo", scopes)
+	keyID, key, err := s.Dir.CreateKey(ctx, org.ID, "demo", scopes)
 	if err != nil {
 		return Demo{}, err
 	}
 	if _, err := s.Credit(ctx, org.ID, credits, "demo credits"); err != nil {
 		return Demo{}, err
 	}
-	return Demo{APIKey: key, RemitterID: snd.RemitterID, OrgID: org.ID}, nil
+	return Demo{APIKey: key, RemitterID: snd.RemitterID, OrgID: org.ID, KeyID: keyID}, nil
 }

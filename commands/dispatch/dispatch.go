@@ -1,5 +1,18 @@
 // Package dispatch hands queued messages to SMS providers and records each
 // outcome as an event.
+//
+// A message is handed to a provider at most once by this side. Before any
+// provider call, the message ids of a batch are claimed durably (Intents);
+// a message whose claim already existed was handed over by an earlier
+// attempt whose outcome never committed (a crash, an aborted transaction,
+// a rebalance), so the provider is asked what became of it (Lookup, by our
+// message id) instead of being sent it again. The same reconciliation
+// follows a call whose outcome is unknown (a timeout, a dropped
+// connection). The at-least-once boundary is therefore one provider call
+// wide: only a message the provider has no record of is sent again, and
+// that call carries our message id as its idempotency reference, so a first
+// call that was still in flight when the provider was asked is collapsed
+// into one by the provider.
 package dispatch
 
 import (
@@ -12,6 +25,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
@@ -33,7 +47,8 @@ type Message struct {
 type Receipt struct{ ProviderRef string }
 
 // Error is a provider refusal. Permanent errors fail the message at once;
-// others are retried.
+// others are retried. Any other error from Send (a timeout, a broken
+// connection) leaves it unknown whether the provider took the message.
 type Error struct {
 	Code      string
 	Message   string
@@ -42,32 +57,136 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// State is what a provider knows of a message.
+type State int
+
+const (
+	// Unknown: the provider has no record of the message; it never
+	// reached the provider, or the provider refused it transiently.
+	Unknown State = iota
+	// Accepted: the provider took the message; ProviderRef names it.
+	Accepted
+	// Rejected: the provider refused the message for good.
+	Rejected
+)
+
+// Status is a provider's answer to Lookup.
+type Status struct {
+	State       State
+	ProviderRef string
+	Code        string
+	Message     string
+}
+
 // Provider is an SMS operator or aggregator.
 type Provider interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
+	// Lookup asks what became of a message submitted with our id.
+	Lookup(ctx context.Context, id uuid.UUID) (Status, error)
 }
 
-// Retry bounds the attempts for transient failures.
+// Intents records which messages have been handed to a provider.
+type Intents interface {
+	// Claim durably records, before any of them is handed over, that ids
+	// are about to be, and reports those that had been claimed already.
+	Claim(ctx context.Context, provider string, ids []uuid.UUID) (already map[uuid.UUID]bool, err error)
+}
+
+// Retry bounds the attempts for transient failures. The whole budget runs
+// inside the batch's Kafka transaction, so it must stay well below the
+// transaction timeout (40 s by default).
 type Retry struct {
 	MaxAttempts int
 	BaseDelay   time.Duration
 	MaxDelay    time.Duration
 }
 
-// DefaultRetry retries for about a minute and a half in the worst case.
-var DefaultRetry = Retry{MaxAttempts: 6, BaseDelay: 200 * time.Millisecond, MaxDelay: 30 * time.Second}
+// DefaultRetry makes 5 attempts with at most 3.75 s of waiting in all.
+var DefaultRetry = Retry{MaxAttempts: 5, BaseDelay: 250 * time.Millisecond, MaxDelay: 2 * time.Second}
 
-// Dispatcher is the stateless kafkalog.Stage over one provider's queue.
+// DefaultCallTimeout bounds one provider call.
+const DefaultCallTimeout = 10 * time.Second
+
+// batchSeconds is how much work at the rate limit one transaction takes.
+const batchSeconds = 5
+
+// Dispatcher is the kafkalog.Stage over one provider's queue. It keeps no
+// state that a fold could rebuild: what must survive it lives in Intents
+// and at the provider.
 type Dispatcher struct {
 	Provider    Provider
 	Name        string
 	Retry       Retry
 	Concurrency int
 	Log         *slog.Logger
+	// Intents, when nil, are not recorded: only for tests of a single
+	// process, since a restart may then hand a message over twice.
+	Intents Intents
+	// Limit is the provider's throughput in submissions per second across
+	// all dispatchers of the provider (0: unlimited). Each dispatcher
+	// takes the share of it that its share of the queue's partitions is
+	// (see Share).
+	Limit       float64
+	CallTimeout time.Duration
+
+	limMu   sync.Mutex
+	limiter *rate.Limiter
+	share   float64
 }
 
 func (d *Dispatcher) Fold(*kgo.Record)     {}
 func (d *Dispatcher) Forget(string, int32) {}
+
+// Share implements kafkalog.Sharing. Group members own disjoint sets of
+// partitions (a partition is revoked from one member before it is
+// assigned to another), so the members' shares never add up to more than
+// the whole limit.
+func (d *Dispatcher) Share(owned, total int) {
+	d.limMu.Lock()
+	defer d.limMu.Unlock()
+	d.share = 0
+	if total > 0 {
+		d.share = float64(owned) / float64(total)
+	}
+	if d.Limit <= 0 {
+		return
+	}
+	r := d.Limit * d.share
+	// A burst of a tenth of a second's worth keeps the instantaneous rate
+	// close to the limit; never less than one or nothing could pass.
+	burst := max(1, int(r/10))
+	if d.limiter == nil {
+		d.limiter = rate.NewLimiter(rate.Limit(r), burst)
+		return
+	}
+	d.limiter.SetLimit(rate.Limit(r))
+	d.limiter.SetBurst(burst)
+}
+
+// MaxBatch implements kafkalog.Batcher: about batchSeconds of work at the
+// current share of the limit.
+func (d *Dispatcher) MaxBatch() int {
+	d.limMu.Lock()
+	defer d.limMu.Unlock()
+	if d.Limit <= 0 {
+		return max(d.Concurrency, 1) * 16
+	}
+	return max(1, int(d.Limit*d.share*batchSeconds))
+}
+
+func (d *Dispatcher) wait(ctx context.Context) error {
+	if d.Limit <= 0 {
+		return nil
+	}
+	d.limMu.Lock()
+	l := d.limiter
+	d.limMu.Unlock()
+	if l == nil {
+		return errors.New("dispatch: no partitions assigned, no throughput share")
+	}
+	return l.Wait(ctx)
+}
+
 func (d *Dispatcher) retry() Retry {
 	if d.Retry.MaxAttempts <= 0 {
 		return DefaultRetry
@@ -75,23 +194,53 @@ func (d *Dispatcher) retry() Retry {
 	return d.Retry
 }
 
+func (d *Dispatcher) callTimeout() time.Duration {
+	if d.CallTimeout <= 0 {
+		return DefaultCallTimeout
+	}
+	return d.CallTimeout
+}
+
 // Handle sends a batch concurrently and emits the outcomes in queue order.
+// Any error aborts the batch's transaction: its messages come back, and the
+// intents recorded here make sure none is handed over a second time.
 func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	outs := make([]*kgo.Record, len(recs))
-	errs := make([]error, len(recs))
-	sem := make(chan struct{}, max(d.Concurrency, 1))
-	var wg sync.WaitGroup
-	for i, r := range recs {
+	dls := make([]events.Delivery, 0, len(recs))
+	ids := make([]uuid.UUID, 0, len(recs))
+	seen := make(map[uuid.UUID]bool, len(recs))
+	for _, r := range recs {
 		dl, err := kafkalog.DecodeDelivery(r)
-		if err != nil {
+		if err != nil || dl.MessageID == uuid.Nil {
 			d.Log.Error("skipping undecodable delivery", "topic", r.Topic, "offset", r.Offset, "err", err)
 			continue
 		}
+		if seen[dl.MessageID] {
+			continue
+		}
+		seen[dl.MessageID] = true
+		dls = append(dls, dl)
+		ids = append(ids, dl.MessageID)
+	}
+	if len(dls) == 0 {
+		return nil
+	}
+	var already map[uuid.UUID]bool
+	if d.Intents != nil {
+		var err error
+		if already, err = d.Intents.Claim(ctx, d.Name, ids); err != nil {
+			return err
+		}
+	}
+	outs := make([]*kgo.Record, len(dls))
+	errs := make([]error, len(dls))
+	sem := make(chan struct{}, max(d.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, dl := range dls {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i], errs[i] = d.deliver(ctx, dl)
+			outs[i], errs[i] = d.deliver(ctx, dl, already[dl.MessageID])
 		}()
 	}
 	wg.Wait()
@@ -99,14 +248,14 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		return err
 	}
 	for _, o := range outs {
-		if o != nil {
-			emit(o)
-		}
+		emit(o)
 	}
 	return nil
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery) (*kgo.Record, error) {
+// deliver hands one message over, or finds out what became of an earlier
+// handover when reconcile is set, and returns its outcome event.
+func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile bool) (*kgo.Record, error) {
 	rt := d.retry()
 	m := Message{ID: dl.MessageID, To: dl.To, Sender: dl.Sender, Content: dl.Content, Segments: dl.Segments}
 	outcome := events.MessageOutcome{
@@ -114,27 +263,65 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery) (*kgo.Reco
 		CampaignTotal: dl.CampaignTotal, Cost: dl.Cost, Currency: dl.Currency,
 	}
 	var payload events.Payload
-	for attempt := 1; ; attempt++ {
+	sent := func(ref string) { outcome.ProviderRef = ref; payload = events.MessageSentV1{MessageOutcome: outcome} }
+	failed := func(code, msg string) {
+		outcome.ErrorCode, outcome.Error = code, msg
+		payload = events.MessageFailedV1{MessageOutcome: outcome}
+	}
+	for attempt := 1; payload == nil; attempt++ {
+		// A reconciled message counts the earlier handover as its attempt.
 		outcome.Attempts = attempt
-		rc, err := d.Provider.Send(ctx, m)
+		if reconcile {
+			st, err := d.lookup(ctx, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			switch st.State {
+			case Accepted:
+				sent(st.ProviderRef)
+				continue
+			case Rejected:
+				failed(st.Code, st.Code+": "+st.Message)
+				continue
+			}
+			reconcile = false
+		}
+		if err := d.wait(ctx); err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.callTimeout())
+		rc, err := d.Provider.Send(cctx, m)
+		cancel()
 		if err == nil {
-			outcome.ProviderRef = rc.ProviderRef
-			payload = events.MessageSentV1{MessageOutcome: outcome}
+			sent(rc.ProviderRef)
 			break
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		var pe *Error
-		permanent := errors.As(err, &pe) && pe.Permanent
-		if permanent || attempt >= rt.MaxAttempts {
-			outcome.ErrorCode, outcome.Error = "PROVIDER_ERROR", err.Error()
-			if pe != nil {
-				outcome.ErrorCode = pe.Code
+		refused := errors.As(err, &pe)
+		switch {
+		case refused && pe.Permanent:
+			failed(pe.Code, err.Error())
+			continue
+		case attempt >= rt.MaxAttempts && refused:
+			failed(pe.Code, err.Error())
+			continue
+		case attempt >= rt.MaxAttempts:
+			// The last call's fate is unknown: only the provider can
+			// say whether the message is failed or was taken.
+			if st, lerr := d.lookup(ctx, m.ID); lerr == nil && st.State == Accepted {
+				sent(st.ProviderRef)
+			} else {
+				failed("PROVIDER_UNAVAILABLE", err.Error())
 			}
-			payload = events.MessageFailedV1{MessageOutcome: outcome}
-			break
+			continue
 		}
+		// Not a definite refusal: the provider may have taken the message
+		// before the call failed, so ask before sending again.
+		reconcile = !refused
+		d.Log.Debug("provider call failed; retrying", "provider", d.Name, "message_id", m.ID, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -149,6 +336,26 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery) (*kgo.Reco
 		return nil, err
 	}
 	return kafkalog.Encode(kafkalog.MessageEvents, dl.CampaignID, env), nil
+}
+
+// lookup asks the provider about a message, retrying transient errors.
+// When the provider cannot answer, the batch aborts and comes back later:
+// sending blindly could hand the message over twice.
+func (d *Dispatcher) lookup(ctx context.Context, id uuid.UUID) (Status, error) {
+	rt := d.retry()
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, d.callTimeout())
+		st, err := d.Provider.Lookup(cctx, id)
+		cancel()
+		if err == nil || attempt >= rt.MaxAttempts || ctx.Err() != nil {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(backoff(rt, attempt)):
+		}
+	}
 }
 
 // backoff is exponential with full jitter, so retries from many messages

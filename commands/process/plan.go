@@ -9,15 +9,8 @@ import (
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/phone"
 	"ziett.co/campaigns/domain/pricing"
-	"ziett.co/campaigns/domain/routing"
 	"ziett.co/campaigns/domain/sms"
 )
-
-// Rules are the tables a plan is computed with.
-type Rules struct {
-	Routes *routing.Table
-	Prices pricing.Table
-}
 
 // Plan is what processing decides for a campaign, before the balance check.
 type Plan struct {
@@ -55,7 +48,7 @@ func MakePlan(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
 			seen[n.E164] = i + 1
 			item.E164, item.Country = n.E164, n.Country
 			item.Provider = r.Routes.Provider(n.E164)
-			item.UnitPrice = r.Prices.UnitPrice(n.Country)
+			item.UnitPrice = r.Prices.UnitPriceVia(item.Provider, n.Country)
 			item.Cost = item.UnitPrice * int64(seg.Segments)
 			item.MessageID = events.MessageID(campaignID, i)
 			p.Recipients.Valid++

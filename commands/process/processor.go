@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -68,6 +69,46 @@ func (p *Processor) Forget(_ string, partition int32) {
 	// Pending debits of a forgotten partition are in the log (committed) or
 	// were aborted; either way the rebuild accounts for them.
 	delete(p.pending, partition)
+}
+
+// snapshotState is a partition's state as kafkalog snapshots it.
+type snapshotState struct {
+	Balances map[uuid.UUID]int64 `json:"balances"`
+	// PendingDebits are debits already subtracted from Balances whose
+	// records lie after the snapshot's offset; folding them must not
+	// subtract them again.
+	PendingDebits []uuid.UUID `json:"pending_debits,omitempty"`
+}
+
+// Snapshot implements kafkalog.Snapshotter.
+func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
+	s := snapshotState{Balances: make(map[uuid.UUID]int64, len(p.accounts[partition]))}
+	for org, a := range p.accounts[partition] {
+		s.Balances[org] = a.balance
+	}
+	for id := range p.pending[partition] {
+		s.PendingDebits = append(s.PendingDebits, id)
+	}
+	return json.Marshal(s)
+}
+
+// Restore implements kafkalog.Snapshotter.
+func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) error {
+	var s snapshotState
+	if err := json.Unmarshal(state, &s); err != nil {
+		return err
+	}
+	accts := make(map[uuid.UUID]*account, len(s.Balances))
+	for org, b := range s.Balances {
+		accts[org] = &account{balance: b}
+	}
+	p.accounts[partition] = accts
+	pend := make(map[uuid.UUID]bool, len(s.PendingDebits))
+	for _, id := range s.PendingDebits {
+		pend[id] = true
+	}
+	p.pending[partition] = pend
+	return nil
 }
 
 func (p *Processor) Fold(r *kgo.Record) {

@@ -3,37 +3,86 @@
 package phone
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
 )
 
-// Reason codes explain why a submitted number gets no message.
+// Reason codes explain why a submitted number gets no message. They are
+// shown to customers per recipient, so each names something they can fix.
 const (
+	// ReasonUnparseable: the input is not a phone number at all.
 	ReasonUnparseable = "INVALID_NUMBER_FORMAT"
-	ReasonInvalid     = "INVALID_NUMBER"
-	ReasonDuplicate   = "DUPLICATE"
+	// ReasonInvalid: the number parses but is not in any range that is in
+	// service (unassigned prefix, wrong length for its range).
+	ReasonInvalid            = "INVALID_NUMBER"
+	ReasonInvalidCountryCode = "INVALID_COUNTRY_CODE"
+	ReasonTooShort           = "NUMBER_TOO_SHORT"
+	ReasonTooLong            = "NUMBER_TOO_LONG"
+	// ReasonNotSMSCapable: a valid number of a kind that cannot receive SMS
+	// (freephone, premium rate, shared cost, voicemail access); billing a
+	// message to it would charge for something that cannot arrive.
+	ReasonNotSMSCapable = "NUMBER_NOT_SMS_CAPABLE"
+	ReasonDuplicate     = "DUPLICATE"
 )
 
 // Number is a submitted number after normalization.
 type Number struct {
-	E164    string
-	Country string // ISO 3166-1 alpha-2 region the number belongs to
+	E164 string
+	// Country is the ISO 3166-1 alpha-2 region the number belongs to, or
+	// empty for non-geographic numbers (e.g. satellite, +882/+883), which
+	// are priced at the default rate.
+	Country string
 }
+
+// maxInput bounds what is handed to the parser: no phone number, with any
+// amount of formatting, is longer, and the parser's cost grows with input.
+const maxInput = 64
 
 // Normalize parses raw with region as the default for numbers written without
 // an international prefix. It returns a reason code when the input is not a
-// valid, dialable number.
+// valid number that can receive SMS.
 func Normalize(raw, region string) (Number, string) {
-	n, err := phonenumbers.Parse(raw, strings.ToUpper(region))
-	if err != nil {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || len(raw) > maxInput {
 		return Number{}, ReasonUnparseable
 	}
+	n, err := phonenumbers.Parse(raw, strings.ToUpper(region))
+	if err != nil {
+		return Number{}, parseReason(err)
+	}
 	if !phonenumbers.IsValidNumber(n) {
+		switch phonenumbers.IsPossibleNumberWithReason(n) {
+		case phonenumbers.TOO_SHORT:
+			return Number{}, ReasonTooShort
+		case phonenumbers.TOO_LONG:
+			return Number{}, ReasonTooLong
+		case phonenumbers.INVALID_COUNTRY_CODE:
+			return Number{}, ReasonInvalidCountryCode
+		}
 		return Number{}, ReasonInvalid
 	}
-	return Number{
-		E164:    phonenumbers.Format(n, phonenumbers.E164),
-		Country: phonenumbers.GetRegionCodeForNumber(n),
-	}, ""
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST,
+		phonenumbers.VOICEMAIL, phonenumbers.UAN:
+		return Number{}, ReasonNotSMSCapable
+	}
+	country := phonenumbers.GetRegionCodeForNumber(n)
+	if len(country) != 2 || country == "ZZ" {
+		country = "" // "001" marks non-geographic entities
+	}
+	return Number{E164: phonenumbers.Format(n, phonenumbers.E164), Country: country}, ""
+}
+
+func parseReason(err error) string {
+	switch {
+	case errors.Is(err, phonenumbers.ErrInvalidCountryCode):
+		return ReasonInvalidCountryCode
+	case errors.Is(err, phonenumbers.ErrTooShortNSN), errors.Is(err, phonenumbers.ErrTooShortAfterIDD):
+		return ReasonTooShort
+	case errors.Is(err, phonenumbers.ErrNumTooLong):
+		return ReasonTooLong
+	}
+	return ReasonUnparseable
 }

@@ -3,6 +3,7 @@ package routing
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -20,17 +21,35 @@ type Table struct {
 	fallback string
 }
 
+var (
+	prefixPattern = regexp.MustCompile(`^\+[0-9]{1,15}$`)
+	// Provider names become Kafka topic and consumer group names, so they
+	// keep to the characters those allow everywhere.
+	providerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+)
+
+// ValidProvider reports whether name can name a provider.
+func ValidProvider(name string) bool { return providerPattern.MatchString(name) }
+
 // NewTable validates and indexes routes; fallback carries whatever no route
 // matches.
 func NewTable(routes []Route, fallback string) (*Table, error) {
-	if fallback == "" {
-		return nil, fmt.Errorf("routing: a fallback provider is required")
+	if !ValidProvider(fallback) {
+		return nil, fmt.Errorf("routing: fallback provider %q must match %s", fallback, providerPattern)
 	}
 	rs := make([]Route, 0, len(routes))
+	seen := map[string]string{}
 	for _, r := range routes {
-		if !strings.HasPrefix(r.Prefix, "+") || r.Provider == "" {
-			return nil, fmt.Errorf("routing: bad route %+v: prefix must start with '+' and name a provider", r)
+		if !prefixPattern.MatchString(r.Prefix) {
+			return nil, fmt.Errorf("routing: prefix %q must be '+' followed by 1 to 15 digits", r.Prefix)
 		}
+		if !ValidProvider(r.Provider) {
+			return nil, fmt.Errorf("routing: provider %q of prefix %s must match %s", r.Provider, r.Prefix, providerPattern)
+		}
+		if p, dup := seen[r.Prefix]; dup {
+			return nil, fmt.Errorf("routing: prefix %s is routed twice (%s and %s)", r.Prefix, p, r.Provider)
+		}
+		seen[r.Prefix] = r.Provider
 		rs = append(rs, r)
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].Prefix) > len(rs[j].Prefix) })
@@ -62,9 +81,23 @@ func (t *Table) Providers() []string {
 	return out
 }
 
+// Has reports whether the table can route to provider.
+func (t *Table) Has(provider string) bool {
+	if provider == t.fallback {
+		return true
+	}
+	for _, r := range t.routes {
+		if r.Provider == provider {
+			return true
+		}
+	}
+	return false
+}
+
 // Default is the table shipped with the service: Angolan and Portuguese
 // mobile ranges by operator, everything else through an international
-// aggregator.
+// aggregator. The service's rules file (commands/process/rules.json) carries
+// the same table; this one serves code that needs no configuration.
 func Default() *Table {
 	t, err := NewTable([]Route{
 		{"+24491", "movicel"}, {"+24499", "movicel"},

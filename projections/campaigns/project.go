@@ -3,8 +3,12 @@
 package campaigns
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +17,7 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/phone"
 )
 
 // Status values of a campaign as customers see them.
@@ -21,6 +26,18 @@ const (
 	StatusSending    = "SENDING"
 	StatusCompleted  = "COMPLETED"
 	StatusFailed     = "FAILED"
+)
+
+// Status values of a message (one per submitted recipient). INVALID and
+// DUPLICATE recipients get no message; CANCELLED ones were planned but
+// their campaign failed before they were queued.
+const (
+	MessageQueued    = "QUEUED"
+	MessageSent      = "SENT"
+	MessageFailed    = "FAILED"
+	MessageInvalid   = "INVALID"
+	MessageDuplicate = "DUPLICATE"
+	MessageCancelled = "CANCELLED"
 )
 
 // Change is a campaign status transition applied by a batch.
@@ -67,7 +84,11 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 	for _, r := range recs {
 		e, err := kafkalog.Decode(r)
 		if err != nil {
-			p.Log.Error("projection skips undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
+			log := p.Log
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("projection skips undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
 			continue
 		}
 		switch e.Type {
@@ -76,9 +97,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			if err := e.Decode(&o); err != nil {
 				return err
 			}
-			st := "SENT"
+			st := MessageSent
 			if e.Type == events.MessageFailed {
-				st = "FAILED"
+				st = MessageFailed
 			}
 			outs = append(outs, outcome{id: o.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: o.Index,
 				provider: o.Provider, status: st, cost: o.Cost, currency: o.Currency, ref: o.ProviderRef,
@@ -136,27 +157,15 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		if ucs2 == nil {
 			ucs2 = []string{}
 		}
+		// A campaign that failed before its messages were queued keeps a
+		// message total of zero even if this event is applied again.
 		b.Queue(`UPDATE campaigns SET processed_at = $2, valid = $3, invalid = $4, duplicates = $5, encoding = $6,
-				segments_per_message = $7, segments_total = $8, ucs2_chars = $9, by_provider = $10, msg_total = $3
+				segments_per_message = $7, segments_total = $8, ucs2_chars = $9, by_provider = $10,
+				msg_total = CASE WHEN status = $11 THEN msg_total ELSE $3 END
 			WHERE campaign_id = $1`,
 			e.CampaignID, at, c.Recipients.Valid, c.Recipients.Invalid, c.Recipients.Duplicates, c.Encoding,
-			c.SegmentsPerMessage, c.TotalSegments, ucs2, c.ByProvider)
-		n := c.Recipients.Valid
-		ids, idx, inputs, e164s, provs := make([]uuid.UUID, 0, n), make([]int32, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		costs := make([]int64, 0, n)
-		for _, it := range c.Items {
-			if it.MessageID == uuid.Nil {
-				continue
-			}
-			ids, idx, inputs, e164s, provs, costs = append(ids, it.MessageID), append(idx, int32(it.Index)),
-				append(inputs, it.Input), append(e164s, it.E164), append(provs, it.Provider), append(costs, it.Cost)
-		}
-		b.Queue(`INSERT INTO messages (message_id, campaign_id, org_id, idx, input, e164, provider, segments, cost, currency, status, queued_at)
-			SELECT u.id, $1, $2, u.idx, u.input, u.e164, u.provider, $3, u.cost, $4, 'QUEUED', $5
-			FROM unnest($6::uuid[], $7::int[], $8::text[], $9::text[], $10::text[], $11::bigint[]) AS u(id, idx, input, e164, provider, cost)
-			ON CONFLICT (message_id) DO UPDATE SET input = EXCLUDED.input, e164 = EXCLUDED.e164,
-				segments = EXCLUDED.segments, queued_at = EXCLUDED.queued_at`,
-			e.CampaignID, e.OrgID, c.SegmentsPerMessage, c.Currency, at, ids, idx, inputs, e164s, provs, costs)
+			c.SegmentsPerMessage, c.TotalSegments, ucs2, c.ByProvider, StatusFailed)
+		queueRecipients(b, e, c)
 	case events.FundsDebited:
 		var f events.FundsDebitedV1
 		if err := e.Decode(&f); err != nil {
@@ -183,15 +192,86 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		if err := e.Decode(&f); err != nil {
 			return err
 		}
-		b.Queue(`UPDATE campaigns SET status = $2, failed_at = $3, failure_code = $4, failure_message = $5 WHERE campaign_id = $1`,
+		b.Queue(`UPDATE campaigns SET status = $2, failed_at = $3, failure_code = $4, failure_message = $5, msg_total = 0
+			WHERE campaign_id = $1`,
 			e.CampaignID, StatusFailed, at, f.Code, f.Message)
+		// The campaign failed before any delivery was queued: its planned
+		// messages will never be sent.
+		b.Queue(`UPDATE messages SET status = $2, error_code = $3, error = $4, done_at = $5
+			WHERE campaign_id = $1 AND status = $6`,
+			e.CampaignID, MessageCancelled, f.Code, f.Message, at, MessageQueued)
 	}
 	return nil
 }
 
+// queueRecipients writes one row per submitted recipient. A message's
+// outcome may have created its row already (the outcome topic is projected
+// independently); the upsert then fills in what only this event knows.
+func queueRecipients(b *pgx.Batch, e events.Envelope, c events.CampaignProcessedV1) {
+	n := len(c.Items)
+	firstOf := make(map[string]int, n)
+	for _, it := range c.Items {
+		if it.Reason == "" && it.E164 != "" {
+			if _, ok := firstOf[it.E164]; !ok {
+				firstOf[it.E164] = it.Index
+			}
+		}
+	}
+	mids, idx, inputs, e164s, provs := make([]string, n), make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
+	costs, sts, codes, errs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, it := range c.Items {
+		idx[i], inputs[i], e164s[i], provs[i], costs[i] = int32(it.Index), it.Input, it.E164, it.Provider, it.Cost
+		switch {
+		case it.Reason == phone.ReasonDuplicate:
+			sts[i], codes[i] = MessageDuplicate, it.Reason
+			errs[i] = "Duplicate of an earlier recipient."
+			if first, ok := firstOf[it.E164]; ok {
+				errs[i] = "Duplicate of recipient " + strconv.Itoa(first) + "."
+			}
+		case it.Reason != "":
+			sts[i], codes[i] = MessageInvalid, it.Reason
+			errs[i] = reasonText(it.Reason)
+		default:
+			sts[i] = MessageQueued
+			if it.MessageID != uuid.Nil {
+				mids[i] = it.MessageID.String()
+			}
+		}
+	}
+	b.Queue(`INSERT INTO messages (message_id, campaign_id, org_id, idx, input, e164, provider, segments, cost, currency,
+			status, error_code, error, queued_at)
+		SELECT NULLIF(u.mid, '')::uuid, $1, $2, u.idx, u.input, NULLIF(u.e164, ''), NULLIF(u.provider, ''),
+			CASE WHEN u.st = $6 THEN $3::int END, u.cost, $4, u.st, NULLIF(u.code, ''), NULLIF(u.err, ''), $5
+		FROM unnest($7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[])
+			AS u(mid, idx, input, e164, provider, cost, st, code, err)
+		ON CONFLICT (campaign_id, idx) DO UPDATE SET input = EXCLUDED.input, e164 = EXCLUDED.e164,
+			segments = EXCLUDED.segments, queued_at = EXCLUDED.queued_at`,
+		e.CampaignID, e.OrgID, c.SegmentsPerMessage, c.Currency, e.OccurredAt, MessageQueued,
+		mids, idx, inputs, e164s, provs, costs, sts, codes, errs)
+}
+
+// reasonText explains a rejection code (domain/phone) to the customer;
+// the code itself is in error.code.
+func reasonText(code string) string {
+	if t, ok := reasonTexts[code]; ok {
+		return t
+	}
+	return "The number was not accepted."
+}
+
+var reasonTexts = map[string]string{
+	"INVALID_NUMBER_FORMAT":  "The value could not be read as a phone number.",
+	"INVALID_NUMBER":         "The number is not in service in any numbering plan.",
+	"INVALID_COUNTRY_CODE":   "The number's country calling code does not exist.",
+	"NUMBER_TOO_SHORT":       "The number is too short for its country.",
+	"NUMBER_TOO_LONG":        "The number is too long for its country.",
+	"NUMBER_NOT_SMS_CAPABLE": "The number cannot receive SMS (freephone, premium rate, shared cost or voicemail).",
+}
+
 // queueOutcomes upserts message outcomes in one statement. A message that
 // already has an outcome keeps it: a duplicate outcome changes nothing. The
-// batch is deduplicated first because one upsert cannot touch a row twice.
+// batch is deduplicated first because one upsert cannot touch a row twice,
+// and sorted so that concurrent writers lock rows in the same order.
 func queueOutcomes(b *pgx.Batch, outs []outcome) {
 	seen := make(map[uuid.UUID]bool, len(outs))
 	uniq := outs[:0]
@@ -202,6 +282,9 @@ func queueOutcomes(b *pgx.Batch, outs []outcome) {
 		}
 	}
 	outs = uniq
+	slices.SortFunc(outs, func(a, b outcome) int {
+		return cmp.Or(bytes.Compare(a.campaign[:], b.campaign[:]), cmp.Compare(a.idx, b.idx))
+	})
 	n := len(outs)
 	ids, camps, orgs := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
 	idx, attempts := make([]int32, n), make([]int32, n)
@@ -218,8 +301,8 @@ func queueOutcomes(b *pgx.Batch, outs []outcome) {
 		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[])
 			AS u(id, camp, org, idx, prov, cost, cur, st, ref, code, err, att, at)
-		ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, provider_ref = EXCLUDED.provider_ref,
+		ON CONFLICT (campaign_id, idx) DO UPDATE SET status = EXCLUDED.status, provider_ref = EXCLUDED.provider_ref,
 			error_code = EXCLUDED.error_code, error = EXCLUDED.error, attempts = EXCLUDED.attempts, done_at = EXCLUDED.done_at
-		WHERE messages.status = 'QUEUED'`,
-		ids, camps, orgs, idx, provs, costs, curs, sts, refs, codes, errs, attempts, ats)
+		WHERE messages.status = $14`,
+		ids, camps, orgs, idx, provs, costs, curs, sts, refs, codes, errs, attempts, ats, MessageQueued)
 }

@@ -3,6 +3,8 @@ package campaigns
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,29 +73,27 @@ type View struct {
 	Failure       *Failure            `json:"failure"`
 }
 
-// Reader runs the read model's queries.
+// Reader runs the read model's queries. Every query is scoped by the
+// caller's organisation: another organisation's rows are not found.
 type Reader struct{ DB *pgxpool.Pool }
 
-// Get reads one campaign of one organisation.
-func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
-	db := r.DB
+// viewColumns are the campaigns columns scanView reads, in its order.
+const viewColumns = `campaign_id, name, status, channel_type, remitter_id, country_alpha2,
+	created_at, processed_at, sending_at, completed_at, failed_at, submitted, valid, invalid, duplicates,
+	msg_total, encoding, segments_per_message, segments_total, ucs2_chars, currency,
+	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message`
+
+func scanView(row pgx.Row) (View, error) {
 	var v View
 	var fcode, fmsg *string
-	err := db.QueryRow(ctx, `SELECT campaign_id, name, status, channel_type, remitter_id, country_alpha2,
-			created_at, processed_at, sending_at, completed_at, failed_at, submitted, valid, invalid, duplicates,
-			msg_total, encoding, segments_per_message, segments_total, ucs2_chars, currency,
-			cost_estimated, cost_debited, cost_refunded, failure_code, failure_message
-		FROM campaigns WHERE campaign_id = $1 AND org_id = $2`, id, org).Scan(
+	err := row.Scan(
 		&v.CampaignID, &v.Name, &v.Status, &v.ChannelType, &v.RemitterID, &v.CountryAlpha2,
 		&v.CreatedAt, &v.ProcessedAt, &v.SendingAt, &v.CompletedAt, &v.FailedAt,
 		&v.Recipients.Submitted, &v.Recipients.Valid, &v.Recipients.Invalid, &v.Recipients.Duplicates,
 		&v.Messages.Total, &v.Segments.Encoding, &v.Segments.PerMessage, &v.Segments.Total, &v.Segments.UCS2Chars,
 		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, ErrNotFound
-	}
 	if err != nil {
-		return View{}, err
+		return v, err
 	}
 	if fcode != nil {
 		v.Failure = &Failure{Code: *fcode}
@@ -101,20 +101,55 @@ func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
 			v.Failure.Message = *fmsg
 		}
 	}
-	rows, err := db.Query(ctx, `SELECT provider, status, count(*) FROM messages WHERE campaign_id = $1 GROUP BY provider, status`, id)
+	v.Providers = map[string]Messages{}
+	v.Cost.Net = v.Cost.Debited - v.Cost.Refunded
+	return v, nil
+}
+
+// Get reads one campaign of one organisation.
+func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
+	v, err := scanView(r.DB.QueryRow(ctx, `SELECT `+viewColumns+` FROM campaigns WHERE campaign_id = $1 AND org_id = $2`, id, org))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return View{}, ErrNotFound
+	}
 	if err != nil {
 		return View{}, err
 	}
-	v.Providers = map[string]Messages{}
+	vs := []View{v}
+	if err := r.countMessages(ctx, vs); err != nil {
+		return View{}, err
+	}
+	return vs[0], nil
+}
+
+// countMessages fills in the message counts, which are read from the
+// messages rows rather than kept as counters (see the projection).
+func (r Reader) countMessages(ctx context.Context, vs []View) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(vs))
+	at := make(map[uuid.UUID]int, len(vs))
+	for i, v := range vs {
+		ids[i], at[v.CampaignID] = v.CampaignID, i
+	}
+	rows, err := r.DB.Query(ctx, `SELECT campaign_id, provider, status, count(*) FROM messages
+		WHERE campaign_id = ANY($1) AND status = ANY($2) GROUP BY campaign_id, provider, status`,
+		ids, []string{MessageQueued, MessageSent, MessageFailed})
+	if err != nil {
+		return err
+	}
+	var id uuid.UUID
 	var prov, st string
 	var n int
-	_, err = pgx.ForEachRow(rows, []any{&prov, &st, &n}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &prov, &st, &n}, func() error {
+		v := &vs[at[id]]
 		pm := v.Providers[prov]
 		switch st {
-		case "SENT":
+		case MessageSent:
 			pm.Sent += n
 			v.Messages.Sent += n
-		case "FAILED":
+		case MessageFailed:
 			pm.Failed += n
 			v.Messages.Failed += n
 		}
@@ -123,18 +158,170 @@ func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
 		return nil
 	})
 	if err != nil {
-		return View{}, err
+		return err
 	}
-	for k, pm := range v.Providers {
-		pm.Queued = pm.Total - pm.Sent - pm.Failed
-		v.Providers[k] = pm
+	for i := range vs {
+		v := &vs[i]
+		for k, pm := range v.Providers {
+			pm.Queued = pm.Total - pm.Sent - pm.Failed
+			v.Providers[k] = pm
+		}
+		v.Messages.Queued = max(0, v.Messages.Total-v.Messages.Sent-v.Messages.Failed)
+		switch {
+		case v.Status == StatusCompleted || v.Status == StatusFailed:
+			v.Progress = 1
+		case v.Messages.Total > 0:
+			v.Progress = float64(v.Messages.Sent+v.Messages.Failed) / float64(v.Messages.Total)
+		}
 	}
-	v.Messages.Queued = max(0, v.Messages.Total-v.Messages.Sent-v.Messages.Failed)
-	if v.Messages.Total > 0 {
-		v.Progress = float64(v.Messages.Sent+v.Messages.Failed) / float64(v.Messages.Total)
-	} else if v.Status == StatusCompleted || v.Status == StatusFailed {
-		v.Progress = 1
+	return nil
+}
+
+// ListQuery selects campaigns of one organisation, newest first.
+type ListQuery struct {
+	Statuses []string  // any of these; all when empty
+	From     time.Time // created at or after; unbounded when zero
+	To       time.Time // created before; unbounded when zero
+	Name     string    // case-insensitive substring of the name
+	After    *ListCursor
+	Limit    int
+}
+
+// ListCursor is the position after the last campaign of a page. Paging by
+// (created_at, campaign_id), both immutable, neither skips nor repeats a
+// campaign when newer ones arrive between pages.
+type ListCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// List returns up to q.Limit campaigns and whether more follow.
+func (r Reader) List(ctx context.Context, org uuid.UUID, q ListQuery) ([]View, bool, error) {
+	sql := `SELECT ` + viewColumns + ` FROM campaigns WHERE org_id = $1`
+	args := []any{org}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
 	}
-	v.Cost.Net = v.Cost.Debited - v.Cost.Refunded
-	return v, nil
+	if len(q.Statuses) > 0 {
+		sql += ` AND status = ANY(` + arg(q.Statuses) + `)`
+	}
+	if !q.From.IsZero() {
+		sql += ` AND created_at >= ` + arg(q.From)
+	}
+	if !q.To.IsZero() {
+		sql += ` AND created_at < ` + arg(q.To)
+	}
+	if q.Name != "" {
+		sql += ` AND name ILIKE ` + arg("%"+likeEscaper.Replace(q.Name)+"%")
+	}
+	if q.After != nil {
+		sql += ` AND (created_at, campaign_id) < (` + arg(q.After.CreatedAt) + `, ` + arg(q.After.ID) + `)`
+	}
+	sql += ` ORDER BY created_at DESC, campaign_id DESC LIMIT ` + arg(q.Limit+1)
+	rows, err := r.DB.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	vs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (View, error) { return scanView(row) })
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(vs) > q.Limit
+	if more {
+		vs = vs[:q.Limit]
+	}
+	if err := r.countMessages(ctx, vs); err != nil {
+		return nil, false, err
+	}
+	return vs, more, nil
+}
+
+// likeEscaper makes a search term match literally in ILIKE (whose default
+// escape character is the backslash).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// Message is one submitted recipient of a campaign and what became of it.
+// Money is in integer minor units of Currency.
+type Message struct {
+	Index       int        `json:"index"`
+	MessageID   *uuid.UUID `json:"message_id"`
+	Recipient   *string    `json:"recipient"`
+	E164        *string    `json:"e164"`
+	Status      string     `json:"status"`
+	Provider    *string    `json:"provider"`
+	Segments    *int       `json:"segments"`
+	Cost        int64      `json:"cost"`
+	Currency    string     `json:"currency"`
+	Error       *Failure   `json:"error"`
+	ProviderRef *string    `json:"provider_ref"`
+	Attempts    int        `json:"attempts"`
+	CreatedAt   *time.Time `json:"created_at"`
+	SentAt      *time.Time `json:"sent_at"`
+	FailedAt    *time.Time `json:"failed_at"`
+}
+
+// MessageQuery selects a campaign's recipients in submission order.
+type MessageQuery struct {
+	Statuses   []string // any of these; all when empty
+	AfterIndex int      // only recipients after this index; -1 for the first page
+	Limit      int
+}
+
+// Messages returns up to q.Limit recipients of a campaign and whether more
+// follow, or ErrNotFound when the campaign is not the organisation's.
+func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q MessageQuery) ([]Message, bool, error) {
+	var ok bool
+	if err := r.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE campaign_id = $1 AND org_id = $2)`,
+		campaign, org).Scan(&ok); err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, ErrNotFound
+	}
+	sql := `SELECT idx, message_id, input, e164, status, provider, segments, cost, currency, error_code, error,
+			provider_ref, attempts, queued_at, done_at
+		FROM messages WHERE campaign_id = $1 AND org_id = $2 AND idx > $3`
+	args := []any{campaign, org, q.AfterIndex}
+	if len(q.Statuses) > 0 {
+		args = append(args, q.Statuses)
+		sql += ` AND status = ANY($4)`
+	}
+	args = append(args, q.Limit+1)
+	sql += ` ORDER BY idx LIMIT $` + strconv.Itoa(len(args))
+	rows, err := r.DB.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
+		var m Message
+		var code, text *string
+		var done *time.Time
+		err := row.Scan(&m.Index, &m.MessageID, &m.Recipient, &m.E164, &m.Status, &m.Provider, &m.Segments,
+			&m.Cost, &m.Currency, &code, &text, &m.ProviderRef, &m.Attempts, &m.CreatedAt, &done)
+		if code != nil || text != nil {
+			m.Error = &Failure{}
+			if code != nil {
+				m.Error.Code = *code
+			}
+			if text != nil {
+				m.Error.Message = *text
+			}
+		}
+		switch m.Status {
+		case MessageSent:
+			m.SentAt = done
+		case MessageFailed, MessageCancelled:
+			m.FailedAt = done
+		}
+		return m, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(ms) > q.Limit
+	if more {
+		ms = ms[:q.Limit]
+	}
+	return ms, more, nil
 }

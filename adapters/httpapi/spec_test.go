@@ -1,0 +1,104 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"ziett.co/campaigns/adapters/httpapi"
+)
+
+// spec checks responses against the OpenAPI document the service serves,
+// so the document and the code cannot drift apart: every test response
+// that goes through it must be one the document describes.
+type spec struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+func loadSpec(t testing.TB) *spec {
+	t.Helper()
+	raw, err := httpapi.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("load OpenAPI document: %v", err)
+	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("document declares OpenAPI %s, want 3.1", doc.OpenAPI)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("OpenAPI document is invalid: %v", err)
+	}
+	// Match any host: tests run on ephemeral ports.
+	doc.Servers = nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &spec{doc: doc, router: router}
+}
+
+// check validates one response to req. A request to a method the
+// document does not list for its path must get the error envelope.
+func (s *spec) check(req *http.Request, status int, header http.Header, body []byte) error {
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return fmt.Errorf("%s %s: %d with a non-JSON body: %q", req.Method, req.URL.Path, status, body)
+		}
+		if err := s.doc.ValidateSchemaJSON(s.doc.Components.Schemas["Error"].Value, v); err != nil {
+			return fmt.Errorf("%s %s (no operation in the document): %d is not the error envelope: %v", req.Method, req.URL.Path, status, err)
+		}
+		return nil
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		Status:  status,
+		Header:  header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return fmt.Errorf("%s %s: response %d does not match the document: %v\nbody: %.500s", req.Method, req.URL.Path, status, err, body)
+	}
+	return nil
+}
+
+// transport checks every response a test client receives.
+type transport struct {
+	t    testing.TB
+	spec *spec
+	next http.RoundTripper
+}
+
+func (tr transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := tr.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err := tr.spec.check(req, resp.StatusCode, resp.Header, body); err != nil {
+		tr.t.Error(err)
+	}
+	return resp, nil
+}

@@ -1,0 +1,280 @@
+package kafkalog_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+)
+
+const (
+	in   = "in"
+	out  = "out"
+	snap = "snap"
+)
+
+// summer keeps, per partition, the sum of the integers it consumed and
+// emits the running sum for each: any lost or doubled input, or a wrong
+// rebuild, shows in the outputs.
+type summer struct {
+	mu     sync.Mutex
+	sums   map[int32]int64
+	folded atomic.Int64
+	// onHandle runs after a batch's outputs are emitted.
+	onHandle func()
+}
+
+func newSummer() *summer { return &summer{sums: map[int32]int64{}} }
+
+func (s *summer) add(r *kgo.Record) int64 {
+	n, _ := strconv.ParseInt(string(r.Value), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sums[r.Partition] += n
+	return s.sums[r.Partition]
+}
+
+func (s *summer) Fold(r *kgo.Record) { s.folded.Add(1); s.add(r) }
+func (s *summer) Handle(_ context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	for _, r := range recs {
+		sum := s.add(r)
+		emit(&kgo.Record{Topic: out, Key: r.Key, Value: []byte(strconv.FormatInt(sum, 10))})
+	}
+	if s.onHandle != nil {
+		s.onHandle()
+	}
+	return nil
+}
+func (s *summer) Forget(_ string, p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sums, p)
+}
+func (s *summer) Snapshot(_ string, p int32) (json.RawMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(s.sums[p])
+}
+func (s *summer) Restore(_ string, p int32, state json.RawMessage) error {
+	var v int64
+	if err := json.Unmarshal(state, &v); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sums[p] = v
+	return nil
+}
+
+type env struct {
+	t       *testing.T
+	brokers []string
+	cl      *kgo.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(t.Context(), 1, 1, nil, in, out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(t.Context(), 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, snap); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, brokers: c.ListenAddrs(), cl: cl}
+}
+
+// produce appends the integers from..to-1 to partition 0 of in.
+func (e *env) produce(from, to int) {
+	e.t.Helper()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Topic: in, Partition: 0, Value: []byte(strconv.Itoa(i))})
+	}
+	if err := e.cl.ProduceSync(e.t.Context(), recs...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// outputs reads the committed running sums on out.
+func (e *env) outputs() []int64 {
+	e.t.Helper()
+	ends, err := kadm.NewClient(e.cl).ListCommittedOffsets(e.t.Context(), out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	end, _ := ends.Lookup(out, 0)
+	var sums []int64
+	if _, err := kafkalog.ReadPartition(e.t.Context(), e.brokers, out, 0, 0, end.Offset, func(r *kgo.Record) {
+		n, _ := strconv.ParseInt(string(r.Value), 10, 64)
+		sums = append(sums, n)
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return sums
+}
+
+// waitOutputs polls until out holds n committed records.
+func (e *env) waitOutputs(n int) []int64 {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := e.outputs()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) loop(s *summer, instance string) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: e.brokers, Group: "g", Topics: []string{in}, Stage: s, InstanceID: instance,
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Snapshots: kafkalog.SnapshotPolicy{Topic: snap, Every: 10}}
+}
+
+func start(t *testing.T, l *kafkalog.TxLoop) (stop func(), done <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- l.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-ch; err != nil {
+			t.Errorf("loop stopped with %v", err)
+		}
+	}, ch
+}
+
+// triangular is the running sum of 0..n-1 at each step.
+func triangular(n int) []int64 {
+	out := make([]int64, n)
+	var s int64
+	for i := range n {
+		s += int64(i)
+		out[i] = s
+	}
+	return out
+}
+
+func checkSums(t *testing.T, got []int64, n int) {
+	t.Helper()
+	want := triangular(n)
+	if len(got) != n {
+		t.Fatalf("%d outputs, want %d", len(got), n)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("output %d = %d, want %d (state lost or doubled)", i, got[i], want[i])
+		}
+	}
+}
+
+// A new owner starts from the latest snapshot and folds only the records
+// after it, and ends up with the state a full fold would give.
+func TestRebuildFromSnapshotFoldsOnlyTheTail(t *testing.T) {
+	e := newEnv(t)
+	e.produce(0, 95)
+	first := newSummer()
+	stop, _ := start(t, e.loop(first, ""))
+	checkSums(t, e.waitOutputs(95), 95)
+	stop()
+
+	s, err := kafkalog.LatestSnapshot(t.Context(), e.brokers, snap, in, 0)
+	if err != nil || s == nil {
+		t.Fatalf("no snapshot after 95 records: %v", err)
+	}
+	if s.NextOffset < 90 || s.NextOffset > 95 {
+		t.Fatalf("latest snapshot covers up to %d, want within the last 10 records", s.NextOffset)
+	}
+
+	e.produce(95, 100)
+	second := newSummer()
+	stop, _ = start(t, e.loop(second, ""))
+	checkSums(t, e.waitOutputs(100), 100)
+	stop()
+	if n := second.folded.Load(); n > 10 {
+		t.Fatalf("rebuild folded %d records, want at most the 10 after the snapshot", n)
+	}
+}
+
+// Without a snapshot topic the rebuild folds the whole partition, and is
+// just as correct.
+func TestRebuildWithoutSnapshotsFoldsEverything(t *testing.T) {
+	e := newEnv(t)
+	e.produce(0, 30)
+	l := e.loop(newSummer(), "")
+	l.Snapshots = kafkalog.SnapshotPolicy{}
+	stop, _ := start(t, l)
+	checkSums(t, e.waitOutputs(30), 30)
+	stop()
+	e.produce(30, 31)
+	second := newSummer()
+	l = e.loop(second, "")
+	l.Snapshots = kafkalog.SnapshotPolicy{}
+	stop, _ = start(t, l)
+	checkSums(t, e.waitOutputs(31), 31)
+	stop()
+	if n := second.folded.Load(); n != 30 {
+		t.Fatalf("rebuild folded %d records, want 30", n)
+	}
+}
+
+// A loop killed after emitting, before committing, leaves nothing visible;
+// its restart (same instance id) aborts the open transaction at once and
+// redoes the work exactly once.
+func TestKilledLoopRestartsExactlyOnce(t *testing.T) {
+	e := newEnv(t)
+	e.produce(0, 50)
+	s := newSummer()
+	l := e.loop(s, "a")
+	var kills atomic.Int32
+	s.onHandle = func() {
+		if kills.Add(1) == 1 {
+			l.Kill()
+		}
+	}
+	_, done := start(t, l)
+	select {
+	case err := <-done:
+		if !errors.Is(err, kafkalog.ErrKilled) {
+			t.Fatalf("killed loop returned %v, want ErrKilled", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("killed loop did not stop")
+	}
+	if got := e.outputs(); len(got) != 0 {
+		t.Fatalf("%d outputs of the killed transaction are visible", len(got))
+	}
+
+	began := time.Now()
+	stop, _ := start(t, e.loop(newSummer(), "a"))
+	checkSums(t, e.waitOutputs(50), 50)
+	stop()
+	// The default transaction timeout is 40 s: finishing well within it
+	// shows the restart aborted the open transaction rather than waiting.
+	if took := time.Since(began); took > 10*time.Second {
+		t.Fatalf("restart took %s to get past the killed transaction", took)
+	}
+}

@@ -1,0 +1,138 @@
+// Package metrics is the service's Prometheus instrumentation: one registry
+// per running stack with the service's series, the HTTP middleware, a Kafka
+// hook that counts what the service appends, the consumer and projection
+// lag poller, and the readiness checks behind /readyz.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Namespace prefixes every series of the service.
+const Namespace = "ziett"
+
+// Metrics holds the series. A registry per instance (not the global one)
+// lets several stacks run in one process, as the integration tests do.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	httpDuration *prometheus.HistogramVec
+	httpInFlight prometheus.Gauge
+
+	eventsAppended     *prometheus.CounterVec
+	deliveriesEnqueued *prometheus.CounterVec
+	stageRecords       *prometheus.CounterVec
+	stageBatches       *prometheus.CounterVec
+	timeToCompleted    prometheus.Histogram
+	debits             prometheus.Counter
+	debited            *prometheus.CounterVec
+	refunded           *prometheus.CounterVec
+
+	webhookDeliveries *prometheus.CounterVec
+	webhookDuration   prometheus.Histogram
+
+	// types maps a ce_type header to its counter. It is copied on write
+	// so the produce hook, which runs for every record, reads it without
+	// a lock.
+	typesMu sync.Mutex
+	types   atomic.Pointer[map[string]*eventType]
+}
+
+// New registers the service's series, the Go runtime's and the process's.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{Registry: reg}
+
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "http", Name: "request_duration_seconds",
+		Help:    "Time to answer an API request, by route pattern, method and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method", "status"})
+	m.httpInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Subsystem: "http", Name: "requests_in_flight",
+		Help: "API requests being served.",
+	})
+	m.eventsAppended = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "events_appended_total",
+		Help: "Events this process appended to the event topics, by event type.",
+	}, []string{"type"})
+	m.deliveriesEnqueued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "deliveries_enqueued_total",
+		Help: "Messages this process put on a provider's delivery queue.",
+	}, []string{"provider"})
+	m.stageRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "stage_records_total",
+		Help: "Records a pipeline stage consumed and committed (processor, completion, dispatcher.<provider>, projection.<name>).",
+	}, []string{"stage"})
+	m.stageBatches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "stage_batches_total",
+		Help: "Batches (transactions) a pipeline stage committed.",
+	}, []string{"stage"})
+	m.timeToCompleted = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "campaign_time_to_completed_seconds",
+		Help:    "Time from a campaign's acceptance (its UUIDv7 id) to its CampaignCompleted event.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
+	})
+	m.debits = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "debits_total",
+		Help: "FundsDebited events appended (one per campaign that was charged).",
+	})
+	m.debited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "debited_amount_total",
+		Help: "Sum debited, in minor units of the currency.",
+	}, []string{"currency"})
+	m.refunded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "refunded_amount_total",
+		Help: "Sum refunded for failed messages, in minor units of the currency.",
+	}, []string{"currency"})
+	m.webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "webhook", Name: "deliveries_total",
+		Help: "Webhook delivery attempts by outcome (delivered, retry, failed).",
+	}, []string{"outcome"})
+	m.webhookDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "webhook", Name: "delivery_duration_seconds",
+		Help:    "Time a webhook endpoint took to answer one delivery attempt.",
+		Buckets: prometheus.DefBuckets,
+	})
+	for _, c := range []prometheus.Collector{
+		m.httpDuration, m.httpInFlight, m.eventsAppended, m.deliveriesEnqueued, m.stageRecords, m.stageBatches,
+		m.timeToCompleted, m.debits, m.debited, m.refunded, m.webhookDeliveries, m.webhookDuration,
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsMemory, collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		f(c)
+	}
+	empty := map[string]*eventType{}
+	m.types.Store(&empty)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// Stage returns a hook for a stage's commit point: it counts the records
+// and the batch that just committed.
+func (m *Metrics) Stage(name string) func(kgo.Fetches) {
+	recs, batches := m.stageRecords.WithLabelValues(name), m.stageBatches.WithLabelValues(name)
+	return func(fs kgo.Fetches) {
+		recs.Add(float64(fs.NumRecords()))
+		batches.Inc()
+	}
+}
+
+// WebhookDelivery records one attempt to deliver a webhook.
+func (m *Metrics) WebhookDelivery(outcome string, took time.Duration) {
+	m.webhookDeliveries.WithLabelValues(outcome).Inc()
+	m.webhookDuration.Observe(took.Seconds())
+}

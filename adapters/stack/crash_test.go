@@ -1,0 +1,398 @@
+package stack_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/commands/complete"
+	"ziett.co/campaigns/commands/dispatch"
+	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/events"
+)
+
+// incarnation is one run of a loop, from start to crash: what a process
+// is between two restarts.
+type incarnation struct {
+	loop  *kafkalog.TxLoop
+	dead  atomic.Bool
+	kills *atomic.Int32
+}
+
+// crash kills the incarnation like a power cut: mid-transaction if one is
+// open, with nothing cleaned up.
+func (i *incarnation) crash() {
+	if i.dead.CompareAndSwap(false, true) {
+		i.kills.Add(1)
+		i.loop.Kill()
+	}
+}
+
+// supervisor restarts a loop every time it crashes, with fresh state (a new
+// process) and the same instance id, as an orchestrator would.
+type supervisor struct {
+	name  string
+	make  func(*incarnation) *kafkalog.TxLoop
+	kills atomic.Int32
+
+	mu  sync.Mutex
+	cur *incarnation
+}
+
+func (s *supervisor) run(ctx context.Context, t *testing.T, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			inc := &incarnation{kills: &s.kills}
+			inc.loop = s.make(inc)
+			s.mu.Lock()
+			s.cur = inc
+			s.mu.Unlock()
+			err := inc.loop.Run(ctx)
+			if errors.Is(err, kafkalog.ErrKilled) {
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s stopped: %v", s.name, err)
+			}
+			return
+		}
+	}()
+}
+
+func (s *supervisor) crash() {
+	s.mu.Lock()
+	inc := s.cur
+	s.mu.Unlock()
+	if inc != nil {
+		inc.crash()
+	}
+}
+
+// plan says where the next crashes happen. Counters are shared by every
+// incarnation, so a crash point is hit once, not once per restart.
+type plan struct {
+	processorKills  atomic.Int32 // crash after the next n handles that produced
+	completionKills atomic.Int32
+	mu              sync.Mutex
+	calls, accepts  int
+	beforeCall      map[int]bool // crash instead of making the n-th provider call
+	afterAccept     map[int]bool // crash right after the provider accepted the n-th message
+}
+
+// crashAfterProducing wraps a stage: after a Handle that emitted, while the
+// transaction is still open, it may crash the incarnation.
+type crashingProcessor struct {
+	*process.Processor
+	inc   *incarnation
+	kills *atomic.Int32
+}
+
+func (c *crashingProcessor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	n := 0
+	err := c.Processor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) })
+	if err == nil && n > 0 && c.kills.Add(-1) >= 0 {
+		c.inc.crash()
+	}
+	return err
+}
+
+type crashingMonitor struct {
+	*complete.Monitor
+	inc   *incarnation
+	kills *atomic.Int32
+}
+
+func (c *crashingMonitor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	n := 0
+	err := c.Monitor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) })
+	if err == nil && n > 0 && c.kills.Add(-1) >= 0 {
+		c.inc.crash()
+	}
+	return err
+}
+
+var errDead = errors.New("process is dead")
+
+// crashingProvider sits between a dispatcher incarnation and the simulated
+// provider, which outlives every incarnation (it is the operator). A dead
+// incarnation reaches nothing, as a dead process would not.
+type crashingProvider struct {
+	sim  *smsprovider.Simulated
+	inc  *incarnation
+	plan *plan
+}
+
+func (p *crashingProvider) Send(ctx context.Context, m dispatch.Message) (dispatch.Receipt, error) {
+	if p.inc.dead.Load() {
+		return dispatch.Receipt{}, errDead
+	}
+	p.plan.mu.Lock()
+	p.plan.calls++
+	before := p.plan.beforeCall[p.plan.calls]
+	p.plan.mu.Unlock()
+	if before {
+		p.inc.crash() // the intent is recorded; the call never leaves
+		return dispatch.Receipt{}, errDead
+	}
+	rc, err := p.sim.Send(ctx, m)
+	if err == nil {
+		p.plan.mu.Lock()
+		p.plan.accepts++
+		after := p.plan.afterAccept[p.plan.accepts]
+		p.plan.mu.Unlock()
+		if after {
+			p.inc.crash() // the provider has it; the outcome never commits
+			return dispatch.Receipt{}, errDead
+		}
+	}
+	return rc, err
+}
+
+func (p *crashingProvider) Lookup(ctx context.Context, id uuid.UUID) (dispatch.Status, error) {
+	if p.inc.dead.Load() {
+		return dispatch.Status{}, errDead
+	}
+	return p.sim.Lookup(ctx, id)
+}
+
+// campaignRequest has n numbers spread over every route of the shipped
+// table (four Angolan operators' ranges, Portugal, elsewhere).
+func campaignRequest(e *stacktest.Env, seed, n int) map[string]any {
+	req := e.SeedRequest()
+	var rs []string
+	for i := range n {
+		switch i % 6 {
+		case 4:
+			rs = append(rs, fmt.Sprintf("+3519123%02d%03d", seed, i))
+		case 5:
+			rs = append(rs, fmt.Sprintf("+1415555%02d%02d", seed%100, i%100))
+		default:
+			op := []int{1, 2, 5, 9}[i%4]
+			rs = append(rs, fmt.Sprintf("9%d%02d%05d", op, seed, i))
+		}
+	}
+	req["recipients"] = rs
+	req["name"] = fmt.Sprintf("crash test %d", seed)
+	return req
+}
+
+// The processor, the dispatchers and the completion monitor crash at
+// several points of several campaigns (mid-transaction after producing,
+// between the intent and the provider call, after the provider accepted
+// and before the outcome committed, and while idle), and are restarted.
+// Every campaign still ends, every valid recipient is handed to a provider
+// exactly once, every campaign is debited exactly once, and the balance is
+// exactly credits − debits + refunds with refunds paying back every failed
+// message.
+func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
+	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Projector), func(c *stack.Config) {
+		c.InstanceID = "crash-test"
+		c.Snapshots = kafkalog.SnapshotPolicy{Every: 3}
+		c.Retry = dispatch.Retry{MaxAttempts: 6, BaseDelay: 2 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+	})
+	rules := e.Stack.Rules
+	sims := map[string]*smsprovider.Simulated{}
+	for _, name := range rules.Routes.Providers() {
+		sims[name] = smsprovider.NewSimulated(smsprovider.Config{Name: name, Latency: time.Millisecond,
+			TransientFailure: 0.2, PermanentFailure: 0.1})
+	}
+	p := &plan{beforeCall: map[int]bool{3: true}, afterAccept: map[int]bool{5: true, 14: true}}
+	p.processorKills.Store(2)
+	p.completionKills.Store(1)
+
+	processor := &supervisor{name: "processor", make: func(inc *incarnation) *kafkalog.TxLoop {
+		return stack.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills})
+	}}
+	completion := &supervisor{name: "completion", make: func(inc *incarnation) *kafkalog.TxLoop {
+		return stack.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills})
+	}}
+	all := []*supervisor{processor, completion}
+	for name, sim := range sims {
+		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
+			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
+			return stack.DispatcherLoop(e.Cfg, name, stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
+		}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range all {
+		s.run(ctx, t, &wg)
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	var ids []uuid.UUID
+	wave := func(seeds ...int) {
+		var batch []uuid.UUID
+		for _, s := range seeds {
+			batch = append(batch, e.Submit(campaignRequest(e, s, 12)))
+		}
+		for _, id := range batch {
+			e.WaitStatus(id, 30*time.Second, "COMPLETED", "FAILED")
+		}
+		ids = append(ids, batch...)
+	}
+	wave(1, 2, 3)
+
+	// Crash everything while idle, then crash again inside the next wave.
+	for _, s := range all {
+		s.crash()
+	}
+	p.processorKills.Store(1)
+	p.completionKills.Store(1)
+	p.mu.Lock()
+	p.afterAccept[p.accepts+2] = true
+	p.beforeCall[p.calls+6] = true
+	p.mu.Unlock()
+	bad := e.SeedRequest()
+	bad["recipients"] = []string{"not a number", "+244 123"}
+	noValid := e.Submit(bad)
+	wave(4, 5, 6)
+	if c := e.WaitStatus(noValid, 10*time.Second, "FAILED"); c["failure"].(map[string]any)["code"] != process.CodeNoValidRecipients {
+		t.Errorf("campaign without valid recipients failed with %v", c["failure"])
+	}
+
+	if n := processor.kills.Load(); n < 4 {
+		t.Errorf("processor crashed %d times, want at least 4 (the crash points were not reached)", n)
+	}
+	if n := completion.kills.Load(); n < 3 {
+		t.Errorf("completion monitor crashed %d times, want at least 3", n)
+	}
+	var dk int32
+	for _, s := range all[2:] {
+		dk += s.kills.Load()
+	}
+	if want := int32(len(sims) + 5); dk < want {
+		t.Errorf("dispatchers crashed %d times, want at least %d", dk, want)
+	}
+
+	checkLedger(t, e, ids, noValid, sims)
+}
+
+// checkLedger reads the log back and checks the exactly-once properties.
+func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.UUID, sims map[string]*smsprovider.Simulated) {
+	t.Helper()
+	org := e.Events(kafkalog.OrgEvents, func(ev events.Envelope) bool { return ev.OrgID == e.Demo.OrgID })
+	outcomes := map[uuid.UUID][]events.Envelope{}
+	for _, ev := range e.Events(kafkalog.MessageEvents, nil) {
+		var o events.MessageOutcome
+		if err := ev.Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		outcomes[o.MessageID] = append(outcomes[o.MessageID], ev)
+	}
+	count := map[uuid.UUID]map[events.Type]int{}
+	processed := map[uuid.UUID]events.CampaignProcessedV1{}
+	var balance int64
+	for _, ev := range org {
+		if count[ev.CampaignID] == nil {
+			count[ev.CampaignID] = map[events.Type]int{}
+		}
+		count[ev.CampaignID][ev.Type]++
+		switch ev.Type {
+		case events.FundsCredited:
+			var f events.FundsCreditedV1
+			ev.Decode(&f) //nolint:errcheck
+			balance += f.Amount
+		case events.FundsRefunded:
+			var f events.FundsRefundedV1
+			ev.Decode(&f) //nolint:errcheck
+			balance += f.Amount
+		case events.FundsDebited:
+			var f events.FundsDebitedV1
+			ev.Decode(&f) //nolint:errcheck
+			balance -= f.Amount
+			// The balance the processor checked is the log's, at that
+			// point, across every crash and snapshot restore.
+			if f.BalanceAfter != balance {
+				t.Errorf("campaign %s: debit says balance %d after it, the log says %d", ev.CampaignID, f.BalanceAfter, balance)
+			}
+		case events.CampaignProcessed:
+			var c events.CampaignProcessedV1
+			ev.Decode(&c) //nolint:errcheck
+			processed[ev.CampaignID] = c
+		}
+	}
+	var spent int64
+	for _, id := range ids {
+		c := count[id]
+		if c[events.CampaignProcessed] != 1 || c[events.FundsDebited] != 1 || c[events.MessagesEnqueued] != 1 ||
+			c[events.CampaignCompleted] != 1 || c[events.CampaignFailed] != 0 || c[events.FundsRefunded] > 1 {
+			t.Errorf("campaign %s has events %v, want each once", id, c)
+		}
+		var failedCost int64
+		failed := 0
+		for _, it := range processed[id].Items {
+			if it.MessageID == uuid.Nil {
+				continue
+			}
+			outs := outcomes[it.MessageID]
+			if len(outs) != 1 {
+				t.Errorf("message %s has %d outcomes, want 1", it.MessageID, len(outs))
+				continue
+			}
+			handed := sims[it.Provider].AcceptedCalls()[it.MessageID]
+			switch outs[0].Type {
+			case events.MessageSent:
+				spent += it.Cost
+				if handed != 1 {
+					t.Errorf("message %s (%s) was accepted by %s %d times, want exactly 1", it.MessageID, it.E164, it.Provider, handed)
+				}
+			default:
+				failed++
+				failedCost += it.Cost
+				if handed != 0 {
+					t.Errorf("failed message %s was accepted by its provider %d times", it.MessageID, handed)
+				}
+			}
+		}
+		if failed > 0 && c[events.FundsRefunded] != 1 {
+			t.Errorf("campaign %s: %d failed messages worth %d, but %d refunds", id, failed, failedCost, c[events.FundsRefunded])
+		}
+	}
+	if c := count[noValid]; c[events.CampaignFailed] != 1 || c[events.FundsDebited] != 0 || c[events.MessagesEnqueued] != 0 {
+		t.Errorf("campaign without valid recipients has events %v", c)
+	}
+	if want := stacktest.Credits - spent; balance != want {
+		t.Errorf("balance folded from the log = %d, want credits − cost of sent messages = %d", balance, want)
+	}
+	// Nothing was accepted that no outcome accounts for.
+	sent := 0
+	for _, outs := range outcomes {
+		if outs[0].Type == events.MessageSent {
+			sent++
+		}
+	}
+	accepted := 0
+	for _, sim := range sims {
+		accepted += sim.Accepted()
+	}
+	if accepted != sent {
+		t.Errorf("providers accepted %d messages, the log records %d sent", accepted, sent)
+	}
+	snapshots := 0
+	for part := range e.Cfg.Partitions {
+		s, err := kafkalog.LatestSnapshot(t.Context(), e.Brokers, kafkalog.ProcessorSnapshots, kafkalog.OrgEvents, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != nil {
+			snapshots++
+		}
+	}
+	if snapshots == 0 {
+		t.Error("the processor wrote no snapshot: restarts did not exercise snapshot plus tail")
+	}
+}

@@ -1,0 +1,70 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/commands/dispatch"
+	"ziett.co/campaigns/commands/process"
+)
+
+// Group names of the pipeline's stages.
+const (
+	ProcessorGroup  = "ziett.processor"
+	CompletionGroup = "ziett.completion"
+)
+
+// DispatcherGroup is the consumer group of one provider's dispatchers.
+func DispatcherGroup(provider string) string { return "ziett.dispatcher." + provider }
+
+// DefaultSnapshots is how often the stateful stages snapshot a partition:
+// a rebuild then folds at most about this many records.
+var DefaultSnapshots = kafkalog.SnapshotPolicy{Every: 1000, Interval: time.Minute}
+
+func (cfg Config) snapshots(topic string) kafkalog.SnapshotPolicy {
+	p := cfg.Snapshots
+	if p.Every == 0 && p.Interval == 0 {
+		p = DefaultSnapshots
+	}
+	p.Topic = topic
+	return p
+}
+
+// ProcessorLoop is the processor's loop as Start runs it, around stage
+// (a *process.Processor, or a test's wrapper of one).
+func ProcessorLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: ProcessorGroup, Topics: []string{kafkalog.OrgEvents},
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+		Snapshots: cfg.snapshots(kafkalog.ProcessorSnapshots)}
+}
+
+// CompletionLoop is the completion monitor's loop as Start runs it.
+func CompletionLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: CompletionGroup, Topics: []string{kafkalog.MessageEvents},
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+		Snapshots: cfg.snapshots(kafkalog.CompletionSnapshots)}
+}
+
+// NewDispatcher is one provider's dispatcher as Start builds it.
+func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
+	return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
+		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider]}
+}
+
+// DispatcherLoop is one provider's dispatcher loop as Start runs it.
+func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
+		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
+}
+
+// LoadRules is the rules a configuration runs with: Rules if set, else
+// the file at RulesFile, else the shipped rules.
+func (cfg Config) LoadRules() (process.Rules, error) {
+	if cfg.Rules != nil {
+		return *cfg.Rules, nil
+	}
+	return process.LoadRules(cfg.RulesFile)
+}

@@ -1,0 +1,63 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/metrics"
+	"ziett.co/campaigns/projections"
+	"ziett.co/campaigns/projections/campaigns"
+	"ziett.co/campaigns/projections/ledger"
+)
+
+// observe starts the lag poller and, in a process that runs no API, an
+// HTTP listener for /healthz, /readyz and /metrics on cfg.HTTPAddr, so that
+// every process of the production shape can be scraped and probed. It
+// returns the operational parts the API serves.
+func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops, error) {
+	m := s.Metrics
+	groups := []string{ProcessorGroup, CompletionGroup}
+	for _, p := range s.Rules.Routes.Providers() {
+		groups = append(groups, DispatcherGroup(p))
+	}
+	var watched []metrics.Projection
+	for _, p := range []projections.Projection{campaigns.Projection{}, ledger.Projection{}} {
+		watched = append(watched, metrics.Projection{Name: p.Name(), Group: "ziett.projection." + p.Name(), Topics: p.Topics()})
+	}
+	lag := m.Lag(metrics.LagConfig{
+		Kafka: s.Kafka, Brokers: cfg.Brokers, DB: s.DB, Groups: groups, Projections: watched,
+		ClientOpts: cfg.ClientOpts, Log: cfg.Log,
+	})
+	s.run(cfg.Log, "lag poller", lag.Run, ctx)
+	ready := &metrics.Readiness{Kafka: s.Kafka, DB: s.DB, Lag: lag}
+	ops := httpapi.Ops{Metrics: m.Handler(), Ready: ready.Check, Instrument: m.Middleware}
+	if api || cfg.HTTPAddr == "" {
+		return ops, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return ops, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	s.Addr = ln.Addr().String()
+	s.srv = &http.Server{Handler: httpapi.OpsHandler(ops, cfg.Log), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("ops http: %w", err))
+		}
+	}()
+	return ops, nil
+}
+
+// stage counts what a loop commits under the stage's name.
+func (s *Stack) stage(name string, l *kafkalog.TxLoop) *kafkalog.TxLoop {
+	l.Committed = s.Metrics.Stage(name)
+	return l
+}

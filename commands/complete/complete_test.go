@@ -1,0 +1,110 @@
+package complete
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
+)
+
+var (
+	org   = uuid.MustParse("019b4b56-e704-7c30-83a0-527df63c3e00")
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+)
+
+func outcome(t *testing.T, cid uuid.UUID, idx, total int, ok bool) *kgo.Record {
+	t.Helper()
+	o := events.MessageOutcome{MessageID: events.MessageID(cid, idx), Index: idx, CampaignTotal: total, Cost: 500, Currency: "AOA", Attempts: 1}
+	var p events.Payload = events.MessageSentV1{MessageOutcome: o}
+	if !ok {
+		p = events.MessageFailedV1{MessageOutcome: o}
+	}
+	env, err := events.New(events.DerivedID(o.MessageID, p.EventType(), 0), org, cid, p, time.Now(), "", o.MessageID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafkalog.Encode(kafkalog.MessageEvents, cid, env)
+}
+
+func run(t *testing.T, m *Monitor, recs ...*kgo.Record) []events.Envelope {
+	t.Helper()
+	var out []events.Envelope
+	if err := m.Handle(context.Background(), recs, func(r *kgo.Record) {
+		e, err := kafkalog.Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCompletesOnceWithRefund(t *testing.T) {
+	m := NewMonitor(quiet)
+	cid := uuid.New()
+	if out := run(t, m, outcome(t, cid, 0, 3, true), outcome(t, cid, 1, 3, false), outcome(t, cid, 1, 3, false)); len(out) != 0 {
+		t.Fatalf("completed early (a duplicate outcome counted?): %v", out)
+	}
+	out := run(t, m, outcome(t, cid, 2, 3, true))
+	if len(out) != 2 || out[0].Type != events.FundsRefunded || out[1].Type != events.CampaignCompleted {
+		t.Fatalf("outputs %v, want FundsRefunded then CampaignCompleted", out)
+	}
+	var r events.FundsRefundedV1
+	var c events.CampaignCompletedV1
+	if out[0].Decode(&r) != nil || out[1].Decode(&c) != nil || r.Amount != 500 || r.Messages != 1 ||
+		c != (events.CampaignCompletedV1{Total: 3, Sent: 2, Failed: 1, Refunded: 500}) {
+		t.Fatalf("refund %+v, completion %+v", r, c)
+	}
+	if out[1].ID != events.DerivedID(cid, events.CampaignCompleted, 0) || out[0].OrgID != org {
+		t.Fatal("completion id is not derived from the campaign")
+	}
+	if out := run(t, m, outcome(t, cid, 2, 3, true)); len(out) != 0 {
+		t.Fatalf("a late duplicate reopened the campaign: %v", out)
+	}
+	if m.Open(0) != 0 {
+		t.Fatal("a completed campaign is still open")
+	}
+}
+
+// A monitor restored from a mid-campaign snapshot completes the campaign
+// exactly as the original would.
+func TestSnapshotMidCampaign(t *testing.T) {
+	a := NewMonitor(quiet)
+	done, open := uuid.New(), uuid.New()
+	run(t, a, outcome(t, done, 0, 1, true), outcome(t, open, 0, 12, true), outcome(t, open, 9, 12, false))
+	snap, err := a.Snapshot(kafkalog.MessageEvents, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewMonitor(quiet)
+	if err := b.Restore(kafkalog.MessageEvents, 0, snap); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*kgo.Record
+	for i := 1; i < 12; i++ {
+		if i != 9 {
+			rest = append(rest, outcome(t, open, i, 12, true))
+		}
+	}
+	rest = append(rest, outcome(t, done, 0, 1, true), outcome(t, open, 9, 12, false))
+	out := run(t, b, rest...)
+	if len(out) != 2 || out[1].CampaignID != open {
+		t.Fatalf("restored monitor emitted %v, want the open campaign's refund and completion only", out)
+	}
+	var c events.CampaignCompletedV1
+	if out[1].Decode(&c) != nil || c != (events.CampaignCompletedV1{Total: 12, Sent: 11, Failed: 1, Refunded: 500}) {
+		t.Fatalf("completion %+v", c)
+	}
+	if err := b.Restore(kafkalog.MessageEvents, 0, []byte(`{"open":{"`+open.String()+`":{"total":12,"seen":""}}}`)); err == nil {
+		t.Fatal("a tally whose bitset does not fit its size was restored")
+	}
+}

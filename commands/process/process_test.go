@@ -1,0 +1,210 @@
+package process
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/domain/pricing"
+)
+
+func TestMakePlan(t *testing.T) {
+	r := DefaultRules()
+	r.Prices.ByProvider["global"] = pricingRates(7000)
+	cid := uuid.New()
+	c := events.CampaignAcceptedV1{
+		CountryAlpha2: "AO",
+		Content:       strings.Repeat("Olá ", 20), // 80 UTF-16 units: two UCS-2 segments
+		Recipients: []string{
+			"+244 923 456 789", // unitel
+			"923456789",        // the same number, national format
+			"991234567",        // movicel, national format
+			"+351 912 345 678", // Portugal, priced as such
+			"+1 415 555 0123",  // elsewhere: the aggregator, its own price
+			"not a number",
+			"+244 123 456 789", // unassigned range
+			"+1 800 555 0199",  // freephone
+		},
+	}
+	p := MakePlan(cid, c, r)
+	pr := p.Processed
+	if pr.Encoding != "UCS2" || pr.SegmentsPerMessage != 2 || strings.Join(pr.UCS2Chars, "") != "á" {
+		t.Fatalf("segmentation = %s/%d %q, want UCS2/2 [á]", pr.Encoding, pr.SegmentsPerMessage, pr.UCS2Chars)
+	}
+	if pr.Recipients != (events.RecipientCounts{Submitted: 8, Valid: 4, Invalid: 3, Duplicates: 1}) {
+		t.Fatalf("counts = %+v", pr.Recipients)
+	}
+	want := []struct {
+		provider string
+		country  string
+		unit     int64
+		reason   string
+	}{
+		{"unitel", "AO", 500, ""},
+		{"", "AO", 0, phone.ReasonDuplicate},
+		{"movicel", "AO", 500, ""},
+		{"vodafone-pt", "PT", 2500, ""},
+		{"global", "US", 7000, ""},
+		{"", "", 0, phone.ReasonUnparseable},
+		{"", "", 0, phone.ReasonInvalid},
+		{"", "", 0, phone.ReasonNotSMSCapable},
+	}
+	var total int64
+	for i, w := range want {
+		it := pr.Items[i]
+		if it.Index != i || it.Provider != w.provider || it.Country != w.country || it.UnitPrice != w.unit || it.Reason != w.reason {
+			t.Errorf("item %d = %+v, want %+v", i, it, w)
+		}
+		if w.reason == "" {
+			if it.Cost != 2*w.unit || it.MessageID != events.MessageID(cid, i) {
+				t.Errorf("item %d: cost %d, id %s; want %d and the derived message id", i, it.Cost, it.MessageID, 2*w.unit)
+			}
+			total += it.Cost
+		} else if it.Cost != 0 || it.MessageID != uuid.Nil {
+			t.Errorf("item %d without a message is billed or has an id: %+v", i, it)
+		}
+	}
+	if pr.Cost != total || pr.TotalSegments != 8 || len(p.Messages) != 4 {
+		t.Fatalf("cost %d (want %d), segments %d, messages %d", pr.Cost, total, pr.TotalSegments, len(p.Messages))
+	}
+	if pr.ByProvider["unitel"] != 1 || pr.ByProvider["movicel"] != 1 || pr.ByProvider["vodafone-pt"] != 1 || pr.ByProvider["global"] != 1 {
+		t.Fatalf("by provider = %v", pr.ByProvider)
+	}
+}
+
+func TestParseRules(t *testing.T) {
+	r := DefaultRules()
+	if r.Routes.Provider("+244923456789") != "unitel" || r.Prices.UnitPrice("AO") != 500 || r.Throughput["unitel"] <= 0 {
+		t.Fatalf("shipped rules not as documented: %+v", r)
+	}
+	bad := []struct{ name, edit, want string }{
+		{"unknown key", `"currency": "AOA",`, `"currency": "AOA", "curency": "AOA",`},
+		{"other currency", `"currency": "AOA"`, `"currency": "EUR"`},
+		{"bad prefix", `"+24491"`, `"24491"`},
+		{"price for unrouted provider", `"providers": {}`, `"providers": {"nobody": {"default": 1}}`},
+		{"free destination", `"AO": 500`, `"AO": 0`},
+		{"negative throughput", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": -1}`},
+	}
+	for _, b := range bad {
+		src := string(DefaultRulesJSON())
+		if !strings.Contains(src, b.edit) {
+			t.Fatalf("%s: shipped rules no longer contain %s", b.name, b.edit)
+		}
+		if _, err := ParseRules([]byte(strings.Replace(src, b.edit, b.want, 1))); err == nil {
+			t.Errorf("%s: accepted", b.name)
+		}
+	}
+}
+
+var (
+	org   = uuid.MustParse("019b4b56-e704-7c30-83a0-527df63c3e00")
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+)
+
+func rec(t *testing.T, offset int64, cid uuid.UUID, p events.Payload) *kgo.Record {
+	t.Helper()
+	env, err := events.New(uuid.Must(uuid.NewV7()), org, cid, p, time.Now(), "", uuid.Nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kafkalog.Encode(kafkalog.OrgEvents, org, env)
+	r.Offset = offset
+	return r
+}
+
+func handle(t *testing.T, p *Processor, recs ...*kgo.Record) []events.Envelope {
+	t.Helper()
+	var out []events.Envelope
+	err := p.Handle(context.Background(), recs, func(r *kgo.Record) {
+		if r.Topic != kafkalog.OrgEvents {
+			return
+		}
+		e, err := kafkalog.Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func accepted(recips ...string) events.CampaignAcceptedV1 {
+	return events.CampaignAcceptedV1{CountryAlpha2: "AO", Content: "Hi", Recipients: recips, SenderName: "Ziett"}
+}
+
+func types(es []events.Envelope) string {
+	var s []string
+	for _, e := range es {
+		s = append(s, string(e.Type))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestProcessorDebitsOnlyWhatTheBalanceCovers(t *testing.T) {
+	p := NewProcessor(DefaultRules(), quiet)
+	handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 1200, Currency: "AOA"}))
+
+	out := handle(t, p, rec(t, 1, uuid.New(), accepted("+244923456789", "+244923456780")))
+	if types(out) != "CampaignProcessed,FundsDebited,MessagesEnqueued" {
+		t.Fatalf("outputs = %s", types(out))
+	}
+	if p.Balance(0, org) != 200 {
+		t.Fatalf("balance %d after a 1000 debit from 1200", p.Balance(0, org))
+	}
+	// Reading its own debit back must not subtract it twice.
+	handle(t, p, &kgo.Record{Topic: kafkalog.OrgEvents, Key: kafkalog.RecordKey(org), Value: out[1].Data, Headers: kafkalog.Encode(kafkalog.OrgEvents, org, out[1]).Headers, Offset: 2})
+	if p.Balance(0, org) != 200 {
+		t.Fatalf("balance %d after reading the debit back", p.Balance(0, org))
+	}
+
+	out = handle(t, p, rec(t, 3, uuid.New(), accepted("+244923456789")))
+	var f events.CampaignFailedV1
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeInsufficientFunds {
+		t.Fatalf("outputs = %s %+v, want a BILLING_INSUFFICIENT_FUNDS failure", types(out), f)
+	}
+	out = handle(t, p, rec(t, 4, uuid.New(), accepted("garbage", "+244123")))
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeNoValidRecipients {
+		t.Fatalf("outputs = %s %+v, want a NO_VALID_RECIPIENTS failure", types(out), f)
+	}
+	handle(t, p, rec(t, 5, uuid.New(), events.FundsRefundedV1{Amount: 500, Currency: "AOA", Messages: 1}))
+	if p.Balance(0, org) != 700 {
+		t.Fatalf("balance %d after a 500 refund, want 700", p.Balance(0, org))
+	}
+}
+
+// A processor restored from a snapshot taken while a debit was in flight
+// ends with the same balance as the one that took it.
+func TestProcessorSnapshotKeepsPendingDebits(t *testing.T) {
+	a := NewProcessor(DefaultRules(), quiet)
+	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 5000, Currency: "AOA"}))
+	out := handle(t, a, rec(t, 1, uuid.New(), accepted("+244923456789")))
+	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewProcessor(DefaultRules(), quiet)
+	if err := b.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+		t.Fatal(err)
+	}
+	debit := kafkalog.Encode(kafkalog.OrgEvents, org, out[1])
+	debit.Offset = 2
+	a.Fold(debit)
+	b.Fold(debit)
+	if a.Balance(0, org) != 4500 || b.Balance(0, org) != 4500 {
+		t.Fatalf("balances %d (original) and %d (restored), want 4500", a.Balance(0, org), b.Balance(0, org))
+	}
+}
+
+func pricingRates(def int64) pricing.Rates { return pricing.Rates{Default: def} }

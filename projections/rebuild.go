@@ -1,0 +1,507 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Rebuilder replays the log into a fresh generation of a projection's
+// tables. Rebuild then makes it the live one; Verify compares it with the
+// live one and throws it away. Both run beside a live projector: readers
+// and the projector only wait for the moment of the switch.
+type Rebuilder struct {
+	Pool    *pgxpool.Pool
+	Brokers []string
+	// Projection must have no effect outside its tables: a replay applies
+	// every event again, so a hook that notifies the outside (webhooks)
+	// would notify twice.
+	Projection Projection
+	ClientOpts []kgo.Opt
+	Log        *slog.Logger
+	// Progress, when set, is called about once a second while the log is
+	// replayed, and once at the end of each phase.
+	Progress func(Progress)
+	// MaxBatch bounds the records applied in one transaction.
+	MaxBatch int
+	// SwitchLag is how far behind the log end (in records) the replay may
+	// be when Rebuild stops replaying and switches; the rest is applied
+	// while the projector waits. Zero means 1000.
+	SwitchLag int64
+}
+
+// Progress reports a replay.
+type Progress struct {
+	Phase string // "replay", "catch-up", "compare"
+	// Events applied so far, and the estimated total: events applied plus
+	// the offsets still to read (transaction markers take offsets too, so
+	// the estimate shrinks a little as they pass).
+	Done, Total int64
+	Rate        float64 // events per second since the replay began
+	ETA         time.Duration
+	Elapsed     time.Duration
+}
+
+// RebuildResult says what a rebuild made live.
+type RebuildResult struct {
+	Schema     string
+	Generation int
+	Events     int64
+	Took       time.Duration
+}
+
+// generation is where a projection's live tables are.
+type generation struct {
+	schema string
+	number int
+	tables []string // besides projection_offsets
+}
+
+// Rebuild replays the whole log into a new generation, catches it up to
+// the live projector's position with the projector held off, and switches
+// readers and the projector to it in one transaction. The old generation
+// is dropped afterwards.
+func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
+	start := time.Now()
+	release, err := b.exclusiveRun(ctx)
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	defer release()
+	live, err := b.liveGeneration(ctx)
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	next := generation{schema: "rm_" + b.Projection.Name() + "_" + strconv.Itoa(live.number+1), number: live.number + 1, tables: live.tables}
+	if err := b.createGeneration(ctx, live, next.schema); err != nil {
+		return RebuildResult{}, err
+	}
+	switched := false
+	defer func() {
+		if !switched {
+			b.dropSchema(next.schema)
+		}
+	}()
+	events, err := b.replay(ctx, next.schema, nil)
+	if err != nil {
+		return RebuildResult{}, err
+	}
+
+	tx, schema, err := beginWrite(ctx, b.Pool, b.Projection.Name(), exclusive)
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if schema != live.schema {
+		return RebuildResult{}, fmt.Errorf("the live generation moved to %s during the rebuild", schema)
+	}
+	n, err := b.catchUp(ctx, tx, live.schema, next.schema)
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	events += n
+	if _, err := tx.Exec(ctx, `UPDATE read_models SET schema_name = $2, generation = $3, switched_at = now() WHERE name = $1`,
+		b.Projection.Name(), next.schema, next.number); err != nil {
+		return RebuildResult{}, err
+	}
+	for _, t := range next.tables {
+		if _, err := tx.Exec(ctx, `CREATE OR REPLACE VIEW `+pgx.Identifier{"public", t}.Sanitize()+
+			` AS SELECT * FROM `+pgx.Identifier{next.schema, t}.Sanitize()); err != nil {
+			return RebuildResult{}, fmt.Errorf("switch view %s: %w", t, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return RebuildResult{}, err
+	}
+	switched = true
+	b.log().Info("read model switched", "projection", b.Projection.Name(), "from", live.schema, "to", next.schema, "events", events)
+	b.dropSchema(live.schema)
+	return RebuildResult{Schema: next.schema, Generation: next.number, Events: events, Took: time.Since(start)}, nil
+}
+
+func (b *Rebuilder) log() *slog.Logger {
+	if b.Log == nil {
+		return slog.Default()
+	}
+	return b.Log
+}
+
+// exclusiveRun keeps two rebuilds (or verifies) of one projection from
+// running at once: they would fight over the same scratch schema.
+func (b *Rebuilder) exclusiveRun(ctx context.Context) (func(), error) {
+	conn, err := b.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockClass+1, b.Projection.Name()).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	if !ok {
+		conn.Release()
+		return nil, fmt.Errorf("a rebuild or verify of %s is already running", b.Projection.Name())
+	}
+	return func() {
+		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, hashtext($2))`, lockClass+1, b.Projection.Name()) //nolint:errcheck
+		conn.Release()
+	}, nil
+}
+
+func (b *Rebuilder) liveGeneration(ctx context.Context) (generation, error) {
+	var g generation
+	err := b.Pool.QueryRow(ctx, `SELECT schema_name, generation FROM read_models WHERE name = $1`, b.Projection.Name()).Scan(&g.schema, &g.number)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, fmt.Errorf("projection %s keeps its tables in public, not in generations; it cannot be rebuilt", b.Projection.Name())
+	}
+	if err != nil {
+		return g, err
+	}
+	rows, err := b.Pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'projection_offsets' ORDER BY tablename`, g.schema)
+	if err != nil {
+		return g, err
+	}
+	g.tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return g, err
+	}
+	if len(g.tables) == 0 {
+		return g, fmt.Errorf("live generation %s of %s has no tables", g.schema, b.Projection.Name())
+	}
+	return g, nil
+}
+
+// createGeneration makes an empty copy of the live generation's tables
+// (columns, defaults, constraints and indexes, whatever migrations made of
+// them) in a new schema, replacing a leftover of an interrupted run.
+func (b *Rebuilder) createGeneration(ctx context.Context, live generation, schema string) error {
+	if schema == live.schema {
+		return fmt.Errorf("refusing to replace the live generation %s", schema)
+	}
+	tx, err := b.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	s := pgx.Identifier{schema}.Sanitize()
+	if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+s+` CASCADE`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+s); err != nil {
+		return err
+	}
+	for _, t := range append([]string{"projection_offsets"}, live.tables...) {
+		if _, err := tx.Exec(ctx, `CREATE TABLE `+pgx.Identifier{schema, t}.Sanitize()+
+			` (LIKE `+pgx.Identifier{live.schema, t}.Sanitize()+` INCLUDING ALL)`); err != nil {
+			return fmt.Errorf("copy table %s: %w", t, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func (b *Rebuilder) dropSchema(schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := b.Pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+		b.log().Error("drop schema", "schema", schema, "err", err)
+	}
+}
+
+// replay applies the log from the beginning into schema. With limit set it
+// applies each partition up to that offset and no further; without, it
+// follows the log end and returns once it is within SwitchLag of it.
+func (b *Rebuilder) replay(ctx context.Context, schema string, limit position) (int64, error) {
+	name := b.Projection.Name()
+	topics := b.Projection.Topics()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list start offsets: %w", err)
+	}
+	scanned := position{} // next offset to look at, markers included
+	consume := map[string]map[int32]kgo.Offset{}
+	starts.Each(func(o kadm.ListedOffset) {
+		scanned.set(o.Topic, o.Partition, o.Offset)
+		if limit != nil {
+			if to, _ := limit.get(o.Topic, o.Partition); to <= o.Offset {
+				return
+			}
+		}
+		if consume[o.Topic] == nil {
+			consume[o.Topic] = map[int32]kgo.Offset{}
+		}
+		consume[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	ends := position{}
+	listEnds := func() error {
+		if limit != nil {
+			ends = limit
+			return nil
+		}
+		lo, err := adm.ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = lo.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("list end offsets: %w", err)
+		}
+		lo.Each(func(o kadm.ListedOffset) { ends.set(o.Topic, o.Partition, o.Offset) })
+		return nil
+	}
+	if err := listEnds(); err != nil {
+		return 0, err
+	}
+	lag := func() int64 {
+		var n int64
+		for t, ps := range ends {
+			for p, end := range ps {
+				if s, _ := scanned.get(t, p); end > s {
+					n += end - s
+				}
+			}
+		}
+		return n
+	}
+	threshold := b.SwitchLag
+	if limit != nil {
+		threshold = 0
+	} else if threshold <= 0 {
+		threshold = 1000
+	}
+
+	rc, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(b.Brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(consume),
+	}, b.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	maxBatch := b.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 2 * DefaultMaxBatch
+	}
+	began := time.Now()
+	var events int64
+	lastReport, lastList := time.Time{}, time.Now()
+	report := func(final bool) {
+		if b.Progress == nil || (!final && time.Since(lastReport) < time.Second) {
+			return
+		}
+		lastReport = time.Now()
+		b.Progress(progressOf("replay", events, lag(), time.Since(began)))
+	}
+	for lag() > threshold {
+		report(false)
+		if limit == nil && time.Since(lastList) > 500*time.Millisecond {
+			if err := listEnds(); err != nil {
+				return events, err
+			}
+			lastList = time.Now()
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := rc.PollRecords(pctx, maxBatch)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return events, err
+		}
+		var fetchErr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if fetchErr != nil {
+			return events, fetchErr
+		}
+		var recs []*kgo.Record
+		applied := position{}
+		fs.EachRecord(func(r *kgo.Record) {
+			if limit != nil {
+				if to, _ := limit.get(r.Topic, r.Partition); r.Offset >= to {
+					return
+				}
+			}
+			if s, _ := scanned.get(r.Topic, r.Partition); r.Offset+1 > s {
+				scanned.set(r.Topic, r.Partition, r.Offset+1)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			recs = append(recs, r)
+			applied.set(r.Topic, r.Partition, r.Offset+1)
+		})
+		if len(recs) == 0 {
+			continue
+		}
+		if err := b.applyTo(ctx, schema, recs, applied); err != nil {
+			return events, fmt.Errorf("%s: replay into %s: %w", name, schema, err)
+		}
+		events += int64(len(recs))
+	}
+	report(true)
+	return events, nil
+}
+
+// applyTo applies records to a generation that only this process writes,
+// with the offsets they reach.
+func (b *Rebuilder) applyTo(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
+	tx, err := b.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if err := b.applyInTx(ctx, tx, schema, recs, next); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, recs []*kgo.Record, next position) error {
+	if err := setSearchPath(ctx, tx, schema); err != nil {
+		return err
+	}
+	if err := b.Projection.Apply(ctx, tx, recs); err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	for t, ps := range next {
+		for p, o := range ps {
+			batch.Queue(`INSERT INTO `+offsetsTable(schema)+` (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
+				b.Projection.Name(), t, p, o)
+		}
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
+
+// catchUp brings generation to the live generation's position, in tx,
+// which holds the projection's writers off: the live position cannot move
+// meanwhile. A partition where the new generation is ahead stays ahead;
+// the live projector's offset guard notices and it resumes from there.
+func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string) (int64, error) {
+	name := b.Projection.Name()
+	want, err := readPosition(ctx, tx, live, name)
+	if err != nil {
+		return 0, err
+	}
+	have, err := readPosition(ctx, tx, schema, name)
+	if err != nil {
+		return 0, err
+	}
+	ranges := map[string]map[int32][2]int64{}
+	for t, ps := range want {
+		for p, to := range ps {
+			from, _ := have.get(t, p)
+			if from < to {
+				if ranges[t] == nil {
+					ranges[t] = map[int32][2]int64{}
+				}
+				ranges[t][p] = [2]int64{from, to}
+			}
+		}
+	}
+	if len(ranges) == 0 {
+		return 0, nil
+	}
+	began := time.Now()
+	var events int64
+	err = readRanges(ctx, b.Brokers, b.ClientOpts, ranges, func(recs []*kgo.Record) error {
+		next := position{}
+		for _, r := range recs {
+			next.set(r.Topic, r.Partition, r.Offset+1)
+		}
+		events += int64(len(recs))
+		return b.applyInTx(ctx, tx, schema, recs, next)
+	})
+	if err == nil && b.Progress != nil {
+		b.Progress(progressOf("catch-up", events, 0, time.Since(began)))
+	}
+	return events, err
+}
+
+// readRanges calls fn with the committed records of each partition in
+// [from, to), in batches. The record at to-1 must be a committed one (a
+// stored projection offset always follows one), which is how the read
+// knows a partition is done.
+func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, ranges map[string]map[int32][2]int64, fn func([]*kgo.Record) error) error {
+	consume := map[string]map[int32]kgo.Offset{}
+	left := 0
+	for t, ps := range ranges {
+		consume[t] = map[int32]kgo.Offset{}
+		for p, r := range ps {
+			consume[t][p] = kgo.NewOffset().At(r[0])
+			left++
+		}
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(consume),
+	}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	done := map[string]map[int32]bool{}
+	for left > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fs.Err(); err != nil {
+			return err
+		}
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) {
+			to := ranges[r.Topic][r.Partition][1]
+			if done[r.Topic][r.Partition] || r.Offset >= to {
+				return
+			}
+			recs = append(recs, r)
+			if r.Offset == to-1 {
+				if done[r.Topic] == nil {
+					done[r.Topic] = map[int32]bool{}
+				}
+				done[r.Topic][r.Partition] = true
+				left--
+			}
+		})
+		if len(recs) > 0 {
+			if err := fn(recs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func progressOf(phase string, done, left int64, elapsed time.Duration) Progress {
+	p := Progress{Phase: phase, Done: done, Total: done + left, Elapsed: elapsed}
+	if s := elapsed.Seconds(); s > 0 {
+		p.Rate = float64(done) / s
+	}
+	if p.Rate > 0 {
+		p.ETA = time.Duration(float64(left) / p.Rate * float64(time.Second))
+	}
+	return p
+}
