@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/domain/apikey"
@@ -117,6 +118,8 @@ func waitRows(t *testing.T, e *stacktest.Env, sql string, want int, args ...any)
 // and name.
 func TestCampaignList(t *testing.T) {
 	e := stacktest.Start(t)
+	// Every response must be one the OpenAPI document describes.
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	const n = 150
 	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	initial := map[string]bool{}
@@ -235,6 +238,8 @@ func TestCampaignList(t *testing.T) {
 // another organisation.
 func TestMessagesAuditAndIsolation(t *testing.T) {
 	e := stacktest.Start(t)
+	// Every response must be one the OpenAPI document describes.
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	req := e.SeedRequest()
 	req["recipients"] = []string{"+244990000001", "+244 990 000 002", "990000003", "+244990000001", "+999 1234567"}
 	id := e.Submit(req)

@@ -39,6 +39,7 @@ type Server struct {
 	Balances  Balances      // the ledger read model (balance.go)
 	Lists     CampaignLists // campaign and message lists (reads.go)
 	Trail     CampaignTrail // audit trail read from the log (reads.go)
+	Webhooks  WebhookStore  // webhook endpoints and deliveries (webhooks.go)
 }
 
 // Handler returns the API's http.Handler.
@@ -49,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	s.readRoutes(mux)
 	s.opsRoutes(mux)
 	s.balanceRoutes(mux)
+	s.webhookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	})

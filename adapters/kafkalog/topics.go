@@ -102,12 +102,9 @@ func ensureSnapshotTopics(ctx context.Context, adm *kadm.Client, replication int
 		if !ok || td.Err != nil || len(td.Partitions) == 0 {
 			return fmt.Errorf("describe topic %s: %v", src, td.Err)
 		}
-		resp, err := adm.CreateTopic(ctx, int32(len(td.Partitions)), replication, cfg, snap)
-		if err != nil {
-			return err
-		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", snap, resp.Err)
+		// CreateTopic reports the topic's own error as err too.
+		if _, err := adm.CreateTopic(ctx, int32(len(td.Partitions)), replication, cfg, snap); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", snap, err)
 		}
 	}
 	return nil

@@ -14,7 +14,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Stage is a step of the pipeline that turns consumed records into produced
@@ -128,7 +130,17 @@ func (l *TxLoop) Kill() {
 	})
 }
 
+// waitKilled waits for Kill to finish closing the client. The loop may
+// have polled after Kill allowed rebalancing, and a poll blocks the group
+// from being left until rebalancing is allowed again, which Close waits
+// for: allow it once more.
 func (l *TxLoop) waitKilled() error {
+	l.mu.Lock()
+	sess := l.sess
+	l.mu.Unlock()
+	if sess != nil {
+		sess.AllowRebalance()
+	}
 	<-l.killDone
 	return ErrKilled
 }
@@ -182,6 +194,12 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(forget),
 		kgo.OnPartitionsLost(forget),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// After an assignment the client can send its first fetch before
+		// every partition's start offset is loaded (committed offsets and
+		// log starts arrive separately); the partitions that come later
+		// wait for that fetch, which an idle broker holds for the max
+		// wait. 5 s (the default) would stall every restart that long.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		// Rebalances happen only between transactions, so Forget never
 		// races Handle.
 		kgo.BlockRebalanceOnPoll(),
@@ -189,6 +207,12 @@ func (l *TxLoop) Run(ctx context.Context) error {
 	if l.InstanceID != "" {
 		txnID = l.Group + "-" + l.InstanceID
 		opts = append(opts, kgo.InstanceID(l.InstanceID))
+		// The previous incarnation's open transaction holds back the
+		// partitions' last stable offset, so the first fetch would wait on
+		// it; fencing the id first aborts it before anything is fetched.
+		if err := fenceTransactionalID(ctx, l.Brokers, txnID, l.ClientOpts); err != nil {
+			return fmt.Errorf("%s: fence transactional id %s: %w", l.Group, txnID, err)
+		}
 	}
 	// Without a stable id, KIP-447 still fences zombies through the group
 	// generation, so a random id per process is safe, only slower to
@@ -318,6 +342,38 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		if l.Committed != nil {
 			l.Committed(fetches)
 		}
+	}
+}
+
+// fenceTransactionalID registers txnID as a new producer, which makes the
+// broker abort any transaction an earlier producer with that id left open.
+func fenceTransactionalID(ctx context.Context, brokers []string, txnID string, extra []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, extra...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	backoff := 50 * time.Millisecond
+	for {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = &txnID
+		req.TransactionTimeoutMillis = 40000 // franz-go's default, which the session uses too
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		// A real broker answers CONCURRENT_TRANSACTIONS while it aborts
+		// the open transaction: ask again until it is done.
+		if !errors.Is(err, kerr.ConcurrentTransactions) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 

@@ -50,7 +50,7 @@ func (s *summer) Fold(r *kgo.Record) { s.folded.Add(1); s.add(r) }
 func (s *summer) Handle(_ context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
 	for _, r := range recs {
 		sum := s.add(r)
-		emit(&kgo.Record{Topic: out, Key: r.Key, Value: []byte(strconv.FormatInt(sum, 10))})
+		emit(&kgo.Record{Topic: out, Key: []byte("x"), Value: []byte(strconv.FormatInt(sum, 10))})
 	}
 	if s.onHandle != nil {
 		s.onHandle()
@@ -84,7 +84,9 @@ type env struct {
 	cl      *kgo.Client
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a broker with topics of the given number of partitions;
+// the tests' inputs all go to partition 0 and outputs all to one partition.
+func newEnv(t *testing.T, partitions int32) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -97,10 +99,10 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(t.Context(), 1, 1, nil, in, out); err != nil {
+	if _, err := adm.CreateTopics(t.Context(), partitions, 1, nil, in, out); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adm.CreateTopic(t.Context(), 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, snap); err != nil {
+	if _, err := adm.CreateTopic(t.Context(), partitions, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, snap); err != nil {
 		t.Fatal(err)
 	}
 	return &env{t: t, brokers: c.ListenAddrs(), cl: cl}
@@ -118,21 +120,23 @@ func (e *env) produce(from, to int) {
 	}
 }
 
-// outputs reads the committed running sums on out.
+// outputs reads the committed running sums on out (all in one partition,
+// since they share a key).
 func (e *env) outputs() []int64 {
 	e.t.Helper()
 	ends, err := kadm.NewClient(e.cl).ListCommittedOffsets(e.t.Context(), out)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	end, _ := ends.Lookup(out, 0)
 	var sums []int64
-	if _, err := kafkalog.ReadPartition(e.t.Context(), e.brokers, out, 0, 0, end.Offset, func(r *kgo.Record) {
-		n, _ := strconv.ParseInt(string(r.Value), 10, 64)
-		sums = append(sums, n)
-	}); err != nil {
-		e.t.Fatal(err)
-	}
+	ends.Each(func(end kadm.ListedOffset) {
+		if _, err := kafkalog.ReadPartition(e.t.Context(), e.brokers, out, end.Partition, 0, end.Offset, func(r *kgo.Record) {
+			n, _ := strconv.ParseInt(string(r.Value), 10, 64)
+			sums = append(sums, n)
+		}); err != nil {
+			e.t.Fatal(err)
+		}
+	})
 	return sums
 }
 
@@ -194,7 +198,7 @@ func checkSums(t *testing.T, got []int64, n int) {
 // A new owner starts from the latest snapshot and folds only the records
 // after it, and ends up with the state a full fold would give.
 func TestRebuildFromSnapshotFoldsOnlyTheTail(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, 1)
 	e.produce(0, 95)
 	first := newSummer()
 	stop, _ := start(t, e.loop(first, ""))
@@ -222,7 +226,7 @@ func TestRebuildFromSnapshotFoldsOnlyTheTail(t *testing.T) {
 // Without a snapshot topic the rebuild folds the whole partition, and is
 // just as correct.
 func TestRebuildWithoutSnapshotsFoldsEverything(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, 1)
 	e.produce(0, 30)
 	l := e.loop(newSummer(), "")
 	l.Snapshots = kafkalog.SnapshotPolicy{}
@@ -245,7 +249,7 @@ func TestRebuildWithoutSnapshotsFoldsEverything(t *testing.T) {
 // its restart (same instance id) aborts the open transaction at once and
 // redoes the work exactly once.
 func TestKilledLoopRestartsExactlyOnce(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, 1)
 	e.produce(0, 50)
 	s := newSummer()
 	l := e.loop(s, "a")
@@ -276,5 +280,40 @@ func TestKilledLoopRestartsExactlyOnce(t *testing.T) {
 	// shows the restart aborted the open transaction rather than waiting.
 	if took := time.Since(began); took > 10*time.Second {
 		t.Fatalf("restart took %s to get past the killed transaction", took)
+	}
+}
+
+// A restarted loop whose partitions mix committed offsets and empty ones
+// resumes within a second, not after a fetch's full max wait.
+func TestRestartResumesPromptly(t *testing.T) {
+	e := newEnv(t, 4)
+	e.produce(0, 10)
+	stop, _ := start(t, e.loop(newSummer(), "a"))
+	checkSums(t, e.waitOutputs(10), 10)
+	stop()
+	e.produce(10, 20)
+	began := time.Now()
+	stop, _ = start(t, e.loop(newSummer(), "a"))
+	checkSums(t, e.waitOutputs(20), 20)
+	stop()
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("restart took %s to resume", took)
+	}
+}
+
+// EnsureTopics is idempotent: a restart finds every topic in place.
+func TestEnsureTopicsTwice(t *testing.T) {
+	e := newEnv(t, 1)
+	for range 2 {
+		if err := kafkalog.EnsureTopics(t.Context(), e.cl, kafkalog.Layout{Partitions: 3}, []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tds, err := kadm.NewClient(e.cl).ListTopics(t.Context(), kafkalog.ProcessorSnapshots, kafkalog.OrgEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := len(tds[kafkalog.ProcessorSnapshots].Partitions), len(tds[kafkalog.OrgEvents].Partitions); n != 3 || m != 3 {
+		t.Fatalf("snapshot topic has %d partitions, its source %d; want 3 and 3", n, m)
 	}
 }

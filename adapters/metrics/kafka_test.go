@@ -110,3 +110,20 @@ func v7At(t time.Time) uuid.UUID {
 	}
 	return u
 }
+
+// The hook runs for every record the service appends; it must stay far
+// below the cost of producing the record.
+func BenchmarkKafkaHook(b *testing.B) {
+	m := metrics.New()
+	h := m.KafkaHook().(kgo.HookProduceRecordUnbuffered)
+	org, cid := uuid.New(), uuid.Must(uuid.NewV7())
+	env, err := events.New(uuid.New(), org, cid, events.MessageSentV1{}, time.Now(), "0af7651916cd43dd8448eb211c80319c", uuid.New(), "dispatcher")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := kafkalog.Encode(kafkalog.MessageEvents, cid, env)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.OnProduceRecordUnbuffered(rec, nil)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"ziett.co/campaigns/adapters/metrics"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/complete"
@@ -31,6 +32,7 @@ import (
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
+	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
 // Component names, for running a subset in one process.
@@ -40,10 +42,11 @@ const (
 	Dispatcher = "dispatcher"
 	Completion = "completion"
 	Projector  = "projector"
+	Webhooks   = "webhooks"
 )
 
 // All is every component.
-var All = []string{API, Processor, Dispatcher, Completion, Projector}
+var All = []string{API, Processor, Dispatcher, Completion, Projector, Webhooks}
 
 // Config says what to run and against what.
 type Config struct {
@@ -70,6 +73,9 @@ type Config struct {
 	InstanceID string
 	// Snapshots overrides DefaultSnapshots (its Topic is ignored).
 	Snapshots kafkalog.SnapshotPolicy
+	// Webhooks tunes the webhook sender: retry schedule, workers, the
+	// allow-list of otherwise refused addresses (dev mode allows loopback).
+	Webhooks webhooks.Config
 }
 
 // Stack is a running set of components.
@@ -102,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	// Every client counts what it appends (metrics.KafkaHook).
 	obs := metrics.New()
-	// TEMP cfg.ClientOpts = append(slices.Clip(cfg.ClientOpts), kgo.WithHooks(obs.KafkaHook()))
+	cfg.ClientOpts = append(slices.Clip(cfg.ClientOpts), kgo.WithHooks(obs.KafkaHook()))
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -153,11 +159,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(Projector) {
 		s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: campaigns.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
+			Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
+			Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
 			Committed: obs.Stage("projection.campaigns")}).Run, runCtx)
 		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
 			Committed: obs.Stage("projection.ledger")}).Run, runCtx)
+	}
+	if has(Webhooks) {
+		s.run(cfg.Log, "webhooks", (&webhooks.Sender{DatabaseURL: cfg.DatabaseURL, Config: cfg.Webhooks, Log: cfg.Log,
+			Observe: obs.WebhookDelivery}).Run, runCtx)
 	}
 	ops, err := s.observe(runCtx, cfg, has(API))
 	if err != nil {
@@ -176,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Campaigns: campaigns.Reader{DB: db},
 			Lists:     campaigns.Reader{DB: db},
 			Trail:     kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
+			Webhooks:  whproj.Registry{DB: db},
 			Log:       cfg.Log,
 			Ops:       ops,
 		}

@@ -27,13 +27,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
-	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/commands/admin"
@@ -83,7 +79,18 @@ func runBench(args []string, _ *slog.Logger) error {
 	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs")
 	fs.Parse(args) //nolint:errcheck
 	if *quick {
-		o.messages, o.postDuration, o.runs = 20_000, 2*time.Second, 10
+		// Flags given explicitly win over the short run's defaults.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["messages"] {
+			o.messages = 20_000
+		}
+		if !set["post-duration"] {
+			o.postDuration = 2 * time.Second
+		}
+		if !set["runs"] {
+			o.runs = 10
+		}
 	}
 	for _, s := range splitList(*connList) {
 		n, err := strconv.Atoi(s)
@@ -103,7 +110,7 @@ func runBench(args []string, _ *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{opts: o, log: log, started: time.Now(), cmdline: "ziett bench " + strings.Join(args, " ")}
+	b := &bench{opts: o, log: log, started: time.Now(), cmdline: strings.TrimSpace("ziett bench " + strings.Join(args, " ")), loadBefore: loadAvg()}
 	return b.run(ctx)
 }
 
@@ -114,11 +121,16 @@ type bench struct {
 	started time.Time
 	cmdline string
 	report  benchReport
+	// loadBefore is /proc/loadavg at the start: other work on the machine
+	// skews every figure.
+	loadBefore string
 }
 
 type benchReport struct {
 	posts      []postLevel
 	loadedPost latencies
+	stages     []stageCount
+	cpu        cpuUse
 	e2e        e2eResult
 	single     latencies
 	rebuild    rebuildResult
@@ -140,10 +152,94 @@ type e2eResult struct {
 	submit, total       time.Duration
 }
 
+// cpuUse is CPU time over an interval: the machine's (every process,
+// PostgreSQL included) and this process's.
+type cpuUse struct {
+	machineBusy, machineAll, self time.Duration
+}
+
+type cpuSample struct {
+	busy, all time.Duration
+	self      time.Duration
+}
+
+// readCPU samples /proc/stat (in USER_HZ, 100 per second on Linux) and
+// this process's rusage.
+func readCPU() cpuSample {
+	var c cpuSample
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return c
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		d := time.Duration(n) * 10 * time.Millisecond
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		c.all += d
+		if i != 3 && i != 4 { // idle, iowait
+			c.busy += d
+		}
+	}
+	return c
+}
+
+func (c cpuSample) since(b cpuSample) cpuUse {
+	return cpuUse{machineBusy: c.busy - b.busy, machineAll: c.all - b.all, self: c.self - b.self}
+}
+
+type stageCount struct {
+	name             string
+	records, batches float64
+}
+
+// stageCounts reads what each stage has committed from the stack's own
+// metrics (ziett_stage_records_total, ziett_stage_batches_total).
+func stageCounts(st *stack.Stack) map[string]stageCount {
+	out := map[string]stageCount{}
+	mfs, err := st.Metrics.Registry.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var stage string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					stage = l.GetValue()
+				}
+			}
+			c := out[stage]
+			switch mf.GetName() {
+			case "ziett_stage_records_total":
+				c.records = m.GetCounter().GetValue()
+			case "ziett_stage_batches_total":
+				c.batches = m.GetCounter().GetValue()
+			default:
+				continue
+			}
+			c.name = stage
+			out[stage] = c
+		}
+	}
+	return out
+}
+
 type rebuildResult struct {
-	events  int
-	elapsed time.Duration
-	how     string
+	events     int
+	elapsed    time.Duration
+	replayRate float64
+	how        string
 }
 
 func (b *bench) run(ctx context.Context) error {
@@ -198,11 +294,20 @@ func (b *bench) startEnv(ctx context.Context, name string, components []string, 
 		kc.Close()
 		return nil, err
 	}
+	// The shipped rules cap each provider's submissions per second as an
+	// operator's contract would; the benchmark measures the service, so
+	// its providers answer at once, never fail and have no cap.
+	rules, err := stack.Config{}.LoadRules()
+	if err != nil {
+		kc.Close()
+		return nil, err
+	}
+	rules.Throughput = nil
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL(name), HTTPAddr: "127.0.0.1:0",
 		Components: components, Partitions: int32(b.opts.partitions),
-		Provider: smsprovider.Config{}, // answers at once, never fails
-		Log:      b.log,
+		Provider: smsprovider.Config{}, Rules: &rules,
+		Log: b.log,
 	})
 	if err != nil {
 		kc.Close()
@@ -287,12 +392,14 @@ func (e *benchEnv) status(ctx context.Context, id string) (string, error) {
 	return out.Status, err
 }
 
-// measurePosts is figure (1): the API alone (no pipeline competing for the
-// CPU, as in the production shape where the API runs in its own
-// processes), posting 1000-recipient campaigns at each connection count.
+// measurePosts is figure (1): the API and the projector that keeps its
+// ledger current (the funds check reads it), without the processor and
+// dispatchers competing for the CPU, as in the production shape where the
+// API runs in its own processes; 1000-recipient campaigns are posted at
+// each connection count.
 func (b *bench) measurePosts(ctx context.Context) error {
 	maxConns := slices.Max(b.opts.conns)
-	e, err := b.startEnv(ctx, "bench_post", []string{stack.API}, maxConns)
+	e, err := b.startEnv(ctx, "bench_post", []string{stack.API, stack.Projector}, maxConns)
 	if err != nil {
 		return fmt.Errorf("bench: start API: %w", err)
 	}
@@ -368,9 +475,7 @@ func (b *bench) measurePipeline(ctx context.Context) error {
 	if err := b.singleCampaigns(ctx, e); err != nil {
 		return err
 	}
-	e.st.Close() //nolint:errcheck
-	e.st = nil
-	return b.rebuild(ctx, e.kafka.ListenAddrs())
+	return b.rebuild(ctx, e)
 }
 
 // endToEnd is figure (2): every campaign posted as fast as 4 connections
@@ -402,6 +507,8 @@ func (b *bench) endToEnd(ctx context.Context, e *benchEnv, conns int) error {
 	defer cancel()
 	b.progress("end to end: %d campaigns of %d recipients (%d messages)", n, benchRecipients, n*benchRecipients)
 
+	before := stageCounts(e.st)
+	cpuBefore := readCPU()
 	start := time.Now()
 	var next atomic.Int64
 	var lastPosted time.Duration
@@ -465,6 +572,7 @@ func (b *bench) endToEnd(ctx context.Context, e *benchEnv, conns int) error {
 		}
 	}
 	total := time.Since(start)
+	b.report.cpu = readCPU().since(cpuBefore)
 	wg.Wait()
 	var msgs, sent int
 	if err := e.st.DB.QueryRow(ctx, `SELECT coalesce(sum(msg_total), 0) FROM campaigns`).Scan(&msgs); err != nil {
@@ -476,7 +584,17 @@ func (b *bench) endToEnd(ctx context.Context, e *benchEnv, conns int) error {
 	if sent != msgs || msgs != n*benchRecipients {
 		return fmt.Errorf("bench: end to end: %d messages planned, %d SENT, want %d", msgs, sent, n*benchRecipients)
 	}
+	after := stageCounts(e.st)
+	var stages []stageCount
+	for name, a := range after {
+		c := stageCount{name: name, records: a.records - before[name].records, batches: a.batches - before[name].batches}
+		if c.records > 0 {
+			stages = append(stages, c)
+		}
+	}
+	slices.SortFunc(stages, func(a, b stageCount) int { return strings.Compare(a.name, b.name) })
 	mu.Lock()
+	b.report.stages = stages
 	b.report.e2e = e2eResult{campaigns: n, messages: msgs, submit: lastPosted, total: total}
 	b.report.loadedPost = lat
 	mu.Unlock()
@@ -520,110 +638,27 @@ func (b *bench) singleCampaigns(ctx context.Context, e *benchEnv) error {
 	return nil
 }
 
-// rebuild is figure (4): the end-to-end run's log replayed by a fresh
-// projector into an empty database, timed until the read model has
-// applied every event.
-func (b *bench) rebuild(ctx context.Context, brokers []string) error {
-	topics := campaigns.Projection{}.Topics()
-	// The position after each partition's last event: the projector is
-	// done when it has stored these.
-	want := map[string]map[int32]int64{}
-	events := 0
-	for _, t := range topics {
-		want[t] = map[int32]int64{}
-		ends, err := benchEnds(ctx, brokers, t)
-		if err != nil {
-			return err
-		}
-		for p, end := range ends {
-			n, err := kafkalog.ReadPartition(ctx, brokers, t, p, 0, end, func(r *kgo.Record) {
-				want[t][p] = r.Offset + 1
-			})
-			if err != nil {
-				return err
+// rebuild is figure (4): `ziett projections rebuild campaigns` on the
+// service that just ran, which replays the whole log into a new generation
+// of the read model beside the live one and switches to it.
+func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
+	b.progress("rebuild: replaying the log into a new generation of the campaigns read model")
+	var replay projections.Progress
+	rb := &projections.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
+		Log: b.log, Progress: func(p projections.Progress) {
+			if p.Phase == "replay" {
+				replay = p
 			}
-			events += n
-		}
-	}
-	if err := b.pg.CreateDatabase(ctx, "bench_rebuild"); err != nil {
-		return err
-	}
-	db, err := postgres.Open(ctx, b.pg.URL("bench_rebuild"))
+		}}
+	res, err := rb.Rebuild(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: rebuild: %w", err)
 	}
-	defer db.Close()
-	b.progress("rebuild: replaying %d events into a fresh database", events)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runner := &projections.Runner{Brokers: brokers, Pool: db, Projection: campaigns.Projection{Log: b.log}, Log: b.log}
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- runner.Run(rctx) }()
-	for {
-		rows, err := db.Query(ctx, `SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = $1`, runner.Projection.Name())
-		if err != nil {
-			return err
-		}
-		caughtUp := 0
-		for rows.Next() {
-			var t string
-			var p int32
-			var next int64
-			if err := rows.Scan(&t, &p, &next); err != nil {
-				rows.Close()
-				return err
-			}
-			if w, ok := want[t][p]; ok && next >= w {
-				caughtUp++
-			}
-		}
-		rows.Close()
-		if caughtUp == benchCount(want) {
-			break
-		}
-		select {
-		case err := <-done:
-			return fmt.Errorf("bench: rebuild: projector stopped: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	elapsed := time.Since(start)
-	cancel()
-	<-done
-	b.report.rebuild = rebuildResult{events: events, elapsed: elapsed,
-		how: "the end-to-end run's log replayed by a fresh projector (new consumer group position, empty database)"}
-	b.progress("rebuild: %d events in %s: %.0f events/s", events, fmtDur(elapsed), float64(events)/elapsed.Seconds())
+	b.report.rebuild = rebuildResult{events: int(res.Events), elapsed: res.Took, replayRate: replay.Rate,
+		how: "projections.Rebuilder (what `ziett projections rebuild campaigns` runs): replay into a new generation, catch up, switch, drop the old one"}
+	b.progress("rebuild: %d events in %s: %.0f events/s (replay phase alone %.0f events/s)",
+		res.Events, fmtDur(res.Took), float64(res.Events)/res.Took.Seconds(), replay.Rate)
 	return nil
-}
-
-func benchCount(m map[string]map[int32]int64) int {
-	n := 0
-	for _, ps := range m {
-		n += len(ps)
-	}
-	return n
-}
-
-func benchEnds(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	offs, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			out[o.Partition] = o.Offset
-		}
-	})
-	return out, nil
 }
 
 // watchHeap samples the Go heap until the returned stop is called, and
@@ -706,9 +741,10 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(w, "  date     %s\n", b.started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  command  %s\n", b.cmdline)
 	fmt.Fprintf(w, "  machine  %s\n", benchMachine())
+	fmt.Fprintf(w, "  load     %s before, %s after (1, 5, 15 min averages)\n", b.loadBefore, loadAvg())
 	fmt.Fprintf(w, "  setup    in-process kfake broker, private PostgreSQL (fsync off), %d partitions per topic, instant simulated providers\n\n", b.opts.partitions)
 
-	fmt.Fprintf(w, "(1) POST /c/v1/campaigns/batch, 1000 recipients, API alone, %s per level\n", b.opts.postDuration)
+	fmt.Fprintf(w, "(1) POST /c/v1/campaigns/batch, 1000 recipients, API and projector (no processing), %s per level\n", b.opts.postDuration)
 	fmt.Fprintf(w, "    %-6s %9s %9s %13s %9s %9s %9s\n", "conns", "requests", "req/s", "recipients/s", "p50", "p99", "max")
 	var p99at4 time.Duration = -1
 	for _, l := range r.posts {
@@ -729,14 +765,29 @@ func (b *bench) print(w io.Writer) {
 		r.e2e.messages, r.e2e.campaigns, fmtDur(r.e2e.total), e2eRate)
 	fmt.Fprintf(w, "    posting took %s (4 connections, pipeline running: p50 %s, p99 %s)\n",
 		fmtDur(r.e2e.submit), fmtDur(r.loadedPost.pct(50)), fmtDur(r.loadedPost.pct(99)))
-	fmt.Fprintf(w, "    target ≥ %d messages/s: %s\n\n", targetE2E, met(e2eRate >= targetE2E))
+	fmt.Fprintf(w, "    target ≥ %d messages/s: %s\n", targetE2E, met(e2eRate >= targetE2E))
+	if r.cpu.machineAll > 0 {
+		secs := r.e2e.total.Seconds()
+		fmt.Fprintf(w, "    CPU meanwhile: machine %.0f%% busy of %d CPUs; this process %.2f CPUs, the rest (PostgreSQL, others) %.2f CPUs\n",
+			100*float64(r.cpu.machineBusy)/float64(r.cpu.machineAll), runtime.NumCPU(),
+			r.cpu.self.Seconds()/secs, max(r.cpu.machineBusy-r.cpu.self, 0).Seconds()/secs)
+	}
+	if len(r.stages) > 0 {
+		fmt.Fprintf(w, "    what each stage committed meanwhile (ziett_stage_records_total, ziett_stage_batches_total):\n")
+		fmt.Fprintf(w, "      %-24s %10s %9s %11s %10s\n", "stage", "records", "batches", "per batch", "records/s")
+		for _, c := range r.stages {
+			fmt.Fprintf(w, "      %-24s %10.0f %9.0f %11.1f %10.0f\n", c.name, c.records, c.batches, c.records/max(c.batches, 1), c.records/r.e2e.total.Seconds())
+		}
+	}
+	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "(3) one 1000-recipient campaign on the idle service, 202 to COMPLETED (polled every %s), %d runs\n", b.opts.poll, len(r.single))
 	fmt.Fprintf(w, "    p50 %s, p99 %s, min %s, max %s\n", fmtDur(r.single.pct(50)), fmtDur(r.single.pct(99)), fmtDur(r.single.pct(0)), fmtDur(r.single.pct(100)))
 	fmt.Fprintf(w, "    target p50 ≤ %s: %s\n\n", targetSingleP50, met(r.single.pct(50) <= targetSingleP50))
 
 	rebuildRate := float64(r.rebuild.events) / r.rebuild.elapsed.Seconds()
-	fmt.Fprintf(w, "(4) projection rebuild: %d events in %s = %.0f events/s\n", r.rebuild.events, fmtDur(r.rebuild.elapsed), rebuildRate)
+	fmt.Fprintf(w, "(4) projection rebuild: %d events in %s = %.0f events/s (replay phase alone: %.0f events/s)\n",
+		r.rebuild.events, fmtDur(r.rebuild.elapsed), rebuildRate, r.rebuild.replayRate)
 	fmt.Fprintf(w, "    %s\n", r.rebuild.how)
 	fmt.Fprintf(w, "    target ≥ %d events/s: %s\n\n", targetRebuild, met(rebuildRate >= targetRebuild))
 
@@ -750,6 +801,18 @@ func (b *bench) print(w io.Writer) {
 	if r.profileTop != "" {
 		fmt.Fprintf(w, "\nCPU profile of the end-to-end run (%s)\n%s", b.opts.cpuprofile, r.profileTop)
 	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func benchMachine() string {

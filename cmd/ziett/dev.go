@@ -19,6 +19,7 @@ import (
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/apikey"
 )
@@ -81,6 +82,9 @@ func runDev(args []string, log *slog.Logger) error {
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "127.0.0.1:8080"),
 		Provider: smsprovider.Config{Latency: *latency}, Log: log,
+		// Local receivers are the point of dev mode; production refuses
+		// loopback unless the operator allows it.
+		Webhooks: webhooks.Config{Allow: webhooks.Loopback},
 		// One dev process per data directory: a stable instance id lets a
 		// restart take over its partitions (and abort a transaction a
 		// crash left open) at once.
@@ -132,7 +136,7 @@ func ensureDemo(ctx context.Context, st *stack.Stack, path string) (admin.Demo, 
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return d, err
 	}
-	d, err := st.Admin.CreateDemo(ctx, demoCredits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead})
+	d, err := st.Admin.CreateDemo(ctx, demoCredits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage})
 	if err != nil {
 		return d, fmt.Errorf("create demo organisation: %w", err)
 	}

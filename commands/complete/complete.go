@@ -30,14 +30,23 @@ type tally struct {
 	Failed   int       `json:"failed"`
 	Refund   int64     `json:"refund"`
 	Currency string    `json:"currency,omitempty"`
-	// Seen is a bitset of the message indexes that have an outcome: a
-	// 1000-message campaign costs 125 bytes in a snapshot.
+	// Seen is a bitset of the recipient indexes whose message has an
+	// outcome: a campaign of 1000 recipients costs at most 125 bytes.
 	Seen  []byte `json:"seen"`
 	Trace string `json:"trace,omitempty"`
 }
 
-func (t *tally) seen(i int) bool { return t.Seen[i/8]&(1<<(i%8)) != 0 }
-func (t *tally) mark(i int)      { t.Seen[i/8] |= 1 << (i % 8) }
+// maxIndex bounds recipient indexes far above the API's limit, so that a
+// corrupt outcome cannot make a tally allocate without bound.
+const maxIndex = 1 << 20
+
+func (t *tally) seen(i int) bool { return i/8 < len(t.Seen) && t.Seen[i/8]&(1<<(i%8)) != 0 }
+func (t *tally) mark(i int) {
+	if n := i/8 + 1; n > len(t.Seen) {
+		t.Seen = append(t.Seen, make([]byte, n-len(t.Seen))...)
+	}
+	t.Seen[i/8] |= 1 << (i % 8)
+}
 
 // partState is what the monitor knows about one partition.
 type partState struct {
@@ -105,7 +114,7 @@ func (m *Monitor) Restore(_ string, partition int32, state json.RawMessage) erro
 		s.Closed = map[uuid.UUID]time.Time{}
 	}
 	for id, t := range s.Open {
-		if t == nil || t.Total <= 0 || len(t.Seen) != (t.Total+7)/8 {
+		if t == nil || t.Total <= 0 || len(t.Seen) > maxIndex/8 {
 			return fmt.Errorf("campaign %s: malformed tally", id)
 		}
 	}
@@ -161,10 +170,10 @@ func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
 			m.warn(emit, "outcome without a campaign size", e)
 			return nil
 		}
-		t = &tally{Org: e.OrgID, Total: o.CampaignTotal, Seen: make([]byte, (o.CampaignTotal+7)/8), Trace: e.TraceID}
+		t = &tally{Org: e.OrgID, Total: o.CampaignTotal, Trace: e.TraceID}
 		s.Open[e.CampaignID] = t
 	}
-	if o.Index < 0 || o.Index >= t.Total {
+	if o.Index < 0 || o.Index >= maxIndex {
 		m.warn(emit, "outcome index outside its campaign", e)
 		return nil
 	}

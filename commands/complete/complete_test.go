@@ -48,6 +48,18 @@ func run(t *testing.T, m *Monitor, recs ...*kgo.Record) []events.Envelope {
 	return out
 }
 
+// Outcomes carry the recipient's index in the submitted list, which can
+// exceed the number of messages when some recipients were invalid.
+func TestSparseIndexes(t *testing.T) {
+	m := NewMonitor(quiet)
+	cid := uuid.New()
+	run(t, m, outcome(t, cid, 997, 2, true))
+	out := run(t, m, outcome(t, cid, 3, 2, false))
+	if len(out) != 2 || out[1].Type != events.CampaignCompleted {
+		t.Fatalf("outputs %v, want the campaign completed", out)
+	}
+}
+
 func TestCompletesOnceWithRefund(t *testing.T) {
 	m := NewMonitor(quiet)
 	cid := uuid.New()
@@ -104,7 +116,7 @@ func TestSnapshotMidCampaign(t *testing.T) {
 	if out[1].Decode(&c) != nil || c != (events.CampaignCompletedV1{Total: 12, Sent: 11, Failed: 1, Refunded: 500}) {
 		t.Fatalf("completion %+v", c)
 	}
-	if err := b.Restore(kafkalog.MessageEvents, 0, []byte(`{"open":{"`+open.String()+`":{"total":12,"seen":""}}}`)); err == nil {
-		t.Fatal("a tally whose bitset does not fit its size was restored")
+	if err := b.Restore(kafkalog.MessageEvents, 0, []byte(`{"open":{"`+open.String()+`":{"total":0,"seen":""}}}`)); err == nil {
+		t.Fatal("a tally of a campaign without messages was restored")
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrNotFound covers both a missing campaign and another organisation's:
@@ -75,7 +74,15 @@ type View struct {
 
 // Reader runs the read model's queries. Every query is scoped by the
 // caller's organisation: another organisation's rows are not found.
-type Reader struct{ DB *pgxpool.Pool }
+type Reader struct{ DB Querier }
+
+// Querier is what the queries need: a pool, or a transaction when rows not
+// yet committed must be seen (the webhook outbox reads the campaign it
+// announces inside the projector's transaction).
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
 
 // viewColumns are the campaigns columns scanView reads, in its order.
 const viewColumns = `campaign_id, name, status, channel_type, remitter_id, country_alpha2,

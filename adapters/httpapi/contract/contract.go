@@ -1,4 +1,8 @@
-package httpapi_test
+// Package contract checks the API's responses against the OpenAPI
+// document it serves, so the document and the code cannot drift apart.
+// Integration tests route their HTTP client through Transport; the fuzz
+// target here checks the batch endpoint's every answer the same way.
+package contract
 
 import (
 	"bytes"
@@ -17,15 +21,15 @@ import (
 	"ziett.co/campaigns/adapters/httpapi"
 )
 
-// spec checks responses against the OpenAPI document the service serves,
-// so the document and the code cannot drift apart: every test response
-// that goes through it must be one the document describes.
-type spec struct {
+// Spec is the assembled OpenAPI document, ready to check responses.
+type Spec struct {
 	doc    *openapi3.T
 	router routers.Router
 }
 
-func loadSpec(t testing.TB) *spec {
+// Load assembles, loads and validates the document, failing t if any of
+// that fails.
+func Load(t testing.TB) *Spec {
 	t.Helper()
 	raw, err := httpapi.OpenAPI()
 	if err != nil {
@@ -48,12 +52,12 @@ func loadSpec(t testing.TB) *spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &spec{doc: doc, router: router}
+	return &Spec{doc: doc, router: router}
 }
 
-// check validates one response to req. A request to a method the
+// Check validates one response to req. A request to a method the
 // document does not list for its path must get the error envelope.
-func (s *spec) check(req *http.Request, status int, header http.Header, body []byte) error {
+func (s *Spec) Check(req *http.Request, status int, header http.Header, body []byte) error {
 	route, params, err := s.router.FindRoute(req)
 	if err != nil {
 		var v any
@@ -79,15 +83,20 @@ func (s *spec) check(req *http.Request, status int, header http.Header, body []b
 	return nil
 }
 
-// transport checks every response a test client receives.
-type transport struct {
-	t    testing.TB
-	spec *spec
-	next http.RoundTripper
+// Transport checks every response a test client receives, reporting a
+// mismatch as an error of T.
+type Transport struct {
+	T    testing.TB
+	Spec *Spec
+	Next http.RoundTripper // http.DefaultTransport when nil
 }
 
-func (tr transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := tr.next.RoundTrip(req)
+func (tr Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := tr.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
 	if err != nil {
 		return resp, err
 	}
@@ -97,8 +106,8 @@ func (tr transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if err := tr.spec.check(req, resp.StatusCode, resp.Header, body); err != nil {
-		tr.t.Error(err)
+	if err := tr.Spec.Check(req, resp.StatusCode, resp.Header, body); err != nil {
+		tr.T.Error(err)
 	}
 	return resp, nil
 }

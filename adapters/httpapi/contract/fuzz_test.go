@@ -1,4 +1,4 @@
-package httpapi_test
+package contract_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/postgres"
 	acceptcmd "ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/commands/process"
@@ -102,7 +103,7 @@ func FuzzBatch(f *testing.F) {
 	f.Add("application/json", []byte(`{"name":1,"content":null,"channel_type":"sms","remitter_id":"550e8400-e29b-41d4-a716-446655440000","country_alpha2":"XX","recipients":[1,null,"abc"]}`))
 
 	h, log := fuzzHandler()
-	sp := loadSpec(f)
+	sp := contract.Load(f)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "http://api.test/c/v1/campaigns/batch", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
@@ -119,7 +120,7 @@ func FuzzBatch(f *testing.F) {
 		if (status == http.StatusAccepted) != (appended == 1) || appended > 1 {
 			t.Fatalf("status %d but %d records appended", status, appended)
 		}
-		if err := sp.check(req, status, rec.Header(), rec.Body.Bytes()); err != nil {
+		if err := sp.Check(req, status, rec.Header(), rec.Body.Bytes()); err != nil {
 			t.Fatal(err)
 		}
 		if status != http.StatusAccepted {

@@ -1,0 +1,204 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ziett.co/campaigns/projections/campaigns"
+)
+
+// Event types a customer can subscribe to, one per campaign status.
+const (
+	CampaignProcessing = "campaign.processing"
+	CampaignSending    = "campaign.sending"
+	CampaignCompleted  = "campaign.completed"
+	CampaignFailed     = "campaign.failed"
+)
+
+// EventTypes lists every event type, in the order a campaign meets them.
+var EventTypes = []string{CampaignProcessing, CampaignSending, CampaignCompleted, CampaignFailed}
+
+var typeOfStatus = map[string]string{
+	campaigns.StatusProcessing: CampaignProcessing,
+	campaigns.StatusSending:    CampaignSending,
+	campaigns.StatusCompleted:  CampaignCompleted,
+	campaigns.StatusFailed:     CampaignFailed,
+}
+
+// Event is the body of a webhook, laid out as the Standard Webhooks spec
+// suggests (type, timestamp, data) plus an id and a sequence.
+type Event struct {
+	// ID is the same for every endpoint; the webhook-id header, unique per
+	// endpoint, is the delivery's id.
+	ID   uuid.UUID `json:"id"`
+	Type string    `json:"type"`
+	// Timestamp is when the status changed.
+	Timestamp time.Time `json:"timestamp"`
+	// Sequence increases with each event of a campaign, so a receiver can
+	// order events that arrive out of order or again.
+	Sequence int `json:"sequence"`
+	// Data is the campaign as Retrieve Campaign showed it when the event
+	// was recorded. Changes recorded in the same projector batch are
+	// already in it (a small campaign's processing event may show it
+	// COMPLETED); Type and Sequence say which change this event is.
+	Data campaigns.View `json:"data"`
+}
+
+// EventID derives an event's id from the log event that changed the
+// status, so replaying that event cannot mint a second webhook.
+func EventID(source uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(source, []byte("webhook-event"))
+}
+
+// DeliveryID derives the id of an event's delivery to one endpoint: the
+// webhook-id header, the same on every attempt.
+func DeliveryID(event, endpoint uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(event, endpoint[:])
+}
+
+// Outbox records webhooks for campaign status changes. Its OnChange is the
+// campaign projection's hook: it runs in the projector's transaction, so
+// the events, their deliveries and the queued jobs commit exactly when the
+// read model does, and a batch applied again after a failure (rolled back
+// together) records them once.
+type Outbox struct {
+	Log *slog.Logger
+}
+
+type subscriber struct {
+	id     uuid.UUID
+	org    uuid.UUID
+	events []string
+}
+
+// OnChange implements campaigns.Projection.OnChange.
+func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Change) error {
+	orgs := make([]uuid.UUID, 0, len(changes))
+	for _, c := range changes {
+		if !slices.Contains(orgs, c.OrgID) {
+			orgs = append(orgs, c.OrgID)
+		}
+	}
+	// The common case, an organisation without endpoints, costs this one
+	// query per batch. The key-share lock holds off a concurrent delete of
+	// an endpoint until its deliveries are written (and then cascades to
+	// them), instead of failing the batch on the foreign key.
+	rows, err := tx.Query(ctx, `SELECT endpoint_id, org_id, event_types FROM public.webhook_endpoints
+		WHERE org_id = ANY($1) AND status = 'ENABLED' ORDER BY endpoint_id FOR KEY SHARE`, orgs)
+	if err != nil {
+		return err
+	}
+	byOrg := map[uuid.UUID][]subscriber{}
+	var s subscriber
+	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.org, &s.events}, func() error {
+		byOrg[s.org] = append(byOrg[s.org], subscriber{s.id, s.org, slices.Clone(s.events)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(byOrg) == 0 {
+		return nil
+	}
+
+	var ids []uuid.UUID
+	for _, c := range changes {
+		if byOrg[c.OrgID] != nil && !slices.Contains(ids, c.CampaignID) {
+			ids = append(ids, c.CampaignID)
+		}
+	}
+	seq, seen, err := sequences(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+
+	views := map[uuid.UUID]*campaigns.View{}
+	var msgs []*message.Message
+	b := &pgx.Batch{}
+	for _, c := range changes {
+		subs := byOrg[c.OrgID]
+		typ, ok := typeOfStatus[c.Status]
+		if subs == nil || !ok || seen[c.EventID] {
+			continue
+		}
+		v, ok := views[c.CampaignID]
+		if !ok {
+			got, err := campaigns.Reader{DB: tx}.Get(ctx, c.OrgID, c.CampaignID)
+			switch {
+			case errors.Is(err, campaigns.ErrNotFound):
+				// Cannot happen while CampaignAccepted precedes every other
+				// event of a campaign in its partition; never block the
+				// read model on it.
+				o.log().Error("webhook outbox: changed campaign not in the read model", "campaign_id", c.CampaignID)
+			case err != nil:
+				return err
+			default:
+				v = &got
+			}
+			views[c.CampaignID] = v
+		}
+		if v == nil {
+			continue
+		}
+		seq[c.CampaignID]++
+		ev := Event{ID: EventID(c.EventID), Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: *v}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO public.webhook_events (event_id, source_event_id, org_id, campaign_id, type, sequence, payload, occurred_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			ev.ID, c.EventID, c.OrgID, c.CampaignID, typ, ev.Sequence, payload, c.At)
+		for _, sub := range subs {
+			if !slices.Contains(sub.events, typ) {
+				continue
+			}
+			d := DeliveryID(ev.ID, sub.id)
+			b.Queue(`INSERT INTO public.webhook_deliveries (delivery_id, endpoint_id, event_id, status, next_attempt_at)
+				VALUES ($1, $2, $3, 'PENDING', now())`, d, sub.id, ev.ID)
+			msgs = append(msgs, NewJobMessage(Job{DeliveryID: d, Attempt: 1}, time.Time{}))
+		}
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+	}
+	return Publish(ctx, wsql.TxFromPgx(tx), Topic, msgs...)
+}
+
+// sequences returns the last sequence number of each campaign and the log
+// events already recorded.
+func sequences(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (map[uuid.UUID]int, map[uuid.UUID]bool, error) {
+	seq, seen := map[uuid.UUID]int{}, map[uuid.UUID]bool{}
+	if len(ids) == 0 {
+		return seq, seen, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT campaign_id, source_event_id, sequence FROM public.webhook_events WHERE campaign_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c, src uuid.UUID
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&c, &src, &n}, func() error {
+		seq[c] = max(seq[c], n)
+		seen[src] = true
+		return nil
+	})
+	return seq, seen, err
+}
+
+func (o Outbox) log() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
+}
