@@ -542,6 +542,7 @@ func TestBatchPendingEstimatesCount(t *testing.T) {
 	}
 	wantError(t, e.Do(http.MethodGet, "/c/v1/balance", sender.Secret, nil), http.StatusForbidden, "AUTH_INSUFFICIENT_SCOPE", "core")
 	wantError(t, e.Do(http.MethodPost, "/c/v1/balance", tn.key, nil), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "core")
+	wantError(t, e.Do(http.MethodPut, "/c/v1/campaigns/batch", tn.key, nil), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "core")
 }
 
 // 10 requests per minute per key, counted in Postgres across API

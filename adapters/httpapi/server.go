@@ -58,7 +58,7 @@ func (s *Server) Handler() http.Handler {
 		r = withTrace(r)
 		// ServeMux answers a wrong method with a plain-text 405; keep the
 		// envelope instead.
-		if _, pattern := mux.Handler(r); pattern == "" {
+		if _, pattern := mux.Handler(r); pattern == "/" {
 			if r.URL.Path == "/c/v1/campaigns/batch" {
 				w.Header().Set("Allow", "POST")
 				writeError(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed.", "core", nil)

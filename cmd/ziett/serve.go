@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"ziett.co/campaigns/adapters/smsprovider"
@@ -17,7 +18,7 @@ import (
 // Postgres: the production shape, one component kind per process.
 func runServe(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	comps := fs.String("components", "api,processor,dispatcher,completion,projector", "comma-separated components to run")
+	comps := fs.String("components", strings.Join(stack.All, ","), "comma-separated components to run")
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	fs.Parse(args) //nolint:errcheck
 	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
