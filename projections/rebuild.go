@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -202,6 +203,18 @@ func (b *Rebuilder) createGeneration(ctx context.Context, live generation, schem
 		if _, err := tx.Exec(ctx, `CREATE TABLE `+pgx.Identifier{schema, t}.Sanitize()+
 			` (LIKE `+pgx.Identifier{live.schema, t}.Sanitize()+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("copy table %s: %w", t, err)
+		}
+		// LIKE copies columns and indexes but not storage parameters
+		// (the fillfactor that keeps message updates heap-only).
+		var opts []string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`,
+			pgx.Identifier{live.schema, t}.Sanitize()).Scan(&opts); err != nil {
+			return fmt.Errorf("storage parameters of %s: %w", t, err)
+		}
+		if len(opts) > 0 {
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+pgx.Identifier{schema, t}.Sanitize()+` SET (`+strings.Join(opts, ", ")+`)`); err != nil {
+				return fmt.Errorf("storage parameters of %s: %w", t, err)
+			}
 		}
 	}
 	return tx.Commit(ctx)

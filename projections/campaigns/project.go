@@ -120,6 +120,11 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
+		done, err := completeReady(ctx, tx)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, done...)
 	}
 	if p.OnChange != nil && len(changes) > 0 {
 		return p.OnChange(ctx, tx, changes)
@@ -127,12 +132,33 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 	return nil
 }
 
-// statusOf maps the events that move a campaign's status to the status.
+// completeReady shows COMPLETED for every campaign whose completion has been
+// read and whose message rows all show an outcome. The completion and the
+// outcomes come from partitions that Kafka does not order against each
+// other, so either may be applied last; whichever batch applies it makes
+// the switch, and the webhook for it.
+func completeReady(ctx context.Context, tx pgx.Tx) ([]Change, error) {
+	rows, err := tx.Query(ctx, `UPDATE campaigns c SET status = $1, completed_at = c.completion_at
+		WHERE c.completion_event_id IS NOT NULL AND c.status = $2
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3)
+		RETURNING c.completion_event_id, c.campaign_id, c.org_id, c.completion_at`,
+		StatusCompleted, StatusSending, MessageQueued)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
+		c := Change{Status: StatusCompleted}
+		err := r.Scan(&c.EventID, &c.CampaignID, &c.OrgID, &c.At)
+		return c, err
+	})
+}
+
+// statusOf maps the events that move a campaign's status to the status;
+// COMPLETED is left to completeReady.
 var statusOf = map[events.Type]string{
-	events.CampaignAccepted:  StatusProcessing,
-	events.MessagesEnqueued:  StatusSending,
-	events.CampaignCompleted: StatusCompleted,
-	events.CampaignFailed:    StatusFailed,
+	events.CampaignAccepted: StatusProcessing,
+	events.MessagesEnqueued: StatusSending,
+	events.CampaignFailed:   StatusFailed,
 }
 
 func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
@@ -185,8 +211,10 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		b.Queue(`UPDATE campaigns SET status = $2, sending_at = $3 WHERE campaign_id = $1 AND status = $4`,
 			e.CampaignID, StatusSending, at, StatusProcessing)
 	case events.CampaignCompleted:
-		b.Queue(`UPDATE campaigns SET status = $2, completed_at = $3 WHERE campaign_id = $1`,
-			e.CampaignID, StatusCompleted, at)
+		// Noted here, shown by completeReady once the outcomes are in.
+		b.Queue(`UPDATE campaigns SET completion_event_id = $2, completion_at = $3
+			WHERE campaign_id = $1 AND completion_event_id IS NULL`,
+			e.CampaignID, e.ID, at)
 	case events.CampaignFailed:
 		var f events.CampaignFailedV1
 		if err := e.Decode(&f); err != nil {
