@@ -12,6 +12,8 @@ require (
 	golang.org/x/time v0.16.0
 )
 
+require github.com/goccy/go-json v0.10.5 // indirect
+
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/ThreeDotsLabs/watermill-sql/v4 v4.1.2

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	fastjson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -127,7 +128,7 @@ func EncodeDelivery(d events.Delivery) (*kgo.Record, error) {
 // DecodeDelivery reads a record written by EncodeDelivery.
 func DecodeDelivery(r *kgo.Record) (events.Delivery, error) {
 	var d events.Delivery
-	err := json.Unmarshal(r.Value, &d)
+	err := fastjson.Unmarshal(r.Value, &d) // see events.Envelope.Decode
 	return d, err
 }
 

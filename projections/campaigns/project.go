@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -80,6 +81,7 @@ type outcome struct {
 func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
 	var outs []outcome
 	var changes []Change
+	touched := map[uuid.UUID]bool{}
 	b := &pgx.Batch{}
 	for _, r := range recs {
 		e, err := kafkalog.Decode(r)
@@ -90,6 +92,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			}
 			log.Error("projection skips undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
 			continue
+		}
+		if e.CampaignID != uuid.Nil {
+			touched[e.CampaignID] = true
 		}
 		switch e.Type {
 		case events.MessageSent, events.MessageFailed:
@@ -117,6 +122,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		queueOutcomes(b, outs)
 	}
 	if b.Len() > 0 {
+		if err := lockCampaigns(ctx, tx, touched); err != nil {
+			return err
+		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
@@ -130,6 +138,29 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		return p.OnChange(ctx, tx, changes)
 	}
 	return nil
+}
+
+// lockCampaigns serialises the batches that touch the same campaigns. With
+// several projector instances, the batch applying a campaign's last outcome
+// and the one noting its completion can run at once, each blind to the
+// other's uncommitted rows, and neither would show COMPLETED. A transaction
+// lock per campaign, taken before any write, makes the later batch wait
+// for the earlier one and then see its rows (each statement reads what is
+// committed when it starts). An advisory lock works before the campaign's
+// row exists; taking them in key order rules out deadlocks between
+// batches. Unrelated campaigns that share a key only wait for each other.
+func lockCampaigns(ctx context.Context, tx pgx.Tx, ids map[uuid.UUID]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]int64, 0, len(ids))
+	for id := range ids {
+		keys = append(keys, int64(binary.BigEndian.Uint64(id[8:])))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	_, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`, keys)
+	return err
 }
 
 // completeReady shows COMPLETED for every campaign whose completion has been

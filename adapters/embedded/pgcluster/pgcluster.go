@@ -285,7 +285,7 @@ func (c *Cluster) start(ctx context.Context, ephemeral bool) error {
 		// pg_ctl hands -o to /bin/sh, so '' arrives as an empty value.
 		"-c", "unix_socket_directories=''",
 		"-c", "max_connections=200",
-		"-c", "shared_buffers=128MB",
+		"-c", "shared_buffers=256MB",
 	}
 	if ephemeral {
 		settings = append(settings,
