@@ -37,28 +37,69 @@ func CEType(t events.Type, version int) string {
 	return typePrefix + string(t) + ".v" + strconv.Itoa(version)
 }
 
-// Encode turns an event into a record on topic, keyed by key.
+// Encode turns an event into a record on topic, keyed by key. Every message
+// outcome passes through here, so the header values are appended into one
+// buffer (one allocation, not one per header and id).
 func Encode(topic string, key uuid.UUID, e events.Envelope) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, 11)
-	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
-	add(hSpec, "1.0")
-	add(hID, e.ID.String())
-	add(hType, CEType(e.Type, e.Version))
-	add(hSource, "/ziett/"+e.Source)
-	add(hTime, e.OccurredAt.UTC().Format(time.RFC3339Nano))
-	add(hContentType, "application/json")
-	add(hOrg, e.OrgID.String())
+	buf := make([]byte, 0, 384)
+	var spans [11]struct {
+		key        string
+		start, end int
+	}
+	n := 0
+	mark := func(k string, start int) {
+		spans[n].key, spans[n].start, spans[n].end = k, start, len(buf)
+		n++
+	}
+	str := func(k, v string) { start := len(buf); buf = append(buf, v...); mark(k, start) }
+	id := func(k, prefix string, u uuid.UUID) {
+		start := len(buf)
+		buf = append(buf, prefix...)
+		buf = appendUUID(buf, u)
+		mark(k, start)
+	}
+	str(hSpec, "1.0")
+	id(hID, "", e.ID)
+	start := len(buf)
+	buf = append(append(append(append(buf, typePrefix...), e.Type...), ".v"...), strconv.Itoa(e.Version)...)
+	mark(hType, start)
+	str(hSource, "/ziett/"+e.Source)
+	start = len(buf)
+	buf = e.OccurredAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	mark(hTime, start)
+	str(hContentType, "application/json")
+	id(hOrg, "", e.OrgID)
 	if e.CampaignID != uuid.Nil {
-		add(hCampaign, e.CampaignID.String())
-		add(hSubject, "campaigns/"+e.CampaignID.String())
+		id(hCampaign, "", e.CampaignID)
+		id(hSubject, "campaigns/", e.CampaignID)
 	}
 	if e.TraceID != "" {
-		add(hTrace, e.TraceID)
+		str(hTrace, e.TraceID)
 	}
 	if e.CausationID != uuid.Nil {
-		add(hCausation, e.CausationID.String())
+		id(hCausation, "", e.CausationID)
+	}
+	hs := make([]kgo.RecordHeader, n)
+	for i, sp := range spans[:n] {
+		hs[i] = kgo.RecordHeader{Key: sp.key, Value: buf[sp.start:sp.end:sp.end]}
 	}
 	return &kgo.Record{Topic: topic, Key: RecordKey(key), Value: e.Data, Headers: hs}
+}
+
+// appendUUID appends the text form of u (what u.String returns).
+func appendUUID(buf []byte, u uuid.UUID) []byte {
+	var t [36]byte
+	hex := "0123456789abcdef"
+	j := 0
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			t[j] = '-'
+			j++
+		}
+		t[j], t[j+1] = hex[b>>4], hex[b&0x0f]
+		j += 2
+	}
+	return append(buf, t[:]...)
 }
 
 // Decode reads an event back from a record written by Encode.
@@ -66,26 +107,26 @@ func Decode(r *kgo.Record) (events.Envelope, error) {
 	var e events.Envelope
 	var err error
 	for _, h := range r.Headers {
-		v := string(h.Value)
+		v := h.Value
 		switch h.Key {
 		case hID:
-			e.ID, err = uuid.Parse(v)
+			e.ID, err = uuid.ParseBytes(v)
 		case hType:
-			e.Type, e.Version, err = parseCEType(v)
+			e.Type, e.Version, err = parseCEType(string(v))
 		case hSource:
 			if len(v) > len("/ziett/") {
-				e.Source = v[len("/ziett/"):]
+				e.Source = string(v[len("/ziett/"):])
 			}
 		case hTime:
-			e.OccurredAt, err = time.Parse(time.RFC3339Nano, v)
+			e.OccurredAt, err = time.Parse(time.RFC3339Nano, string(v))
 		case hOrg:
-			e.OrgID, err = uuid.Parse(v)
+			e.OrgID, err = uuid.ParseBytes(v)
 		case hCampaign:
-			e.CampaignID, err = uuid.Parse(v)
+			e.CampaignID, err = uuid.ParseBytes(v)
 		case hTrace:
-			e.TraceID = v
+			e.TraceID = string(v)
 		case hCausation:
-			e.CausationID, err = uuid.Parse(v)
+			e.CausationID, err = uuid.ParseBytes(v)
 		}
 		if err != nil {
 			return e, fmt.Errorf("record %s/%d@%d: header %s: %w", r.Topic, r.Partition, r.Offset, h.Key, err)

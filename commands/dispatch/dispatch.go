@@ -2,8 +2,8 @@
 // outcome as an event.
 //
 // A message is handed to a provider at most once by this side. Before any
-// provider call, the message ids of a batch are claimed durably (Intents);
-// a message whose claim already existed was handed over by an earlier
+// provider call, the batch's records are claimed durably (Intents); a
+// message whose record was claimed already was handed over by an earlier
 // attempt whose outcome never committed (a crash, an aborted transaction,
 // a rebalance), so the provider is asked what became of it (Lookup, by our
 // message id) instead of being sent it again. The same reconciliation
@@ -85,11 +85,14 @@ type Provider interface {
 	Lookup(ctx context.Context, id uuid.UUID) (Status, error)
 }
 
-// Intents records which messages have been handed to a provider.
+// Intents records which deliveries of a queue have been handed to its
+// provider, as a mark per partition: the queue is read in offset order and a
+// batch that is read again comes back at the same offsets.
 type Intents interface {
-	// Claim durably records, before any of them is handed over, that ids
-	// are about to be, and reports those that had been claimed already.
-	Claim(ctx context.Context, provider string, ids []uuid.UUID) (already map[uuid.UUID]bool, err error)
+	// Claim durably records, before any of them is handed over, that the
+	// deliveries of the partition below offset end are about to be, and
+	// returns the mark it found: those below it were claimed before.
+	Claim(ctx context.Context, topic string, partition int32, end int64) (claimed int64, err error)
 }
 
 // Retry bounds the attempts for transient failures. The whole budget runs
@@ -205,8 +208,12 @@ func (d *Dispatcher) callTimeout() time.Duration {
 // Any error aborts the batch's transaction: its messages come back, and the
 // intents recorded here make sure none is handed over a second time.
 func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	claimed, err := d.claim(ctx, recs)
+	if err != nil {
+		return err
+	}
 	dls := make([]events.Delivery, 0, len(recs))
-	ids := make([]uuid.UUID, 0, len(recs))
+	already := make([]bool, 0, len(recs))
 	seen := make(map[uuid.UUID]bool, len(recs))
 	for _, r := range recs {
 		dl, err := kafkalog.DecodeDelivery(r)
@@ -219,17 +226,10 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		}
 		seen[dl.MessageID] = true
 		dls = append(dls, dl)
-		ids = append(ids, dl.MessageID)
+		already = append(already, r.Offset < claimed[partitionOf{r.Topic, r.Partition}])
 	}
 	if len(dls) == 0 {
 		return nil
-	}
-	var already map[uuid.UUID]bool
-	if d.Intents != nil {
-		var err error
-		if already, err = d.Intents.Claim(ctx, d.Name, ids); err != nil {
-			return err
-		}
 	}
 	outs := make([]*kgo.Record, len(dls))
 	errs := make([]error, len(dls))
@@ -240,7 +240,7 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i], errs[i] = d.deliver(ctx, dl, already[dl.MessageID])
+			outs[i], errs[i] = d.deliver(ctx, dl, already[i])
 		}()
 	}
 	wg.Wait()
@@ -251,6 +251,34 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		emit(o)
 	}
 	return nil
+}
+
+type partitionOf struct {
+	topic     string
+	partition int32
+}
+
+// claim claims the batch's records, per partition (a batch holds one
+// partition's records, but nothing here depends on it), and returns the
+// marks found.
+func (d *Dispatcher) claim(ctx context.Context, recs []*kgo.Record) (map[partitionOf]int64, error) {
+	ends := map[partitionOf]int64{}
+	for _, r := range recs {
+		p := partitionOf{r.Topic, r.Partition}
+		ends[p] = max(ends[p], r.Offset+1)
+	}
+	claimed := make(map[partitionOf]int64, len(ends))
+	if d.Intents == nil {
+		return claimed, nil
+	}
+	for p, end := range ends {
+		c, err := d.Intents.Claim(ctx, p.topic, p.partition, end)
+		if err != nil {
+			return nil, err
+		}
+		claimed[p] = c
+	}
+	return claimed, nil
 }
 
 // deliver hands one message over, or finds out what became of an earlier

@@ -53,17 +53,13 @@ func (s *script) Lookup(_ context.Context, id uuid.UUID) (Status, error) {
 	return Status{State: Unknown}, nil
 }
 
-type memIntents map[uuid.UUID]bool
+type memIntents map[partitionOf]int64
 
-func (m memIntents) Claim(_ context.Context, _ string, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	already := map[uuid.UUID]bool{}
-	for _, id := range ids {
-		if m[id] {
-			already[id] = true
-		}
-		m[id] = true
-	}
-	return already, nil
+func (m memIntents) Claim(_ context.Context, topic string, partition int32, end int64) (int64, error) {
+	p := partitionOf{topic, partition}
+	claimed := m[p]
+	m[p] = max(claimed, end)
+	return claimed, nil
 }
 
 var fast = Retry{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
@@ -129,7 +125,7 @@ func TestDeliver(t *testing.T) {
 			p := &script{answers: tt.answers, taken: map[uuid.UUID]bool{}, takeOnError: tt.takeOnError}
 			in := memIntents{}
 			if tt.claimed {
-				in[dl.MessageID] = true
+				in[partitionOf{r.Topic, r.Partition}] = r.Offset + 1
 			}
 			if tt.takenBefore {
 				p.taken[dl.MessageID] = true
@@ -145,8 +141,8 @@ func TestDeliver(t *testing.T) {
 				t.Fatalf("got %s code=%q sends=%d lookups=%d attempts=%d; want %s code=%q sends=%d lookups=%d attempts=%d",
 					e.Type, o.ErrorCode, p.sends, p.lookups, o.Attempts, tt.want, tt.code, tt.sends, tt.lookups, tt.attempts)
 			}
-			if !in[dl.MessageID] {
-				t.Fatal("no intent recorded")
+			if in[partitionOf{r.Topic, r.Partition}] != r.Offset+1 {
+				t.Fatal("no claim recorded")
 			}
 			if e.ID != events.DerivedID(dl.MessageID, tt.want, 0) || e.CampaignID != dl.CampaignID || o.Cost != 500 {
 				t.Fatalf("outcome envelope %+v / %+v", e, o)

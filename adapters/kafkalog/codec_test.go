@@ -1,0 +1,70 @@
+package kafkalog
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ziett.co/campaigns/domain/events"
+)
+
+// The headers are the CloudEvents attributes other tools read, so they must
+// be exactly the canonical text forms, and Decode must give back the event.
+func TestEncodeWritesCanonicalHeaders(t *testing.T) {
+	at := time.Date(2026, 5, 14, 10, 30, 0, 123456789, time.FixedZone("WAT", 3600))
+	for _, tc := range []struct {
+		name                string
+		campaign, causation uuid.UUID
+		trace               string
+	}{
+		{"campaign event", uuid.Must(uuid.NewV7()), uuid.New(), "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"organisation event", uuid.Nil, uuid.Nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			org := uuid.New()
+			e, err := events.New(uuid.Must(uuid.NewV7()), org, tc.campaign, events.CampaignCompletedV1{Total: 3, Sent: 2, Failed: 1},
+				at, tc.trace, tc.causation, "completion")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := Encode(MessageEvents, org, e)
+			want := map[string]string{
+				hSpec: "1.0", hID: e.ID.String(), hType: "co.ziett.campaigns.CampaignCompleted.v1",
+				hSource: "/ziett/completion", hTime: at.UTC().Format(time.RFC3339Nano),
+				hContentType: "application/json", hOrg: org.String(),
+			}
+			if tc.campaign != uuid.Nil {
+				want[hCampaign] = tc.campaign.String()
+				want[hSubject] = "campaigns/" + tc.campaign.String()
+			}
+			if tc.trace != "" {
+				want[hTrace] = tc.trace
+			}
+			if tc.causation != uuid.Nil {
+				want[hCausation] = tc.causation.String()
+			}
+			got := map[string]string{}
+			for _, h := range r.Headers {
+				got[h.Key] = string(h.Value)
+			}
+			if len(got) != len(r.Headers) || len(got) != len(want) {
+				t.Fatalf("headers %v, want %v", got, want)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("header %s = %q, want %q", k, got[k], v)
+				}
+			}
+			back, err := Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.ID != e.ID || back.Type != e.Type || back.Version != e.Version || !back.OccurredAt.Equal(at) ||
+				back.OrgID != org || back.CampaignID != tc.campaign || back.CausationID != tc.causation || back.TraceID != tc.trace ||
+				back.Source != "completion" || string(back.Data) != string(e.Data) {
+				t.Fatalf("Decode(Encode(e)) = %+v, want %+v", back, e)
+			}
+		})
+	}
+}
