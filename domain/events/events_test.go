@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -53,5 +54,29 @@ func TestNewCarriesTypeAndDecodes(t *testing.T) {
 	var p FundsDebitedV1
 	if err := e.Decode(&p); err != nil || p.Amount != 1500 || p.BalanceAfter != 98500 {
 		t.Fatalf("decoded %+v, %v", p, err)
+	}
+}
+
+// The outcomes are encoded with go-json; readers and the event schemas
+// expect what encoding/json writes, including its escaping.
+func TestFastEncodingIsIdentical(t *testing.T) {
+	for _, p := range []Payload{
+		MessageSentV1{MessageOutcome{MessageID: uuid.New(), Index: 7, Provider: "unitel", CampaignTotal: 1000, Cost: 500,
+			Currency: "AOA", Attempts: 1, ProviderRef: "ref-<&>\"\\\u2028é"}},
+		MessageFailedV1{MessageOutcome{MessageID: uuid.New(), Provider: "movicel", Cost: 0, Currency: "AOA", Attempts: 5,
+			ErrorCode: "TEMPORARY_FAILURE", Error: "busy: <retry> & \"later\"\n\t\x01 😀"}},
+		MessageSentV1{},
+	} {
+		fast, err := marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(fast) != string(std) {
+			t.Errorf("%T:\n fast %s\n std  %s", p, fast, std)
+		}
 	}
 }
