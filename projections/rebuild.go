@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -366,13 +367,61 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position) (
 		if len(recs) == 0 {
 			continue
 		}
-		if err := b.applyTo(ctx, schema, recs, applied); err != nil {
+		if err := b.applyParallel(ctx, schema, recs, applied); err != nil {
 			return events, fmt.Errorf("%s: replay into %s: %w", name, schema, err)
 		}
 		events += int64(len(recs))
 	}
 	report(true)
 	return events, nil
+}
+
+// replayWriters is how many transactions apply a polled batch at once
+// during the replay.
+const replayWriters = 4
+
+// applyParallel applies a batch as replayWriters transactions at once, each
+// with the records and offsets of its share of the partitions. A partition's
+// records stay in order in one transaction, and each transaction stores the
+// offsets of only its partitions, so every commit leaves a generation that is
+// the fold of a prefix of each partition, as a single transaction would. The
+// projection orders what crosses partitions itself (the campaign projection
+// locks each campaign a batch touches). While one transaction waits on
+// PostgreSQL another decodes, and PostgreSQL works in several backends.
+func (b *Rebuilder) applyParallel(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
+	type share struct {
+		recs []*kgo.Record
+		next position
+	}
+	shares := make([]share, replayWriters)
+	writer := map[string]map[int32]int{}
+	n := 0
+	for t, ps := range next {
+		writer[t] = map[int32]int{}
+		for p, o := range ps {
+			w := n % replayWriters
+			n++
+			writer[t][p] = w
+			if shares[w].next == nil {
+				shares[w].next = position{}
+			}
+			shares[w].next.set(t, p, o)
+		}
+	}
+	for _, r := range recs {
+		w := writer[r.Topic][r.Partition]
+		shares[w].recs = append(shares[w].recs, r)
+	}
+	errs := make([]error, replayWriters)
+	var wg sync.WaitGroup
+	for i, sh := range shares {
+		if len(sh.recs) == 0 {
+			continue
+		}
+		wg.Go(func() { errs[i] = b.applyTo(ctx, schema, sh.recs, sh.next) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // applyTo applies records to a generation that only this process writes,

@@ -43,7 +43,27 @@ const maxInput = 64
 // Normalize parses raw with region as the default for numbers written without
 // an international prefix. It returns a reason code when the input is not a
 // valid number that can receive SMS.
+//
+// Inputs written only with digits, '+' and common separators take a path
+// that mirrors the library's parsing and validation step by step but skips
+// the work such input cannot need (extension and letter handling, repeated
+// regex evaluation); everything else goes through the library unchanged.
+// Both must give the same answer for every input, which the tests check.
 func Normalize(raw, region string) (Number, string) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || len(raw) > maxInput {
+		return Number{}, ReasonUnparseable
+	}
+	region = strings.ToUpper(region)
+	if n, reason, ok := normalizeFast(raw, region); ok {
+		return n, reason
+	}
+	return normalizeFull(raw, region)
+}
+
+// normalizeFull is the reference behaviour: the library's own Parse,
+// validation and formatting. The fast path is defined as agreeing with it.
+func normalizeFull(raw, region string) (Number, string) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" || len(raw) > maxInput {
 		return Number{}, ReasonUnparseable

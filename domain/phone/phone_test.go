@@ -39,10 +39,18 @@ func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{"+244923456789", "923456789", "00351912345678", "++--", "+0", "999999999999999999999"} {
 		f.Add(s, "AO")
 	}
+	for _, s := range []string{"+244 923 456 789", "(923) 456-789", "+00244923456789", "011 54 9 11 2345 6789", "0 21 98765 4321"} {
+		f.Add(s, "BR")
+	}
+	f.Add("+1 (415) 555-0123", "US")
+	f.Add("01481 256789", "GG")
 	f.Fuzz(func(t *testing.T, raw, region string) {
 		n, reason := Normalize(raw, region)
 		if (reason == "") == (n.E164 == "") {
 			t.Fatalf("Normalize(%q,%q) = %+v %q: exactly one of number and reason must be set", raw, region, n, reason)
+		}
+		if wn, wreason := normalizeFull(raw, region); n != wn || reason != wreason {
+			t.Fatalf("Normalize(%q,%q) = %+v %q, reference gives %+v %q", raw, region, n, reason, wn, wreason)
 		}
 	})
 }

@@ -1,0 +1,7 @@
+//go:build race
+
+package phone
+
+// raceDetector sizes the randomized tests: the race detector slows the
+// library's regex-heavy reference path by over ten times.
+const raceDetector = true
