@@ -5,6 +5,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,18 @@ type Config struct {
 	// Webhooks tunes the webhook sender: retry schedule, workers, the
 	// allow-list of otherwise refused addresses (dev mode allows loopback).
 	Webhooks webhooks.Config
+	// ProjectorMembers is how many members of the campaign projector's
+	// consumer group this process runs (default DefaultProjectorMembers).
+	ProjectorMembers int
 }
+
+// DefaultProjectorMembers: a member applies one batch at a time, and while
+// PostgreSQL writes it the member's CPU idles and the other way round, so
+// one member caps the read model, and with it what customers see as
+// throughput; several overlap (BENCHMARKS.md has the figures). They split
+// the partitions as instances in separate processes do, and the projection
+// serialises batches that touch the same campaign.
+const DefaultProjectorMembers = 3
 
 // Stack is a running set of components.
 type Stack struct {
@@ -158,10 +170,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	if has(Projector) {
-		s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
-			Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
-			Committed: obs.Stage("projection.campaigns")}).Run, runCtx)
+		for range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
+			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
+				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
+				Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
+				Committed: obs.Stage("projection.campaigns")}).Run, runCtx)
+		}
 		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
 			Committed: obs.Stage("projection.ledger")}).Run, runCtx)
