@@ -92,9 +92,17 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 			b.dropSchema(next.schema)
 		}
 	}()
-	events, err := b.replay(ctx, next.schema, nil)
-	if err != nil {
-		return RebuildResult{}, err
+	// One topic after the other: a campaign's rows are all written (from
+	// the organisation topic) before its outcomes update them, and the
+	// outcome partitions, which hold nearly all events, then share no
+	// campaign with each other, so the writers never wait on each other.
+	var events int64
+	for _, t := range b.Projection.Topics() {
+		n, err := b.replay(ctx, next.schema, nil, t)
+		if err != nil {
+			return RebuildResult{}, err
+		}
+		events += n
 	}
 
 	tx, schema, err := beginWrite(ctx, b.Pool, b.Projection.Name(), exclusive)
@@ -229,12 +237,16 @@ func (b *Rebuilder) dropSchema(schema string) {
 	}
 }
 
-// replay applies the log from the beginning into schema. With limit set it
-// applies each partition up to that offset and no further; without, it
-// follows the log end and returns once it is within SwitchLag of it.
-func (b *Rebuilder) replay(ctx context.Context, schema string, limit position) (int64, error) {
+// replay applies the log from the beginning into schema, of the topics
+// named in only or else all the projection's. With limit set it applies
+// each partition up to that offset and no further; without, it follows the
+// log end and returns once it is within SwitchLag of it.
+func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, only ...string) (int64, error) {
 	name := b.Projection.Name()
 	topics := b.Projection.Topics()
+	if len(only) > 0 {
+		topics = only
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
 	if err != nil {
 		return 0, err

@@ -59,6 +59,7 @@ type benchOpts struct {
 	poll         time.Duration
 	timeout      time.Duration
 	cpuprofile   string
+	rebuildProf  string
 	logLevel     string
 }
 
@@ -75,6 +76,7 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.DurationVar(&o.poll, "poll", 5*time.Millisecond, "how often the single-campaign run polls Retrieve Campaign")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up on the end-to-end run after this long")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the end-to-end run to this file and print its top functions")
+	fs.StringVar(&o.rebuildProf, "rebuild-cpuprofile", "", "write a CPU profile of the rebuild to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the service while it is measured")
 	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs")
 	fs.Parse(args) //nolint:errcheck
@@ -643,6 +645,20 @@ func (b *bench) singleCampaigns(ctx context.Context, e *benchEnv) error {
 // of the read model beside the live one and switches to it.
 func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
 	b.progress("rebuild: replaying the log into a new generation of the campaigns read model")
+	if b.opts.rebuildProf != "" {
+		f, err := os.Create(b.opts.rebuildProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	var replay projections.Progress
 	rb := &projections.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
 		Log: b.log, Progress: func(p projections.Progress) {

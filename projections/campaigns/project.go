@@ -128,7 +128,7 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		done, err := completeReady(ctx, tx)
+		done, err := completeReady(ctx, tx, touched)
 		if err != nil {
 			return err
 		}
@@ -163,17 +163,23 @@ func lockCampaigns(ctx context.Context, tx pgx.Tx, ids map[uuid.UUID]bool) error
 	return err
 }
 
-// completeReady shows COMPLETED for every campaign whose completion has been
-// read and whose message rows all show an outcome. The completion and the
-// outcomes come from partitions that Kafka does not order against each
-// other, so either may be applied last; whichever batch applies it makes
-// the switch, and the webhook for it.
-func completeReady(ctx context.Context, tx pgx.Tx) ([]Change, error) {
+// completeReady shows COMPLETED for each campaign of the batch whose
+// completion has been read and whose message rows all show an outcome. The
+// completion and the outcomes come from partitions that Kafka does not
+// order against each other, so either may be applied last; whichever batch
+// applies it makes the switch, and the webhook for it. Only the batch's
+// campaigns can have become complete: the batch that wrote a campaign's
+// other half committed before this one took the campaign's lock.
+func completeReady(ctx context.Context, tx pgx.Tx, touched map[uuid.UUID]bool) ([]Change, error) {
+	ids := make([]uuid.UUID, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
 	rows, err := tx.Query(ctx, `UPDATE campaigns c SET status = $1, completed_at = c.completion_at
-		WHERE c.completion_event_id IS NOT NULL AND c.status = $2
+		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status = $2
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3)
 		RETURNING c.completion_event_id, c.campaign_id, c.org_id, c.completion_at`,
-		StatusCompleted, StatusSending, MessageQueued)
+		StatusCompleted, StatusSending, MessageQueued, ids)
 	if err != nil {
 		return nil, err
 	}
