@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -96,9 +97,18 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	// the organisation topic) before its outcomes update them, and the
 	// outcome partitions, which hold nearly all events, then share no
 	// campaign with each other, so the writers never wait on each other.
+	// Each topic but the last is replayed to the end it has when its turn
+	// comes; the last one to within SwitchLag of its moving end.
 	var events int64
-	for _, t := range b.Projection.Topics() {
-		n, err := b.replay(ctx, next.schema, nil, t)
+	topics := b.Projection.Topics()
+	for i, t := range topics {
+		var limit position
+		if i < len(topics)-1 {
+			if limit, err = b.endOffsets(ctx, t); err != nil {
+				return RebuildResult{}, err
+			}
+		}
+		n, err := b.replay(ctx, next.schema, limit, t)
 		if err != nil {
 			return RebuildResult{}, err
 		}
@@ -235,6 +245,25 @@ func (b *Rebuilder) dropSchema(schema string) {
 	if _, err := b.Pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
 		b.log().Error("drop schema", "schema", schema, "err", err)
 	}
+}
+
+// endOffsets lists the current end of each of topic's partitions.
+func (b *Rebuilder) endOffsets(ctx context.Context, topic string) (position, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	ends := position{}
+	lo.Each(func(o kadm.ListedOffset) { ends.set(o.Topic, o.Partition, o.Offset) })
+	return ends, nil
 }
 
 // replay applies the log from the beginning into schema, of the topics
@@ -392,37 +421,48 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, o
 // during the replay.
 const replayWriters = 4
 
-// applyParallel applies a batch as replayWriters transactions at once, each
-// with the records and offsets of its share of the partitions. A partition's
-// records stay in order in one transaction, and each transaction stores the
-// offsets of only its partitions, so every commit leaves a generation that is
-// the fold of a prefix of each partition, as a single transaction would. The
-// projection orders what crosses partitions itself (the campaign projection
-// locks each campaign a batch touches). While one transaction waits on
-// PostgreSQL another decodes, and PostgreSQL works in several backends.
+// applyParallel applies a batch as replayWriters transactions at once.
+// While one waits on PostgreSQL another decodes, and PostgreSQL works in
+// several backends. Each transaction takes the records of its share of the
+// partitions, in order, or, for a ReplayKeyer, of its share of the keys.
+// In the second case no transaction holds a prefix of a partition, so the
+// offsets are stored after all have committed: a replay that fails midway
+// leaves a generation that is never used (Rebuild and Verify drop it, and
+// a new run replaces it), so only the end state has to be a fold of the
+// log, and it is.
 func (b *Rebuilder) applyParallel(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
 	type share struct {
 		recs []*kgo.Record
 		next position
 	}
 	shares := make([]share, replayWriters)
-	writer := map[string]map[int32]int{}
-	n := 0
-	for t, ps := range next {
-		writer[t] = map[int32]int{}
-		for p, o := range ps {
-			w := n % replayWriters
-			n++
-			writer[t][p] = w
-			if shares[w].next == nil {
-				shares[w].next = position{}
-			}
-			shares[w].next.set(t, p, o)
+	keyer, byKey := b.Projection.(ReplayKeyer)
+	if byKey {
+		for _, r := range recs {
+			h := fnv.New32a()
+			h.Write(keyer.ReplayKey(r))
+			w := h.Sum32() % replayWriters
+			shares[w].recs = append(shares[w].recs, r)
 		}
-	}
-	for _, r := range recs {
-		w := writer[r.Topic][r.Partition]
-		shares[w].recs = append(shares[w].recs, r)
+	} else {
+		writer := map[string]map[int32]int{}
+		n := 0
+		for t, ps := range next {
+			writer[t] = map[int32]int{}
+			for p, o := range ps {
+				w := n % replayWriters
+				n++
+				writer[t][p] = w
+				if shares[w].next == nil {
+					shares[w].next = position{}
+				}
+				shares[w].next.set(t, p, o)
+			}
+		}
+		for _, r := range recs {
+			w := writer[r.Topic][r.Partition]
+			shares[w].recs = append(shares[w].recs, r)
+		}
 	}
 	errs := make([]error, replayWriters)
 	var wg sync.WaitGroup
@@ -433,7 +473,10 @@ func (b *Rebuilder) applyParallel(ctx context.Context, schema string, recs []*kg
 		wg.Go(func() { errs[i] = b.applyTo(ctx, schema, sh.recs, sh.next) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil || !byKey {
+		return err
+	}
+	return b.applyTo(ctx, schema, nil, next)
 }
 
 // applyTo applies records to a generation that only this process writes,
@@ -464,6 +507,9 @@ func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, rec
 				ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
 				b.Projection.Name(), t, p, o)
 		}
+	}
+	if batch.Len() == 0 {
+		return nil
 	}
 	return tx.SendBatch(ctx, batch).Close()
 }

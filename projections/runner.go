@@ -29,6 +29,14 @@ type Projection interface {
 	Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error
 }
 
+// ReplayKeyer is a Projection whose records commute unless they share a
+// key: only the records of one key must be applied in log order. A replay
+// then spreads a batch over its writers by key rather than by partition,
+// which keeps them all busy even when one partition holds most of the work.
+type ReplayKeyer interface {
+	ReplayKey(r *kgo.Record) []byte
+}
+
 // DefaultMaxBatch bounds the records applied in one transaction.
 const DefaultMaxBatch = 5000
 

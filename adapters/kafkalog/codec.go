@@ -138,6 +138,17 @@ func Decode(r *kgo.Record) (events.Envelope, error) {
 	return e, nil
 }
 
+// CampaignHeader is the text of the campaign id a record is about, without
+// decoding the record, or nil for a record about no campaign.
+func CampaignHeader(r *kgo.Record) []byte {
+	for _, h := range r.Headers {
+		if h.Key == hCampaign {
+			return h.Value
+		}
+	}
+	return nil
+}
+
 func parseCEType(v string) (events.Type, int, error) {
 	if len(v) <= len(typePrefix) || v[:len(typePrefix)] != typePrefix {
 		return "", 0, fmt.Errorf("unknown event type %q", v)

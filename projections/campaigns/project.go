@@ -64,6 +64,10 @@ func (Projection) Topics() []string {
 	return []string{kafkalog.OrgEvents, kafkalog.MessageEvents}
 }
 
+// ReplayKey implements projections.ReplayKeyer: every row is a campaign's,
+// and applying one campaign's events never reads another's rows.
+func (Projection) ReplayKey(r *kgo.Record) []byte { return kafkalog.CampaignHeader(r) }
+
 // outcome is one message result, gathered so a batch writes them at once.
 type outcome struct {
 	id, campaign, org  uuid.UUID
