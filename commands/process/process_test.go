@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -208,3 +209,58 @@ func TestProcessorSnapshotKeepsPendingDebits(t *testing.T) {
 }
 
 func pricingRates(def int64) pricing.Rates { return pricing.Rates{Default: def} }
+
+// A campaign accepted twice (the same CampaignAccepted appended again) is
+// processed and debited once: by the processor that processed it, by one
+// that rebuilt its state from the log, and by one restored from a snapshot.
+func TestProcessorProcessesACampaignOnce(t *testing.T) {
+	a := NewProcessor(DefaultRules(), quiet)
+	credit := rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 5000, Currency: "AOA"})
+	handle(t, a, credit)
+	acc := rec(t, 1, uuid.New(), accepted("+244923456789"))
+	out := handle(t, a, acc)
+	if types(out) != "CampaignProcessed,FundsDebited,MessagesEnqueued" {
+		t.Fatalf("first CampaignAccepted: outputs %s", types(out))
+	}
+	again := *acc
+	again.Offset = 5
+	if out := handle(t, a, &again); len(out) != 0 {
+		t.Fatalf("same CampaignAccepted again: outputs %s, want none", types(out))
+	}
+
+	// A processor that takes the partition over folds the log up to the
+	// duplicate: the credit, the first acceptance and its outputs.
+	b := NewProcessor(DefaultRules(), quiet)
+	b.Fold(credit)
+	b.Fold(acc)
+	for i, e := range out {
+		r := kafkalog.Encode(kafkalog.OrgEvents, org, e)
+		r.Offset = int64(2 + i)
+		b.Fold(r)
+	}
+	if out := handle(t, b, &again); len(out) != 0 || b.Balance(0, org) != 4500 {
+		t.Fatalf("after a rebuild: outputs %s, balance %d; want none and 4500", types(out), b.Balance(0, org))
+	}
+
+	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewProcessor(DefaultRules(), quiet)
+	if err := c.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+		t.Fatal(err)
+	}
+	if out := handle(t, c, &again); len(out) != 0 {
+		t.Fatalf("after a restore: outputs %s, want none", types(out))
+	}
+
+	// Past the window the memory of it is dropped from snapshots.
+	a.Now = func() time.Time { return time.Now().Add(ProcessedWindow + time.Hour) }
+	if snap, err = a.Snapshot(kafkalog.OrgEvents, 0); err != nil {
+		t.Fatal(err)
+	}
+	var s snapshotState
+	if err := json.Unmarshal(snap, &s); err != nil || len(s.Processed) != 0 {
+		t.Fatalf("snapshot after the window keeps %d processed campaigns (%v)", len(s.Processed), err)
+	}
+}

@@ -38,11 +38,32 @@ type Processor struct {
 	// pending holds debits this instance emitted and has not yet read back:
 	// already subtracted, so they must not be subtracted again.
 	pending map[int32]map[uuid.UUID]bool
+	// processed holds the campaigns processed within ProcessedWindow, with
+	// when, so that a campaign accepted twice is processed once.
+	processed map[int32]map[uuid.UUID]time.Time
 }
+
+// ProcessedWindow is how long a processed campaign is remembered. The
+// command endpoint appends a campaign's CampaignAccepted once, but an
+// attempt that outlived its Idempotency-Key lease (a stalled process that
+// wakes up after another took the key over) could append the same one
+// again; that can only happen while the key is alive, which is at most
+// 24 hours.
+const ProcessedWindow = 25 * time.Hour
 
 func NewProcessor(r Rules, log *slog.Logger) *Processor {
 	return &Processor{Rules: r, Log: log, Now: time.Now,
-		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{}}
+		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
+		processed: map[int32]map[uuid.UUID]time.Time{}}
+}
+
+func (p *Processor) markProcessed(partition int32, campaign uuid.UUID, at time.Time) {
+	m := p.processed[partition]
+	if m == nil {
+		m = map[uuid.UUID]time.Time{}
+		p.processed[partition] = m
+	}
+	m[campaign] = at
 }
 
 func (p *Processor) acct(partition int32, org uuid.UUID) *account {
@@ -69,6 +90,7 @@ func (p *Processor) Forget(_ string, partition int32) {
 	// Pending debits of a forgotten partition are in the log (committed) or
 	// were aborted; either way the rebuild accounts for them.
 	delete(p.pending, partition)
+	delete(p.processed, partition)
 }
 
 // snapshotState is a partition's state as kafkalog snapshots it.
@@ -78,6 +100,8 @@ type snapshotState struct {
 	// records lie after the snapshot's offset; folding them must not
 	// subtract them again.
 	PendingDebits []uuid.UUID `json:"pending_debits,omitempty"`
+	// Processed are the campaigns processed within ProcessedWindow.
+	Processed map[uuid.UUID]time.Time `json:"processed,omitempty"`
 }
 
 // Snapshot implements kafkalog.Snapshotter.
@@ -88,6 +112,15 @@ func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error)
 	}
 	for id := range p.pending[partition] {
 		s.PendingDebits = append(s.PendingDebits, id)
+	}
+	horizon := p.Now().Add(-ProcessedWindow)
+	s.Processed = make(map[uuid.UUID]time.Time, len(p.processed[partition]))
+	for id, at := range p.processed[partition] {
+		if at.Before(horizon) {
+			delete(p.processed[partition], id) // snapshots are periodic: the set stays bounded
+			continue
+		}
+		s.Processed[id] = at
 	}
 	return json.Marshal(s)
 }
@@ -108,12 +141,20 @@ func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) er
 		pend[id] = true
 	}
 	p.pending[partition] = pend
+	p.processed[partition] = map[uuid.UUID]time.Time{}
+	for id, at := range s.Processed {
+		p.markProcessed(partition, id, at)
+	}
 	return nil
 }
 
 func (p *Processor) Fold(r *kgo.Record) {
 	e, err := kafkalog.Decode(r)
 	if err != nil {
+		return
+	}
+	if e.Type == events.CampaignProcessed {
+		p.markProcessed(r.Partition, e.CampaignID, e.OccurredAt)
 		return
 	}
 	p.applyFunds(r.Partition, e)
@@ -157,6 +198,10 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 		if p.applyFunds(r.Partition, e) || e.Type != events.CampaignAccepted {
 			continue
 		}
+		if _, done := p.processed[r.Partition][e.CampaignID]; done {
+			p.Log.Warn("skipping a campaign accepted again", "campaign_id", e.CampaignID, "event_id", e.ID, "offset", r.Offset)
+			continue
+		}
 		var c events.CampaignAcceptedV1
 		if err := e.Decode(&c); err != nil {
 			p.Log.Error("skipping undecodable CampaignAccepted", "event_id", e.ID, "err", err)
@@ -165,6 +210,7 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 		if err := p.process(r.Partition, e, c, emit); err != nil {
 			return err
 		}
+		p.markProcessed(r.Partition, e.CampaignID, p.Now())
 	}
 	return nil
 }
