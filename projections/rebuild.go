@@ -43,7 +43,7 @@ type Rebuilder struct {
 
 // Progress reports a replay.
 type Progress struct {
-	Phase string // "replay", "catch-up", "compare"
+	Phase string // "replay" (or "replay TOPIC"), "catch-up", "compare"
 	// Events applied so far, and the estimated total: events applied plus
 	// the offsets still to read (transaction markers take offsets too, so
 	// the estimate shrinks a little as they pass).
@@ -59,6 +59,10 @@ type RebuildResult struct {
 	Generation int
 	Events     int64
 	Took       time.Duration
+	// Replayed and Replay are the events and time of the replay alone,
+	// before the catch-up, the switch and dropping the old generation.
+	Replayed int64
+	Replay   time.Duration
 }
 
 // generation is where a projection's live tables are.
@@ -100,6 +104,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	// Each topic but the last is replayed to the end it has when its turn
 	// comes; the last one to within SwitchLag of its moving end.
 	var events int64
+	replayStart := time.Now()
 	topics := b.Projection.Topics()
 	for i, t := range topics {
 		var limit position
@@ -114,6 +119,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 		}
 		events += n
 	}
+	replayed, replayTook := events, time.Since(replayStart)
 
 	tx, schema, err := beginWrite(ctx, b.Pool, b.Projection.Name(), exclusive)
 	if err != nil {
@@ -144,7 +150,8 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	switched = true
 	b.log().Info("read model switched", "projection", b.Projection.Name(), "from", live.schema, "to", next.schema, "events", events)
 	b.dropSchema(live.schema)
-	return RebuildResult{Schema: next.schema, Generation: next.number, Events: events, Took: time.Since(start)}, nil
+	return RebuildResult{Schema: next.schema, Generation: next.number, Events: events, Took: time.Since(start),
+		Replayed: replayed, Replay: replayTook}, nil
 }
 
 func (b *Rebuilder) log() *slog.Logger {
@@ -273,8 +280,10 @@ func (b *Rebuilder) endOffsets(ctx context.Context, topic string) (position, err
 func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, only ...string) (int64, error) {
 	name := b.Projection.Name()
 	topics := b.Projection.Topics()
+	phase := "replay"
 	if len(only) > 0 {
 		topics = only
+		phase = "replay " + strings.Join(only, ", ")
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
 	if err != nil {
@@ -362,7 +371,7 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, o
 			return
 		}
 		lastReport = time.Now()
-		b.Progress(progressOf("replay", events, lag(), time.Since(began)))
+		b.Progress(progressOf(phase, events, lag(), time.Since(began)))
 	}
 	for lag() > threshold {
 		report(false)

@@ -659,21 +659,16 @@ func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
 			f.Close()
 		}()
 	}
-	var replay projections.Progress
 	rb := &projections.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
-		Log: b.log, Progress: func(p projections.Progress) {
-			if p.Phase == "replay" {
-				replay = p
-			}
-		}}
+		Log: b.log}
 	res, err := rb.Rebuild(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: rebuild: %w", err)
 	}
-	b.report.rebuild = rebuildResult{events: int(res.Events), elapsed: res.Took, replayRate: replay.Rate,
+	b.report.rebuild = rebuildResult{events: int(res.Events), elapsed: res.Took, replayRate: float64(res.Replayed) / res.Replay.Seconds(),
 		how: "projections.Rebuilder (what `ziett projections rebuild campaigns` runs): replay into a new generation, catch up, switch, drop the old one"}
 	b.progress("rebuild: %d events in %s: %.0f events/s (replay phase alone %.0f events/s)",
-		res.Events, fmtDur(res.Took), float64(res.Events)/res.Took.Seconds(), replay.Rate)
+		res.Events, fmtDur(res.Took), float64(res.Events)/res.Took.Seconds(), float64(res.Replayed)/res.Replay.Seconds())
 	return nil
 }
 
