@@ -173,7 +173,11 @@ func lockCampaigns(ctx context.Context, tx pgx.Tx, ids map[uuid.UUID]bool) error
 // order against each other, so either may be applied last; whichever batch
 // applies it makes the switch, and the webhook for it. Only the batch's
 // campaigns can have become complete: the batch that wrote a campaign's
-// other half committed before this one took the campaign's lock.
+// other half committed before this one took the campaign's lock. Queued
+// messages are looked for from the last index down: outcomes arrive
+// roughly in index order, so an incomplete campaign is told at its first
+// rows instead of after scanning past every sent one (a replay asks this of
+// every campaign of every batch).
 func completeReady(ctx context.Context, tx pgx.Tx, touched map[uuid.UUID]bool) ([]Change, error) {
 	ids := make([]uuid.UUID, 0, len(touched))
 	for id := range touched {
@@ -181,7 +185,8 @@ func completeReady(ctx context.Context, tx pgx.Tx, touched map[uuid.UUID]bool) (
 	}
 	rows, err := tx.Query(ctx, `UPDATE campaigns c SET status = $1, completed_at = c.completion_at
 		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status = $2
-			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3)
+			AND (SELECT m.idx FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3
+				ORDER BY m.idx DESC LIMIT 1) IS NULL
 		RETURNING c.completion_event_id, c.campaign_id, c.org_id, c.completion_at`,
 		StatusCompleted, StatusSending, MessageQueued, ids)
 	if err != nil {
