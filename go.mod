@@ -12,7 +12,7 @@ require (
 	golang.org/x/time v0.16.0
 )
 
-require github.com/goccy/go-json v0.10.5 // indirect
+require github.com/goccy/go-json v0.10.5
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
@@ -45,7 +45,7 @@ require (
 	github.com/sony/gobreaker v1.0.0 // indirect
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
-	go.yaml.in/yaml/v4 v4.0.0 // indirect
+	go.yaml.in/yaml/v4 v4.0.0
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
