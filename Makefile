@@ -19,9 +19,13 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 12m $(TEST_FLAGS) $(PKGS)
 
-# Longer fuzzing than the committed corpus that `make test` replays.
+# Longer fuzzing than the committed corpora that `make test` replays, one
+# target after the other (go test fuzzes one target per run).
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 60s ./domain/campaign/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./domain/campaign/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./domain/phone/
+	$(GO) test -run '^$$' -fuzz '^FuzzBatch$$' -fuzztime $(FUZZTIME) ./adapters/httpapi/contract/
 
 bench: build
 	$(GO) run ./cmd/ziett bench
