@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -22,21 +23,31 @@ type target struct {
 	Brokers     []string
 }
 
+// brokerFile, in the data directory, records where `ziett dev`'s embedded
+// broker listens, so the other commands find it whatever ZIETT_KAFKA_ADDR
+// it was started with.
+const brokerFile = "broker.addr"
+
 // resolveTarget uses DATABASE_URL and KAFKA_BROKERS when set. Otherwise it
 // points at a running `ziett dev`: its private Postgres listens on the port
 // recorded in $ZIETT_DATA_DIR/postgres/port (database "ziett", user
-// postgres) and its broker on $ZIETT_KAFKA_ADDR.
+// postgres) and its broker at the address in $ZIETT_DATA_DIR/broker.addr
+// ($ZIETT_KAFKA_ADDR overrides it).
 func resolveTarget() (target, error) {
 	t := target{DatabaseURL: os.Getenv("DATABASE_URL"), Brokers: splitList(os.Getenv("KAFKA_BROKERS"))}
-	if len(t.Brokers) == 0 {
-		t.Brokers = []string{env("ZIETT_KAFKA_ADDR", "127.0.0.1:9092")}
-	}
-	if t.DatabaseURL != "" {
-		return t, nil
-	}
 	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
 	if err != nil {
 		return t, err
+	}
+	if len(t.Brokers) == 0 {
+		addr := os.Getenv("ZIETT_KAFKA_ADDR")
+		if raw, err := os.ReadFile(filepath.Join(dataDir, brokerFile)); addr == "" && err == nil {
+			addr = strings.TrimSpace(string(raw))
+		}
+		t.Brokers = splitList(cmp.Or(addr, "127.0.0.1:9092"))
+	}
+	if t.DatabaseURL != "" {
+		return t, nil
 	}
 	portFile := filepath.Join(dataDir, "postgres", "port")
 	raw, err := os.ReadFile(portFile)

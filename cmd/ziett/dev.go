@@ -58,6 +58,9 @@ func runDev(args []string, log *slog.Logger) error {
 		defer cluster.Close()
 		brokers = cluster.ListenAddrs()
 		log.Info("embedded kafka started", "addr", brokers, "data_dir", filepath.Join(dataDir, "kafka"))
+		if err := os.WriteFile(filepath.Join(dataDir, brokerFile), []byte(strings.Join(brokers, ",")+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 
 	dbURL := os.Getenv("DATABASE_URL")
