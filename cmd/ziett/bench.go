@@ -491,17 +491,12 @@ func (b *bench) endToEnd(ctx context.Context, e *benchEnv, conns int) error {
 		bodies[i] = gen.body(e.demo.RemitterID.String(), fmt.Sprintf("Bench E2E %d", i))
 	}
 	if b.opts.cpuprofile != "" {
-		f, err := os.Create(b.opts.cpuprofile)
+		stop, err := startCPUProfile(b.opts.cpuprofile)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
 		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
+			stop()
 			b.report.profileTop = profileTop(b.opts.cpuprofile)
 		}()
 	}
@@ -640,24 +635,33 @@ func (b *bench) singleCampaigns(ctx context.Context, e *benchEnv) error {
 	return nil
 }
 
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 // rebuild is figure (4): `ziett projections rebuild campaigns` on the
 // service that just ran, which replays the whole log into a new generation
 // of the read model beside the live one and switches to it.
 func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
 	b.progress("rebuild: replaying the log into a new generation of the campaigns read model")
 	if b.opts.rebuildProf != "" {
-		f, err := os.Create(b.opts.rebuildProf)
+		stop, err := startCPUProfile(b.opts.rebuildProf)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer stop()
 	}
 	rb := &projections.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
 		Log: b.log}
