@@ -36,14 +36,20 @@ type Config struct {
 
 type rejection struct{ code, msg string }
 
+// acceptance is an accepted message: its reference and how many calls for
+// it were answered with success.
+type acceptance struct {
+	ref   string
+	calls int
+}
+
 // Simulated is an in-process provider.
 type Simulated struct {
 	cfg     Config
 	limiter *rate.Limiter
 
 	mu       sync.Mutex
-	sent     map[uuid.UUID]string // message id → provider ref
-	accepted map[uuid.UUID]int    // message id → calls answered with success
+	sent     map[uuid.UUID]*acceptance
 	rejected map[uuid.UUID]rejection
 	times    []time.Time
 
@@ -53,7 +59,7 @@ type Simulated struct {
 }
 
 func NewSimulated(cfg Config) *Simulated {
-	s := &Simulated{cfg: cfg, sent: map[uuid.UUID]string{}, accepted: map[uuid.UUID]int{}, rejected: map[uuid.UUID]rejection{}}
+	s := &Simulated{cfg: cfg, sent: map[uuid.UUID]*acceptance{}, rejected: map[uuid.UUID]rejection{}}
 	if cfg.RatePerSecond > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RatePerSecond), max(1, int(cfg.RatePerSecond/10)))
 	}
@@ -84,9 +90,9 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ref, dup := s.sent[m.ID]; dup {
-		s.accepted[m.ID]++
-		return dispatch.Receipt{ProviderRef: ref}, nil
+	if a, dup := s.sent[m.ID]; dup {
+		a.calls++
+		return dispatch.Receipt{ProviderRef: a.ref}, nil
 	}
 	if r, dup := s.rejected[m.ID]; dup {
 		return dispatch.Receipt{}, &dispatch.Error{Code: r.code, Message: r.msg, Permanent: true}
@@ -99,8 +105,7 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 		return dispatch.Receipt{}, &dispatch.Error{Code: "TEMPORARY_FAILURE", Message: "operator temporarily unavailable"}
 	}
 	ref := s.cfg.Name + "-" + strconv.FormatInt(s.seq.Add(1), 10)
-	s.sent[m.ID] = ref
-	s.accepted[m.ID]++
+	s.sent[m.ID] = &acceptance{ref: ref, calls: 1}
 	return dispatch.Receipt{ProviderRef: ref}, nil
 }
 
@@ -111,8 +116,8 @@ func (s *Simulated) Lookup(ctx context.Context, id uuid.UUID) (dispatch.Status, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ref, ok := s.sent[id]; ok {
-		return dispatch.Status{State: dispatch.Accepted, ProviderRef: ref}, nil
+	if a, ok := s.sent[id]; ok {
+		return dispatch.Status{State: dispatch.Accepted, ProviderRef: a.ref}, nil
 	}
 	if r, ok := s.rejected[id]; ok {
 		return dispatch.Status{State: dispatch.Rejected, Code: r.code, Message: r.msg}, nil
@@ -139,9 +144,9 @@ func (s *Simulated) Accepted() int {
 func (s *Simulated) AcceptedCalls() map[uuid.UUID]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[uuid.UUID]int, len(s.accepted))
-	for id, n := range s.accepted {
-		out[id] = n
+	out := make(map[uuid.UUID]int, len(s.sent))
+	for id, a := range s.sent {
+		out[id] = a.calls
 	}
 	return out
 }
