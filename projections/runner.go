@@ -92,6 +92,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.AdjustFetchOffsetsFn(r.loadOffsets),
 		kgo.OnPartitionsRevoked(r.drop),
 		kgo.OnPartitionsLost(r.drop),
+		// As in kafkalog.TxLoop: a fetch sent right after an assignment,
+		// before every partition's start offset is known, holds the late
+		// partitions for the whole wait on an idle broker. Partitions move
+		// whenever a member joins or leaves, so 5 s (the default) would
+		// stall them that long each time.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 	}, r.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
