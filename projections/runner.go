@@ -98,6 +98,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		// whenever a member joins or leaves, so 5 s (the default) would
 		// stall them that long each time.
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Members learn of a rebalance (another member joining or
+		// leaving) from their heartbeat; the partitions that move wait
+		// for it, so every process's members heartbeat every second
+		// rather than every 3 s.
+		kgo.HeartbeatInterval(time.Second),
 	}, r.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
