@@ -106,16 +106,6 @@ func (p position) get(topic string, partition int32) (int64, bool) {
 	return o, ok
 }
 
-func (p position) total() int64 {
-	var n int64
-	for _, ps := range p {
-		for _, o := range ps {
-			n += o
-		}
-	}
-	return n
-}
-
 // readPosition loads a generation's offsets.
 func readPosition(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)

@@ -107,13 +107,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	replayStart := time.Now()
 	topics := b.Projection.Topics()
 	for i, t := range topics {
-		var limit position
-		if i < len(topics)-1 {
-			if limit, err = b.endOffsets(ctx, t); err != nil {
-				return RebuildResult{}, err
-			}
-		}
-		n, err := b.replay(ctx, next.schema, limit, t)
+		n, err := b.replay(ctx, next.schema, nil, i < len(topics)-1, t)
 		if err != nil {
 			return RebuildResult{}, err
 		}
@@ -254,30 +248,12 @@ func (b *Rebuilder) dropSchema(schema string) {
 	}
 }
 
-// endOffsets lists the current end of each of topic's partitions.
-func (b *Rebuilder) endOffsets(ctx context.Context, topic string) (position, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = lo.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	ends := position{}
-	lo.Each(func(o kadm.ListedOffset) { ends.set(o.Topic, o.Partition, o.Offset) })
-	return ends, nil
-}
-
 // replay applies the log from the beginning into schema, of the topics
 // named in only or else all the projection's. With limit set it applies
-// each partition up to that offset and no further; without, it follows the
+// each partition up to that offset and no further; with toEnd, up to the
+// end each partition has when the replay starts; otherwise it follows the
 // log end and returns once it is within SwitchLag of it.
-func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, only ...string) (int64, error) {
+func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, toEnd bool, only ...string) (int64, error) {
 	name := b.Projection.Name()
 	topics := b.Projection.Topics()
 	phase := "replay"
@@ -330,6 +306,9 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, o
 	}
 	if err := listEnds(); err != nil {
 		return 0, err
+	}
+	if toEnd {
+		limit = ends
 	}
 	lag := func() int64 {
 		var n int64
@@ -417,7 +396,7 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, o
 		if len(recs) == 0 {
 			continue
 		}
-		if err := b.applyParallel(ctx, schema, recs, applied); err != nil {
+		if err := b.applyReplayed(ctx, schema, recs, applied); err != nil {
 			return events, fmt.Errorf("%s: replay into %s: %w", name, schema, err)
 		}
 		events += int64(len(recs))
@@ -426,63 +405,40 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, o
 	return events, nil
 }
 
-// replayWriters is how many transactions apply a polled batch at once
-// during the replay.
+// replayWriters is how many transactions apply a polled batch of a
+// ReplayKeyer at once during the replay.
 const replayWriters = 4
 
-// applyParallel applies a batch as replayWriters transactions at once.
-// While one waits on PostgreSQL another decodes, and PostgreSQL works in
-// several backends. Each transaction takes the records of its share of the
-// partitions, in order, or, for a ReplayKeyer, of its share of the keys.
-// In the second case no transaction holds a prefix of a partition, so the
-// offsets are stored after all have committed: a replay that fails midway
-// leaves a generation that is never used (Rebuild and Verify drop it, and
-// a new run replaces it), so only the end state has to be a fold of the
-// log, and it is.
-func (b *Rebuilder) applyParallel(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
-	type share struct {
-		recs []*kgo.Record
-		next position
+// applyReplayed applies a polled batch of the replay. A ReplayKeyer's batch
+// is split by key over replayWriters transactions at once: while one waits
+// on PostgreSQL another decodes, and PostgreSQL works in several backends.
+// No transaction then holds a prefix of a partition, so the offsets are
+// stored after all have committed. That is sound because a replay that
+// fails midway leaves a generation that is never used (Rebuild and Verify
+// drop it, and a new run replaces it): only the end state has to be a fold
+// of the log, and it is. Other projections apply the batch in one
+// transaction with its offsets.
+func (b *Rebuilder) applyReplayed(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
+	keyer, ok := b.Projection.(ReplayKeyer)
+	if !ok {
+		return b.applyTo(ctx, schema, recs, next)
 	}
-	shares := make([]share, replayWriters)
-	keyer, byKey := b.Projection.(ReplayKeyer)
-	if byKey {
-		for _, r := range recs {
-			h := fnv.New32a()
-			h.Write(keyer.ReplayKey(r))
-			w := h.Sum32() % replayWriters
-			shares[w].recs = append(shares[w].recs, r)
-		}
-	} else {
-		writer := map[string]map[int32]int{}
-		n := 0
-		for t, ps := range next {
-			writer[t] = map[int32]int{}
-			for p, o := range ps {
-				w := n % replayWriters
-				n++
-				writer[t][p] = w
-				if shares[w].next == nil {
-					shares[w].next = position{}
-				}
-				shares[w].next.set(t, p, o)
-			}
-		}
-		for _, r := range recs {
-			w := writer[r.Topic][r.Partition]
-			shares[w].recs = append(shares[w].recs, r)
-		}
+	shares := make([][]*kgo.Record, replayWriters)
+	for _, r := range recs {
+		h := fnv.New32a()
+		h.Write(keyer.ReplayKey(r))
+		w := h.Sum32() % replayWriters
+		shares[w] = append(shares[w], r)
 	}
 	errs := make([]error, replayWriters)
 	var wg sync.WaitGroup
-	for i, sh := range shares {
-		if len(sh.recs) == 0 {
-			continue
+	for i, share := range shares {
+		if len(share) > 0 {
+			wg.Go(func() { errs[i] = b.applyTo(ctx, schema, share, nil) })
 		}
-		wg.Go(func() { errs[i] = b.applyTo(ctx, schema, sh.recs, sh.next) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil || !byKey {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	return b.applyTo(ctx, schema, nil, next)

@@ -29,6 +29,9 @@ type Projection interface {
 	Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error
 }
 
+// Group is the consumer group of the projection's runners.
+func Group(name string) string { return "ziett.projection." + name }
+
 // ReplayKeyer is a Projection whose records commute unless they share a
 // key: only the records of one key must be applied in log order. A replay
 // then spreads a batch over its writers by key rather than by partition,
@@ -82,7 +85,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	name := r.Projection.Name()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
-		kgo.ConsumerGroup("ziett.projection." + name),
+		kgo.ConsumerGroup(Group(name)),
 		kgo.ConsumeTopics(r.Projection.Topics()...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
@@ -244,7 +247,7 @@ func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
 		return err
 	}
 
-	recs := make([]*kgo.Record, 0, len(fs.Records()))
+	recs := make([]*kgo.Record, 0, fs.NumRecords())
 	for _, p := range parts {
 		recs = append(recs, p.recs...)
 	}

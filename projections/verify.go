@@ -91,7 +91,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if rep.Events, err = b.replay(ctx, scratch, target); err != nil {
+	if rep.Events, err = b.replay(ctx, scratch, target, false); err != nil {
 		return rep, err
 	}
 

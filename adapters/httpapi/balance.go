@@ -32,8 +32,7 @@ func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := s.Balances.Get(r.Context(), principal(r.Context()).OrgID, balanceEntries)
 	if err != nil {
-		s.Log.Error("get balance", "err", err, "trace_id", TraceID(r.Context()))
-		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", ServiceCore, nil)
+		s.unavailable(w, r, "get balance", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, b)

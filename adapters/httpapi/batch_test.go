@@ -542,7 +542,13 @@ func TestBatchPendingEstimatesCount(t *testing.T) {
 	}
 	wantError(t, e.Do(http.MethodGet, "/c/v1/balance", sender.Secret, nil), http.StatusForbidden, "AUTH_INSUFFICIENT_SCOPE", "core")
 	wantError(t, e.Do(http.MethodPost, "/c/v1/balance", tn.key, nil), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "core")
-	wantError(t, e.Do(http.MethodPut, "/c/v1/campaigns/batch", tn.key, nil), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "core")
+	for _, m := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+		r := e.Do(m, "/c/v1/campaigns/batch", tn.key, nil)
+		wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "core")
+		if got := r.Header.Get("Allow"); got != "POST" {
+			t.Errorf("%s /c/v1/campaigns/batch: Allow %q, want POST", m, got)
+		}
+	}
 }
 
 // 10 requests per minute per key, counted in Postgres across API

@@ -21,7 +21,6 @@ const (
 	CodeBodyTooLarge      = "PAYLOAD_TOO_LARGE"
 	CodeNotFound          = "NOT_FOUND"
 	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
-	CodeInternal          = "INTERNAL_ERROR"
 	CodeUnavailable       = "SERVICE_UNAVAILABLE"
 
 	// A body that is JSON but not an object.

@@ -37,6 +37,7 @@ func (s *Server) readRoutes(mux *http.ServeMux) {
 	// Other methods on these paths get the envelope rather than ServeMux's
 	// plain-text 405. More specific patterns (POST .../batch) still win.
 	mux.HandleFunc("/c/v1/campaigns", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("GET /c/v1/campaigns/batch", methodNotAllowed("POST"))
 	mux.HandleFunc("/c/v1/campaigns/{campaign_id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("campaign_id") == "batch" {
 			methodNotAllowed("POST")(w, r)
@@ -65,10 +66,6 @@ func campaignID(r *http.Request) (uuid.UUID, bool) {
 }
 
 func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("campaign_id") == "batch" {
-		methodNotAllowed("POST")(w, r)
-		return
-	}
 	id, ok := campaignID(r)
 	if !ok {
 		campaignNotFound(w, r)

@@ -55,17 +55,7 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	})
 	return s.instrument(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = withTrace(r)
-		// ServeMux answers a wrong method with a plain-text 405; keep the
-		// envelope instead.
-		if _, pattern := mux.Handler(r); pattern == "/" {
-			if r.URL.Path == "/c/v1/campaigns/batch" {
-				w.Header().Set("Allow", "POST")
-				writeError(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed.", "core", nil)
-				return
-			}
-		}
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, withTrace(r))
 	}))
 }
 
@@ -78,6 +68,9 @@ func principal(ctx context.Context) postgres.Principal {
 
 // authed requires a valid key, and scope when it is not empty.
 func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
+	if scope != "" {
+		h = requireScope(scope, h)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Auth.Authenticate(r.Context(), r.Header.Get("X-API-KEY"))
 		if err != nil {
@@ -87,10 +80,6 @@ func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			writeError(w, r, http.StatusUnauthorized, CodeInvalidAPIKey, "The provided API key is invalid or has been revoked.", "core", nil)
-			return
-		}
-		if scope != "" && !p.HasScope(scope) {
-			writeError(w, r, http.StatusForbidden, CodeInsufficientScope, "The API key lacks the required scope: "+scope+".", "core", nil)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

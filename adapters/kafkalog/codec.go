@@ -31,11 +31,6 @@ const (
 	typePrefix = "co.ziett.campaigns."
 )
 
-// CEType is the CloudEvents type of an event type at a version.
-func CEType(t events.Type, version int) string {
-	return typePrefix + string(t) + ".v" + strconv.Itoa(version)
-}
-
 // Encode turns an event into a record on topic, keyed by key. Every message
 // outcome passes through here, so the header values are appended into one
 // buffer (one allocation, not one per header and id).

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"maps"
 	"strings"
@@ -129,6 +128,6 @@ func acceptedAt(id []byte) (time.Time, bool) {
 	if err != nil || u.Version() != 7 {
 		return time.Time{}, false
 	}
-	ms := int64(binary.BigEndian.Uint64(u[:8]) >> 16)
-	return time.UnixMilli(ms), true
+	sec, nsec := u.Time().UnixTime()
+	return time.Unix(sec, nsec), true
 }

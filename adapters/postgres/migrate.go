@@ -15,18 +15,7 @@ import (
 
 // Open connects a pool and applies pending migrations.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
-	}
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		RegisterUUID(c.TypeMap())
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := Connect(ctx, url, 16)
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +24,21 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	return pool, nil
+}
+
+// Connect opens a pool of at least minConns connections (more when the URL
+// asks for more) whose connections send uuids in binary (RegisterUUID).
+func Connect(ctx context.Context, url string, minConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = max(cfg.MaxConns, minConns)
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		RegisterUUID(c.TypeMap())
+		return nil
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // Migrate applies the embedded migrations in name order, each once. An

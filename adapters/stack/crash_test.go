@@ -321,15 +321,15 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 		switch ev.Type {
 		case events.FundsCredited:
 			var f events.FundsCreditedV1
-			ev.Decode(&f) //nolint:errcheck
+			decode(t, ev, &f)
 			balance += f.Amount
 		case events.FundsRefunded:
 			var f events.FundsRefundedV1
-			ev.Decode(&f) //nolint:errcheck
+			decode(t, ev, &f)
 			balance += f.Amount
 		case events.FundsDebited:
 			var f events.FundsDebitedV1
-			ev.Decode(&f) //nolint:errcheck
+			decode(t, ev, &f)
 			balance -= f.Amount
 			// The balance the processor checked is the log's, at that
 			// point, across every crash and snapshot restore.
@@ -338,9 +338,13 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 			}
 		case events.CampaignProcessed:
 			var c events.CampaignProcessedV1
-			ev.Decode(&c) //nolint:errcheck
+			decode(t, ev, &c)
 			processed[ev.CampaignID] = c
 		}
+	}
+	calls := map[string]map[uuid.UUID]int{} // per provider, per message
+	for name, sim := range sims {
+		calls[name] = sim.AcceptedCalls()
 	}
 	var spent int64
 	for _, id := range ids {
@@ -360,7 +364,7 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 				t.Errorf("message %s has %d outcomes, want 1", it.MessageID, len(outs))
 				continue
 			}
-			handed := sims[it.Provider].AcceptedCalls()[it.MessageID]
+			handed := calls[it.Provider][it.MessageID]
 			switch outs[0].Type {
 			case events.MessageSent:
 				spent += it.Cost
@@ -419,5 +423,14 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 	}
 	if snapshots == 0 {
 		t.Error("the processor wrote no snapshot: restarts did not exercise snapshot plus tail")
+	}
+}
+
+// decode reads an event's payload; a payload that does not decode is a
+// corrupt log, which is what these checks are for.
+func decode(t *testing.T, ev events.Envelope, p any) {
+	t.Helper()
+	if err := ev.Decode(p); err != nil {
+		t.Fatalf("event %s (%s): %v", ev.ID, ev.Type, err)
 	}
 }

@@ -28,7 +28,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	}
 	var watched []metrics.Projection
 	for _, p := range []projections.Projection{campaigns.Projection{}, ledger.Projection{}} {
-		watched = append(watched, metrics.Projection{Name: p.Name(), Group: "ziett.projection." + p.Name(), Topics: p.Topics()})
+		watched = append(watched, metrics.Projection{Name: p.Name(), Group: projections.Group(p.Name()), Topics: p.Topics()})
 	}
 	lag := m.Lag(metrics.LagConfig{
 		Kafka: s.Kafka, Brokers: cfg.Brokers, DB: s.DB, Groups: groups, Projections: watched,

@@ -55,9 +55,10 @@ func newClient(g Guard, timeout time.Duration) *http.Client {
 
 // post makes one attempt: the stored body, signed for this attempt's
 // timestamp with every current secret.
-func (s *Sender) post(ctx context.Context, url, id string, secrets []string, body []byte) result {
-	r := result{started: time.Now()}
+func (s *Sender) post(ctx context.Context, url, id string, secrets []string, body []byte) (r result) {
+	r = result{started: time.Now()}
 	r.timestamp = r.started.Unix()
+	// A named result, so the deferred assignment reaches the caller.
 	defer func() { r.duration = time.Since(r.started) }()
 	sig, err := SignatureHeader(secrets, id, r.timestamp, body)
 	if err != nil {
@@ -77,7 +78,6 @@ func (s *Sender) post(ctx context.Context, url, id string, secrets []string, bod
 	resp, err := s.client.Do(req)
 	if err != nil {
 		r.err = describe(err)
-		r.duration = time.Since(r.started)
 		return r
 	}
 	defer resp.Body.Close()

@@ -17,8 +17,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/projections/webhooks"
 )
 
@@ -121,12 +121,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	pc, err := pgxpool.ParseConfig(s.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	pc.MaxConns = int32(s.cfg.Workers + 1)
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	pool, err := postgres.Connect(ctx, s.DatabaseURL, int32(s.cfg.Workers+1))
 	if err != nil {
 		return err
 	}

@@ -18,15 +18,10 @@ type KafkaStream struct {
 	Brokers []string
 }
 
-// partitioner is how the appender's client places keyed records: franz-go's
-// default partitioner hashes keys with Kafka's murmur2, as this one does,
-// so it names the partition an organisation's events go to.
-var partitioner = kgo.StickyKeyPartitioner(nil).ForTopic(kafkalog.OrgEvents)
-
 // PartitionOf is the partition of the organisation stream that holds
 // org's events, out of n.
 func PartitionOf(org uuid.UUID, n int) int32 {
-	return int32(partitioner.Partition(&kgo.Record{Key: kafkalog.RecordKey(org)}, n))
+	return kafkalog.PartitionFor(kafkalog.RecordKey(org), n)
 }
 
 func (k KafkaStream) End(ctx context.Context, org uuid.UUID) (int32, int64, error) {

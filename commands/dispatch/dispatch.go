@@ -333,10 +333,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		var pe *Error
 		refused := errors.As(err, &pe)
 		switch {
-		case refused && pe.Permanent:
-			failed(pe.Code, err.Error())
-			continue
-		case attempt >= rt.MaxAttempts && refused:
+		case refused && (pe.Permanent || attempt >= rt.MaxAttempts):
 			failed(pe.Code, err.Error())
 			continue
 		case attempt >= rt.MaxAttempts:

@@ -121,11 +121,11 @@ func TestLedgerFold(t *testing.T) {
 			t.Errorf("Accepted(%s) = %v %v, want %v", id, ok, err, want)
 		}
 	}
-	if ok, _ := r.Accepted(t.Context(), other, c1); ok {
-		t.Error("a campaign is visible to another organisation")
+	if ok, err := r.Accepted(t.Context(), other, c1); err != nil || ok {
+		t.Errorf("another organisation's Accepted = %v %v: want false and no error", ok, err)
 	}
-	if bal, pend, _ := r.Funds(t.Context(), other); bal != 1 || pend != 0 {
-		t.Errorf("other organisation: balance %d pending %d", bal, pend)
+	if bal, pend, err := r.Funds(t.Context(), other); err != nil || bal != 1 || pend != 0 {
+		t.Errorf("other organisation: balance %d pending %d (%v)", bal, pend, err)
 	}
 }
 

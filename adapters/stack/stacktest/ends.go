@@ -11,6 +11,10 @@ import (
 // read_committed reader ends.
 func listEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
 	offs, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		// A partition that failed to list would otherwise read as empty.
+		err = offs.Error()
+	}
 	if err != nil {
 		return nil, err
 	}
