@@ -76,8 +76,9 @@ type Stream interface {
 	// End returns the partition that holds org's events and its end
 	// offset now.
 	End(ctx context.Context, org uuid.UUID) (partition int32, end int64, err error)
-	// Scan calls fn for each committed event in [from, to) of partition.
-	Scan(ctx context.Context, partition int32, from, to int64, fn func(events.Envelope)) error
+	// Scan calls fn for each committed event in [from, to) of partition,
+	// with its offset.
+	Scan(ctx context.Context, partition int32, from, to int64, fn func(offset int64, e events.Envelope)) error
 }
 
 // Caller is who is submitting.
@@ -245,40 +246,39 @@ func (s *Service) checkFunds(ctx context.Context, org uuid.UUID, est int64) erro
 	if err != nil {
 		return err
 	}
-	for {
-		caught, err := s.caughtUp(cctx, p, end)
-		if err == nil && caught {
-			bal, pend, err := s.Ledger.Funds(ctx, org)
-			if err != nil {
-				return err
-			}
-			if bal-pend >= est {
+	// The ledger has caught up once it has applied the last event before
+	// end; the offsets after that event hold only transaction markers,
+	// which a consumer never applies. The log is read once, to find that
+	// event; then only the ledger's position is polled.
+	pos, err := s.Ledger.Position(cctx, p)
+	if err == nil && pos < end {
+		last := int64(-1)
+		err = s.Stream.Scan(cctx, p, pos, end, func(off int64, _ events.Envelope) { last = off })
+		for err == nil && pos <= last {
+			if !sleep(cctx, 20*time.Millisecond) {
+				s.logger().Warn("ledger behind the log; leaving the funds check to the processor",
+					"org_id", org, "partition", p, "end", end, "estimate", est)
 				return nil
 			}
-			return &InsufficientFundsError{Available: bal - pend, Required: est}
+			pos, err = s.Ledger.Position(cctx, p)
 		}
-		if err != nil && cctx.Err() == nil {
-			return err
-		}
-		if !sleep(cctx, 20*time.Millisecond) {
+	}
+	if err != nil {
+		if cctx.Err() != nil {
 			s.logger().Warn("ledger behind the log; leaving the funds check to the processor",
-				"org_id", org, "partition", p, "end", end, "estimate", est)
+				"org_id", org, "partition", p, "end", end, "estimate", est, "err", err)
 			return nil
 		}
+		return err
 	}
-}
-
-// caughtUp reports whether the ledger has applied every event of the
-// partition before end. Offsets between its position and end may hold only
-// transaction markers, which a consumer never applies.
-func (s *Service) caughtUp(ctx context.Context, p int32, end int64) (bool, error) {
-	pos, err := s.Ledger.Position(ctx, p)
-	if err != nil || pos >= end {
-		return err == nil, err
+	bal, pend, err = s.Ledger.Funds(ctx, org)
+	if err != nil {
+		return err
 	}
-	n := 0
-	err = s.Stream.Scan(ctx, p, pos, end, func(events.Envelope) { n++ })
-	return err == nil && n == 0, err
+	if bal-pend >= est {
+		return nil
+	}
+	return &InsufficientFundsError{Available: bal - pend, Required: est}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -185,7 +185,7 @@ func (s *Service) inLog(ctx context.Context, org, campaignID uuid.UUID) (bool, e
 		return false, ErrUnverifiable
 	}
 	found := false
-	err = s.Stream.Scan(ctx, p, pos, end, func(e events.Envelope) {
+	err = s.Stream.Scan(ctx, p, pos, end, func(_ int64, e events.Envelope) {
 		if e.Type == events.CampaignAccepted && e.CampaignID == campaignID && e.OrgID == org {
 			found = true
 		}

@@ -45,10 +45,10 @@ func (k KafkaStream) End(ctx context.Context, org uuid.UUID) (int32, int64, erro
 	return p, o.Offset, nil
 }
 
-func (k KafkaStream) Scan(ctx context.Context, p int32, from, to int64, fn func(events.Envelope)) error {
+func (k KafkaStream) Scan(ctx context.Context, p int32, from, to int64, fn func(int64, events.Envelope)) error {
 	_, err := kafkalog.ReadPartition(ctx, k.Brokers, kafkalog.OrgEvents, p, from, to, func(r *kgo.Record) {
 		if e, err := kafkalog.Decode(r); err == nil {
-			fn(e)
+			fn(r.Offset, e)
 		}
 	})
 	return err

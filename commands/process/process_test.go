@@ -264,3 +264,17 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 		t.Fatalf("snapshot after the window keeps %d processed campaigns (%v)", len(s.Processed), err)
 	}
 }
+
+// The shipped routing table sends Angolan and Portuguese mobile ranges to
+// their operators and everything else through the aggregator.
+func TestShippedRoutes(t *testing.T) {
+	routes := DefaultRules().Routes
+	for n, want := range map[string]string{
+		"+244923456789": "unitel", "+244991234567": "movicel", "+244951234567": "africell",
+		"+351912345678": "vodafone-pt", "+351961234567": "meo", "+33612345678": "global",
+	} {
+		if got := routes.Provider(n); got != want {
+			t.Errorf("Provider(%s) = %s, want %s", n, got, want)
+		}
+	}
+}

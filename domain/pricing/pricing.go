@@ -53,11 +53,6 @@ func (t Table) UnitPriceVia(provider, country string) int64 {
 	return t.UnitPrice(country)
 }
 
-// Cost of one message of the given number of segments.
-func (t Table) Cost(country string, segments int) int64 {
-	return t.UnitPrice(country) * int64(segments)
-}
-
 // MaxUnitPrice is the highest price of one segment to country over every
 // provider: a bound that no route can exceed.
 func (t Table) MaxUnitPrice(country string) int64 {
@@ -97,12 +92,4 @@ func (t Table) Validate() error {
 		}
 	}
 	return nil
-}
-
-// Default prices in cêntimos of kwanza per segment.
-func Default() Table {
-	return Table{
-		ByCountry: map[string]int64{"AO": 500, "PT": 2500},
-		Default:   5000,
-	}
 }

@@ -36,14 +36,11 @@ func TestUnitPriceVia(t *testing.T) {
 	if got := tb.MaxUnitPrice("AO"); got != 6000 {
 		t.Errorf("MaxUnitPrice(AO) = %d, want 6000", got)
 	}
-	if got := tb.Cost("PT", 3); got != 7500 {
-		t.Errorf("Cost(PT, 3) = %d, want 7500", got)
-	}
 }
 
 func TestValidate(t *testing.T) {
-	if err := Default().Validate(); err != nil {
-		t.Fatalf("default table: %v", err)
+	if err := (Table{ByCountry: map[string]int64{"AO": 500, "PT": 2500}, Default: 5000}).Validate(); err != nil {
+		t.Fatalf("a valid table: %v", err)
 	}
 	bad := []struct {
 		name string

@@ -93,20 +93,3 @@ func (t *Table) Has(provider string) bool {
 	}
 	return false
 }
-
-// Default is the table shipped with the service: Angolan and Portuguese
-// mobile ranges by operator, everything else through an international
-// aggregator. The service's rules file (commands/process/rules.json) carries
-// the same table; this one serves code that needs no configuration.
-func Default() *Table {
-	t, err := NewTable([]Route{
-		{"+24491", "movicel"}, {"+24499", "movicel"},
-		{"+24492", "unitel"}, {"+24493", "unitel"}, {"+24494", "unitel"},
-		{"+24495", "africell"},
-		{"+35191", "vodafone-pt"}, {"+35192", "nos"}, {"+35193", "nos"}, {"+35196", "meo"},
-	}, "global")
-	if err != nil {
-		panic(err)
-	}
-	return t
-}

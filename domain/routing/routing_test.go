@@ -58,15 +58,3 @@ func TestNewTableRejects(t *testing.T) {
 		}
 	}
 }
-
-func TestDefaultTable(t *testing.T) {
-	tb := Default()
-	for n, want := range map[string]string{
-		"+244923456789": "unitel", "+244991234567": "movicel", "+244951234567": "africell",
-		"+351912345678": "vodafone-pt", "+351961234567": "meo", "+33612345678": "global",
-	} {
-		if got := tb.Provider(n); got != want {
-			t.Errorf("Provider(%s) = %s, want %s", n, got, want)
-		}
-	}
-}

@@ -129,6 +129,28 @@ func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
 	return vs[0], nil
 }
 
+// Views reads campaigns by id, whatever their organisation, for callers
+// that hold ids from the log (the webhook outbox): two queries for any
+// number of campaigns. Ids not in the read model are absent from the map.
+func (r Reader) Views(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]View, error) {
+	rows, err := r.DB.Query(ctx, `SELECT `+viewColumns+` FROM campaigns WHERE campaign_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (View, error) { return scanView(row) })
+	if err != nil {
+		return nil, err
+	}
+	if err := r.countMessages(ctx, vs); err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]View, len(vs))
+	for _, v := range vs {
+		out[v.CampaignID] = v
+	}
+	return out, nil
+}
+
 // countMessages fills in the message counts, which are read from the
 // messages rows rather than kept as counters (see the projection).
 func (r Reader) countMessages(ctx context.Context, vs []View) error {

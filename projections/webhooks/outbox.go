@@ -3,7 +3,6 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -120,7 +119,10 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 		return err
 	}
 
-	views := map[uuid.UUID]*campaigns.View{}
+	views, err := campaigns.Reader{DB: tx}.Views(ctx, ids)
+	if err != nil {
+		return err
+	}
 	var msgs []*message.Message
 	b := &pgx.Batch{}
 	for _, c := range changes {
@@ -131,25 +133,14 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 		}
 		v, ok := views[c.CampaignID]
 		if !ok {
-			got, err := campaigns.Reader{DB: tx}.Get(ctx, c.OrgID, c.CampaignID)
-			switch {
-			case errors.Is(err, campaigns.ErrNotFound):
-				// Cannot happen while CampaignAccepted precedes every other
-				// event of a campaign in its partition; never block the
-				// read model on it.
-				o.log().Error("webhook outbox: changed campaign not in the read model", "campaign_id", c.CampaignID)
-			case err != nil:
-				return err
-			default:
-				v = &got
-			}
-			views[c.CampaignID] = v
-		}
-		if v == nil {
+			// Cannot happen while CampaignAccepted precedes every other
+			// event of a campaign in its partition; never block the read
+			// model on it.
+			o.log().Error("webhook outbox: changed campaign not in the read model", "campaign_id", c.CampaignID)
 			continue
 		}
 		seq[c.CampaignID]++
-		ev := Event{ID: EventID(c.EventID), Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: *v}
+		ev := Event{ID: EventID(c.EventID), Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: v}
 		payload, err := json.Marshal(ev)
 		if err != nil {
 			return err
