@@ -50,6 +50,7 @@ type LagPoller struct {
 	mu         sync.Mutex
 	consumer   []partitionLag
 	projection map[string]float64
+	measured   time.Time // when Poll last measured projection
 	errors     float64
 }
 
@@ -172,7 +173,7 @@ func (p *LagPoller) Poll(ctx context.Context) error {
 	}
 	p.consumer = consumer
 	if err == nil {
-		p.projection = projSecs
+		p.projection, p.measured = projSecs, time.Now()
 	}
 	if len(errs) > 0 {
 		return errs[0]
@@ -180,12 +181,19 @@ func (p *LagPoller) Poll(ctx context.Context) error {
 	return nil
 }
 
-// ProjectionLag measures now how far behind the log each projection is,
-// as the age of the oldest committed event it has not applied.
+// ProjectionLag is how far behind the log each projection is, as the age
+// of the oldest committed event it has not applied. While Run polls, it is
+// the last poll's measurement (at most two intervals old), so readiness
+// probes cost no Kafka or Postgres round trips; otherwise it measures now.
 func (p *LagPoller) ProjectionLag(ctx context.Context) (map[string]time.Duration, error) {
-	_, secs, err := p.projections(ctx)
-	if err != nil {
-		return nil, err
+	p.mu.Lock()
+	secs, fresh := p.projection, !p.measured.IsZero() && time.Since(p.measured) < 2*p.cfg.Interval
+	p.mu.Unlock()
+	if !fresh {
+		var err error
+		if _, secs, err = p.projections(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]time.Duration, len(secs))
 	for n, s := range secs {
