@@ -142,6 +142,9 @@ func adminMain(ctx context.Context, args []string, out io.Writer, connect func(c
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, cmd, fs.Arg(0))
 	}
+	if err := missingIDs(fs); err != nil {
+		return fmt.Errorf("%w: %s: %v", errUsage, cmd, err)
+	}
 	svc, closeFn, err := connect(ctx)
 	if err != nil {
 		return err
@@ -168,19 +171,47 @@ type result struct {
 
 type adminOp func(fs *flag.FlagSet) func(ctx context.Context, svc admin.Service) (result, error)
 
-// idFlag is a required UUID flag.
-func idFlag(fs *flag.FlagSet, name, what string) func() (uuid.UUID, error) {
-	s := fs.String(name, "", what)
-	return func() (uuid.UUID, error) {
-		if *s == "" {
-			return uuid.Nil, fmt.Errorf("%w: --%s is required", errUsage, name)
-		}
-		id, err := uuid.Parse(*s)
-		if err != nil {
-			return uuid.Nil, fmt.Errorf("%w: --%s %q is not a UUID", errUsage, name, *s)
-		}
-		return id, nil
+// idFlag is a required UUID flag: Parse refuses a value that is not a
+// UUID, and adminMain a missing one, both before connecting.
+func idFlag(fs *flag.FlagSet, name, what string) *uuid.UUID {
+	f := &uuidFlag{}
+	fs.Var(f, name, what)
+	return &f.id
+}
+
+type uuidFlag struct {
+	id  uuid.UUID
+	set bool
+}
+
+func (f *uuidFlag) String() string {
+	if f == nil || !f.set {
+		return ""
 	}
+	return f.id.String()
+}
+
+func (f *uuidFlag) Set(s string) error {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a UUID", s)
+	}
+	f.id, f.set = id, true
+	return nil
+}
+
+// missingIDs names the required UUID flags that were not given.
+func missingIDs(fs *flag.FlagSet) error {
+	var missing []string
+	fs.VisitAll(func(fl *flag.Flag) {
+		if f, ok := fl.Value.(*uuidFlag); ok && !f.set {
+			missing = append(missing, "--"+fl.Name)
+		}
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("%s required", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 var adminOps = map[string]adminOp{
@@ -213,11 +244,7 @@ var adminOps = map[string]adminOp{
 		amount := fs.Int64("amount", 0, "amount in minor units")
 		ref := fs.String("reference", "", "free text kept with the credit")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := org()
-			if err != nil {
-				return result{}, err
-			}
-			ev, err := svc.Credit(ctx, id, *amount, *ref)
+			ev, err := svc.Credit(ctx, *org, *amount, *ref)
 			if err != nil {
 				return result{}, err
 			}
@@ -226,9 +253,9 @@ var adminOps = map[string]adminOp{
 				OrgID    uuid.UUID `json:"org_id"`
 				Amount   int64     `json:"amount"`
 				Currency string    `json:"currency"`
-			}{ev, id, *amount, pricing.Currency}
+			}{ev, *org, *amount, pricing.Currency}
 			return result{v, fmt.Sprintf("Credited %s to organisation %s\n  event_id  %s (FundsCredited)\n",
-				money(*amount), id, ev)}, nil
+				money(*amount), *org, ev)}, nil
 		}
 	},
 	"key create": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
@@ -237,17 +264,7 @@ var adminOps = map[string]adminOp{
 		name := fs.String("name", "", "a label for the key")
 		rate := fs.Int("rate", 0, "requests per minute on the batch endpoint (default 10)")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := org()
-			if err != nil {
-				return result{}, err
-			}
-			var sc []string
-			for _, s := range strings.Split(*scopes, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					sc = append(sc, s)
-				}
-			}
-			k, err := svc.CreateKey(ctx, id, *name, sc, *rate)
+			k, err := svc.CreateKey(ctx, *org, *name, splitList(*scopes), *rate)
 			if err != nil {
 				return result{}, err
 			}
@@ -258,11 +275,7 @@ var adminOps = map[string]adminOp{
 	"key revoke": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
 		key := idFlag(fs, "key", "key id")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := key()
-			if err != nil {
-				return result{}, err
-			}
-			k, err := svc.RevokeKey(ctx, id)
+			k, err := svc.RevokeKey(ctx, *key)
 			if err != nil {
 				return result{}, err
 			}
@@ -272,11 +285,7 @@ var adminOps = map[string]adminOp{
 	"key list": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
 		org := idFlag(fs, "org", "organisation id")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := org()
-			if err != nil {
-				return result{}, err
-			}
-			keys, err := svc.ListKeys(ctx, id)
+			keys, err := svc.ListKeys(ctx, *org)
 			if err != nil {
 				return result{}, err
 			}
@@ -295,11 +304,7 @@ var adminOps = map[string]adminOp{
 		key := idFlag(fs, "key", "key id")
 		rate := fs.Int("rate", 0, "requests per minute on the batch endpoint")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := key()
-			if err != nil {
-				return result{}, err
-			}
-			k, err := svc.SetKeyRate(ctx, id, *rate)
+			k, err := svc.SetKeyRate(ctx, *key, *rate)
 			if err != nil {
 				return result{}, err
 			}
@@ -310,11 +315,7 @@ var adminOps = map[string]adminOp{
 		org := idFlag(fs, "org", "organisation id")
 		name := fs.String("sender", "", "the sender shown on handsets")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := org()
-			if err != nil {
-				return result{}, err
-			}
-			s, err := svc.RegisterSender(ctx, id, *name)
+			s, err := svc.RegisterSender(ctx, *org, *name)
 			if err != nil {
 				return result{}, err
 			}
@@ -325,28 +326,20 @@ var adminOps = map[string]adminOp{
 	"sender approve": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
 		rem := idFlag(fs, "remitter", "remitter id (sender ID)")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := rem()
-			if err != nil {
-				return result{}, err
-			}
-			if err := svc.ApproveSender(ctx, id); err != nil {
+			if err := svc.ApproveSender(ctx, *rem); err != nil {
 				return result{}, err
 			}
 			v := struct {
 				RemitterID uuid.UUID `json:"remitter_id"`
 				Status     string    `json:"status"`
-			}{id, "APPROVED"}
-			return result{v, fmt.Sprintf("Approved sender ID %s; campaigns may use it as remitter_id.\n", id)}, nil
+			}{*rem, "APPROVED"}
+			return result{v, fmt.Sprintf("Approved sender ID %s; campaigns may use it as remitter_id.\n", *rem)}, nil
 		}
 	},
 	"sender list": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
 		org := idFlag(fs, "org", "organisation id")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			id, err := org()
-			if err != nil {
-				return result{}, err
-			}
-			senders, err := svc.ListSenders(ctx, id)
+			senders, err := svc.ListSenders(ctx, *org)
 			if err != nil {
 				return result{}, err
 			}

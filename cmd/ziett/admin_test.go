@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -181,6 +183,26 @@ func TestAdminCommands(t *testing.T) {
 	} {
 		if out, err := run(args...); err == nil {
 			t.Errorf("%v: accepted\n%s", args, out)
+		}
+	}
+}
+
+// A missing or malformed id is a usage error found before anything is
+// dialled.
+func TestAdminChecksIDsBeforeConnecting(t *testing.T) {
+	connect := func(context.Context) (admin.Service, func(), error) {
+		t.Error("connected for a command line that cannot run")
+		return admin.Service{}, func() {}, errors.New("not connected")
+	}
+	for _, args := range [][]string{
+		{"credit", "--amount", "5"},
+		{"credit", "--org", "not-a-uuid", "--amount", "5"},
+		{"key", "revoke"},
+		{"sender", "approve", "--remitter", "019b4b56"},
+	} {
+		err := adminMain(t.Context(), args, io.Discard, connect)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
 }

@@ -79,12 +79,10 @@ type Balance struct {
 func (r Reader) Get(ctx context.Context, org uuid.UUID, entries int) (Balance, error) {
 	b := Balance{Currency: pricing.Currency, RecentEntries: []Entry{}}
 	var currency *string
-	err := r.DB.QueryRow(ctx, `SELECT
-			(SELECT currency FROM ledger_accounts WHERE org_id = $1),
-			coalesce((SELECT balance FROM ledger_accounts WHERE org_id = $1), 0),
-			(SELECT updated_at FROM ledger_accounts WHERE org_id = $1),
-			coalesce((SELECT sum(estimated) FROM ledger_campaigns WHERE org_id = $1 AND state = 'PENDING'), 0)::bigint,
-			(SELECT count(*) FROM ledger_campaigns WHERE org_id = $1 AND state = 'PENDING')::int`,
+	err := r.DB.QueryRow(ctx, `SELECT a.currency, coalesce(a.balance, 0), a.updated_at, p.amount, p.n
+		FROM (SELECT coalesce(sum(estimated), 0)::bigint, count(*)::int FROM ledger_campaigns
+			WHERE org_id = $1 AND state = 'PENDING') AS p(amount, n)
+		LEFT JOIN ledger_accounts a ON a.org_id = $1`,
 		org).Scan(&currency, &b.Balance, &b.UpdatedAt, &b.Pending, &b.PendingCampaigns)
 	if err != nil {
 		return b, err
