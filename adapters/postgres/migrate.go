@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,6 +43,54 @@ func Connect(ctx context.Context, url string, minConns int32) (*pgxpool.Pool, er
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
+// renamed maps the names under which databases created by earlier versions
+// recorded migrations to their current names. Migration numbers were once
+// reused (two 0002s, two 0004s); they were renumbered to be unique and
+// increasing, in the order they had always been applied, so a database that
+// applied them under the old names only has its records renamed.
+var renamed = map[string]string{
+	"migrations/0002_ledger.sql":                        "migrations/0003_ledger.sql",
+	"migrations/0003_read_model_generations.sql":        "migrations/0004_read_model_generations.sql",
+	"migrations/0004_dispatch_intents.sql":              "migrations/0005_dispatch_intents.sql",
+	"migrations/0004_webhooks.sql":                      "migrations/0006_webhooks.sql",
+	"migrations/0005_messages_hot_updates.sql":          "migrations/0007_messages_hot_updates.sql",
+	"migrations/0006_completion_after_outcomes.sql":     "migrations/0008_completion_after_outcomes.sql",
+	"migrations/0007_messages_without_id_index.sql":     "migrations/0009_messages_without_id_index.sql",
+	"migrations/0008_dispatch_claims.sql":               "migrations/0010_dispatch_claims.sql",
+	"migrations/0009_drop_completion_pending_index.sql": "migrations/0011_drop_completion_pending_index.sql",
+}
+
+// MigrationNames lists the embedded migrations in the order they apply, and
+// refuses a set in which two migrations share a number: the number alone
+// orders them, so a reused one would make the order depend on the rest of
+// the name.
+func MigrationNames() ([]string, error) {
+	names, err := fs.Glob(schemas.Migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, checkNumbers(names)
+}
+
+// checkNumbers requires every name to start with a number (after the
+// folder) that is unique and increasing.
+func checkNumbers(names []string) error {
+	seen := map[string]string{}
+	for _, n := range names {
+		base := path.Base(n)
+		num, _, ok := strings.Cut(base, "_")
+		if !ok || num == "" || strings.Trim(num, "0123456789") != "" {
+			return fmt.Errorf("migration %s: name must be NNNN_description.sql", n)
+		}
+		if other, dup := seen[num]; dup {
+			return fmt.Errorf("migrations %s and %s share the number %s", other, n, num)
+		}
+		seen[num] = n
+	}
+	return nil
+}
+
 // Migrate applies the embedded migrations in name order, each once. An
 // advisory lock serialises instances that start together.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -57,11 +107,15 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(schemas.Migrations, "migrations/*.sql")
+	names, err := MigrationNames()
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
+	for old, cur := range renamed {
+		if _, err := conn.Exec(ctx, `UPDATE schema_migrations SET name = $2 WHERE name = $1`, old, cur); err != nil {
+			return err
+		}
+	}
 	for _, n := range names {
 		var done bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, n).Scan(&done); err != nil {

@@ -86,7 +86,7 @@ func table(topic string) (string, error) {
 }
 
 // SchemaInitializingQueries returns nothing: the tables come from the
-// migrations (schemas/migrations/0004_webhooks.sql).
+// migrations (schemas/migrations/0006_webhooks.sql).
 func (QueueSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
 	return nil, nil
 }
