@@ -1,0 +1,76 @@
+package stack_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/commands/complete"
+	"ziett.co/campaigns/domain/events"
+)
+
+// failingOnce is a completion monitor whose next Handle that emits fails
+// after emitting, so its transaction aborts with the state it built.
+type failingOnce struct {
+	*complete.Monitor
+	armed atomic.Bool
+	fails atomic.Int32
+}
+
+var errOnce = errors.New("injected failure after emitting")
+
+func (f *failingOnce) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+	n := 0
+	if err := f.Monitor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) }); err != nil {
+		return err
+	}
+	if n > 0 && f.armed.CompareAndSwap(true, false) {
+		f.fails.Add(1)
+		return errOnce
+	}
+	return nil
+}
+
+// A stage whose transaction aborts after it emitted must not carry on with
+// the state of the aborted attempt: the completion monitor had already
+// counted the campaign's last outcomes and closed it, so carrying on would
+// never complete it again. The loop forgets and rebuilds the state, and the
+// campaign completes once.
+func TestAbortedTransactionForgetsItsState(t *testing.T) {
+	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Processor, stack.Dispatcher, stack.Projector))
+	mon := &failingOnce{Monitor: complete.NewMonitor(e.Cfg.Log)}
+	mon.armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := stack.CompletionLoop(e.Cfg, mon).Run(ctx); err != nil {
+			t.Errorf("completion loop: %v", err)
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	id := e.Submit(e.SeedRequest())
+	c := e.WaitStatus(id, 30*time.Second, "COMPLETED")
+	if mon.fails.Load() != 1 {
+		t.Fatalf("the injected failure ran %d times, want 1", mon.fails.Load())
+	}
+	if m := c["messages"].(map[string]any); m["sent"] != 3.0 {
+		t.Fatalf("messages = %v, want 3 sent", m)
+	}
+	completed := e.Events(kafkalog.OrgEvents, func(ev events.Envelope) bool {
+		return ev.CampaignID == id && ev.Type == events.CampaignCompleted
+	})
+	if len(completed) != 1 {
+		t.Fatalf("%d CampaignCompleted committed, want 1", len(completed))
+	}
+}
