@@ -18,7 +18,7 @@ type Balances interface {
 // balanceEntries is how many recent ledger entries the balance shows.
 const balanceEntries = 20
 
-func (s *Server) balanceRoutes(mux *http.ServeMux) {
+func (s *Server) balanceRoutes(mux *Mux) {
 	mux.HandleFunc("GET /c/v1/balance", s.authed(apikey.ScopeCampaignRead, s.getBalance))
 	mux.HandleFunc("/c/v1/balance", methodNotAllowed("GET, HEAD"))
 }

@@ -16,7 +16,7 @@ import (
 	"ziett.co/campaigns/domain/campaign"
 )
 
-func (s *Server) commandRoutes(mux *http.ServeMux) {
+func (s *Server) commandRoutes(mux *Mux) {
 	// Every authenticated request counts against the key's limit, whatever
 	// its scope or body: see ratelimit.go.
 	mux.HandleFunc("POST /c/v1/campaigns/batch", s.authed("", s.limited(requireScope(apikey.ScopeCampaignSend, s.postBatch))))

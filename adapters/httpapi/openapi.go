@@ -15,8 +15,9 @@ import (
 
 // OpenAPI returns the API's OpenAPI document: schemas/openapi.json with
 // every part of schemas/openapi/ merged in. A part holds "paths",
-// "components" and "tags"; two parts may share a path but not a method of
-// it, and may share a component only if they define it identically, so a
+// "webhooks" (the requests the service sends), "components" and "tags";
+// two parts may share a path but not a method of it, may not both define
+// a webhook, and may share a component only if they define it identically, so a
 // clash is an error here (and in the tests), never a silent overwrite.
 func OpenAPI() ([]byte, error) {
 	specOnce.Do(func() { specDoc, specErr = assembleOpenAPI(schemas.OpenAPI) })
@@ -48,8 +49,8 @@ func assembleOpenAPI(fsys fs.FS) ([]byte, error) {
 			return nil, err
 		}
 		for key := range part {
-			if key != "paths" && key != "components" && key != "tags" {
-				return nil, fmt.Errorf("%s: unexpected member %q (a part has paths, components and tags)", name, key)
+			if key != "paths" && key != "webhooks" && key != "components" && key != "tags" {
+				return nil, fmt.Errorf("%s: unexpected member %q (a part has paths, webhooks, components and tags)", name, key)
 			}
 		}
 		for path, item := range object(part, "paths") {
@@ -63,6 +64,15 @@ func assembleOpenAPI(fsys fs.FS) ([]byte, error) {
 					return nil, fmt.Errorf("%s: %s %s is already defined by another part", name, method, path)
 				}
 				have[method] = op
+			}
+		}
+		if hooks, ok := part["webhooks"].(map[string]any); ok {
+			have := object(doc, "webhooks")
+			for k, v := range hooks {
+				if _, dup := have[k]; dup {
+					return nil, fmt.Errorf("%s: webhook %s is already defined by another part", name, k)
+				}
+				have[k] = v
 			}
 		}
 		for section, defs := range object(part, "components") {
@@ -114,7 +124,7 @@ func object(m map[string]any, key string) map[string]any {
 	return o
 }
 
-func (s *Server) specRoutes(mux *http.ServeMux) {
+func (s *Server) specRoutes(mux *Mux) {
 	mux.HandleFunc("GET /c/v1/openapi.json", s.getOpenAPI)
 	mux.HandleFunc("/c/v1/openapi.json", methodNotAllowed("GET, HEAD"))
 }

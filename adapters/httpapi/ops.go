@@ -21,7 +21,7 @@ type Ops struct {
 	Instrument func(route func(*http.Request) string, h http.Handler) http.Handler
 }
 
-func (s *Server) opsRoutes(mux *http.ServeMux) {
+func (s *Server) opsRoutes(mux *Mux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -77,12 +77,12 @@ func (s *Server) instrument(mux *http.ServeMux, h http.Handler) http.Handler {
 // probed the same way.
 func OpsHandler(ops Ops, log *slog.Logger) http.Handler {
 	s := &Server{Ops: ops, Log: log}
-	mux := http.NewServeMux()
+	mux := NewMux()
 	s.opsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	})
-	return s.instrument(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, withTrace(r))
 	}))
 }

@@ -28,7 +28,7 @@ type CampaignTrail interface {
 // trailTimeout bounds reading the log for one page of an audit trail.
 const trailTimeout = 20 * time.Second
 
-func (s *Server) readRoutes(mux *http.ServeMux) {
+func (s *Server) readRoutes(mux *Mux) {
 	read := func(h http.HandlerFunc) http.HandlerFunc { return s.authed(apikey.ScopeCampaignRead, h) }
 	mux.HandleFunc("GET /c/v1/campaigns", read(s.listCampaigns))
 	mux.HandleFunc("GET /c/v1/campaigns/{campaign_id}", read(s.getCampaign))

@@ -44,7 +44,18 @@ type Server struct {
 
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := s.routes()
+	return s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, withTrace(r))
+	}))
+}
+
+// routes registers every endpoint. Every route under /c/v1/, and every
+// operational route, must be described in the OpenAPI document:
+// TestEveryRouteIsDocumented walks this router and fails on one that is
+// not.
+func (s *Server) routes() *Mux {
+	mux := NewMux()
 	// Each group of endpoints registers itself from its own file.
 	s.commandRoutes(mux)
 	s.readRoutes(mux)
@@ -54,9 +65,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	})
-	return s.instrument(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, withTrace(r))
-	}))
+	return mux
 }
 
 type principalKey struct{}

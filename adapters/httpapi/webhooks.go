@@ -56,7 +56,7 @@ const (
 
 var deliveryStatuses = []string{webhooks.Pending, webhooks.Delivered, webhooks.Failed}
 
-func (s *Server) webhookRoutes(mux *http.ServeMux) {
+func (s *Server) webhookRoutes(mux *Mux) {
 	if s.Webhooks == nil {
 		return
 	}

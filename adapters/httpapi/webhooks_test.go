@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/domain/apikey"
 )
@@ -37,6 +38,7 @@ var secretFormat = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 // without it, rotated, and deleted.
 func TestWebhookEndpointLifecycle(t *testing.T) {
 	e := stacktest.Start(t)
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	r := e.Do(http.MethodPost, "/c/v1/webhooks", key, map[string]any{
 		"url": "https://hooks.example.com/ziett", "description": "CRM", "event_types": []string{"campaign.completed", "campaign.failed", "campaign.completed"},
@@ -94,6 +96,7 @@ func TestWebhookEndpointLifecycle(t *testing.T) {
 // Every bad request gets the error envelope with a clear reason.
 func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 	e := stacktest.Start(t)
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	id := whCreate(t, e, key, map[string]any{"url": "https://hooks.example.com/a"})["webhook_id"].(string)
 	long := "https://example.com/" + strings.Repeat("a", 2048)
@@ -156,6 +159,7 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 // bounded.
 func TestWebhookEndpointsAreScoped(t *testing.T) {
 	e := stacktest.Start(t)
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	id := whCreate(t, e, key, map[string]any{"url": "https://hooks.example.com/a"})["webhook_id"].(string)
 
