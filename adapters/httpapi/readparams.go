@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/text"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -48,6 +49,18 @@ func newQuery(r *http.Request, known ...string) *query {
 			q.errs[k] = "Unknown query parameter; accepted: " + strings.Join(known, ", ") + "."
 		case len(vs) > 1 && k != "status":
 			q.errs[k] = "Give this parameter at most once."
+		default:
+			// No parameter has a use for control characters, and a value
+			// that is not UTF-8 cannot even be compared with stored text.
+			// The value is then left out, so that the parameter's own
+			// parser neither reads it nor replaces this message.
+			for _, v := range vs {
+				if p := text.Problem(v, text.Line); p != "" {
+					q.errs[k] = p
+					q.v.Del(k)
+					break
+				}
+			}
 		}
 	}
 	return q

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/text"
 	"ziett.co/campaigns/projections/webhooks"
 )
 
@@ -136,6 +137,24 @@ func readObject(w http.ResponseWriter, r *http.Request, optional bool) (map[stri
 	return obj, true
 }
 
+// decodeText decodes a JSON string member that will be stored, or says
+// why it cannot be: not a string, not valid text (see domain/text), or
+// holding control characters a field of kind k may not.
+func decodeText(raw json.RawMessage, k text.Kind) (string, string) {
+	raw = bytes.TrimSpace(raw)
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", "Input should be a valid string."
+	}
+	if p := text.JSONStringProblem(raw); p != "" {
+		return "", p
+	}
+	if p := text.Problem(s, k); p != "" {
+		return "", p
+	}
+	return s, ""
+}
+
 // unknownFields records a field error for every member not in known.
 func unknownFields(obj map[string]json.RawMessage, ferrs map[string]string, known ...string) {
 	for k := range obj {
@@ -152,16 +171,17 @@ func parseNewEndpoint(obj map[string]json.RawMessage) (webhooks.NewEndpoint, map
 	ferrs := map[string]string{}
 	unknownFields(obj, ferrs, "url", "description", "event_types")
 	var in webhooks.NewEndpoint
+	var msg string
 	if raw, ok := obj["url"]; !ok || string(raw) == "null" {
 		ferrs["url"] = "Field required."
-	} else if err := json.Unmarshal(raw, &in.URL); err != nil {
-		ferrs["url"] = "Input should be a valid string."
+	} else if in.URL, msg = decodeText(raw, text.Line); msg != "" {
+		ferrs["url"] = msg
 	} else if msg := checkWebhookURL(in.URL); msg != "" {
 		ferrs["url"] = msg
 	}
 	if raw, ok := obj["description"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &in.Description); err != nil {
-			ferrs["description"] = "Input should be a valid string."
+		if in.Description, msg = decodeText(raw, text.Multiline); msg != "" {
+			ferrs["description"] = msg
 		} else if utf8.RuneCountInString(in.Description) > maxWebhookDescription {
 			ferrs["description"] = "String should have at most " + strconv.Itoa(maxWebhookDescription) + " characters."
 		}

@@ -169,6 +169,10 @@ func TestAdminCommands(t *testing.T) {
 	for _, args := range [][]string{
 		{"org", "create"},
 		{"org", "create", "--name", "x", "--currency", "EUR"},
+		{"org", "create", "--name", "n\x00ame"},
+		{"org", "create", "--name", "caf\xe9"},
+		{"credit", "--org", org.ID, "--amount", "5", "--reference", "invoice\x00 43"},
+		{"key", "create", "--org", org.ID, "--scopes", "apikey:campaign:read", "--name", "back\x1bend"},
 		{"credit", "--org", org.ID, "--amount", "0"},
 		{"credit", "--org", "not-a-uuid", "--amount", "5"},
 		{"key", "create", "--org", org.ID, "--scopes", "apikey:everything"},

@@ -21,6 +21,7 @@ import (
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/text"
 )
 
 // Appender appends records durably.
@@ -53,6 +54,9 @@ const MaxRatePerMinute = 1_000_000
 // currency (pricing.Currency); currency may be empty for that one.
 func (s Service) CreateOrganisation(ctx context.Context, name, currency string) (postgres.Organisation, error) {
 	name = strings.TrimSpace(name)
+	if p := text.Problem(name, text.Line); p != "" {
+		return postgres.Organisation{}, invalid("organisation name: %s", p)
+	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
 		return postgres.Organisation{}, invalid("organisation name must have 1 to 200 characters")
 	}
@@ -84,6 +88,11 @@ func (s Service) organisation(ctx context.Context, org uuid.UUID) error {
 func (s Service) Credit(ctx context.Context, org uuid.UUID, amount int64, reference string) (uuid.UUID, error) {
 	if amount <= 0 {
 		return uuid.Nil, invalid("amount must be a positive number of minor units")
+	}
+	// The reference is stored by the ledger's read model: text it cannot
+	// store must not reach the log.
+	if p := text.Problem(reference, text.Line); p != "" {
+		return uuid.Nil, invalid("reference: %s", p)
 	}
 	if err := s.organisation(ctx, org); err != nil {
 		return uuid.Nil, err
@@ -121,6 +130,9 @@ func (s Service) CreateKey(ctx context.Context, org uuid.UUID, name string, scop
 	}
 	if ratePerMinute < 0 || ratePerMinute > MaxRatePerMinute {
 		return NewKey{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
+	}
+	if p := text.Problem(name, text.Line); p != "" {
+		return NewKey{}, invalid("key name: %s", p)
 	}
 	if utf8.RuneCountInString(name) > 200 {
 		return NewKey{}, invalid("key name must have at most 200 characters")

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"ziett.co/campaigns/domain/text"
 )
 
 // Limits and accepted values of POST /c/v1/campaigns/batch, as published in
@@ -104,7 +106,7 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 		r.RemitterID = parseRemitterID(s, errs)
 	}
 	if s, ok := stringField(fields, fieldContent, msgInvalidString, errs); ok {
-		if checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
+		if checkText(fieldContent, s, text.Multiline, errs) && checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
 			r.Content = s
 		}
 	}
@@ -123,7 +125,7 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 		errs[fieldRecipients] = msgRequired
 	}
 	if s, ok := stringField(fields, fieldName, msgInvalidString, errs); ok {
-		if checkLength(fieldName, s, minNameLength, maxNameLength, errs) {
+		if checkText(fieldName, s, text.Line, errs) && checkLength(fieldName, s, minNameLength, maxNameLength, errs) {
 			r.Name = s
 		}
 	}
@@ -177,41 +179,61 @@ func decodeObject(body []byte) (map[string]json.RawMessage, string) {
 }
 
 // stringField fetches a required string member, recording typeMsg when the
-// member is null or of another JSON type.
+// member is null or of another JSON type, and the encoding problem when
+// it is a string that cannot be read as text.
 func stringField(fields map[string]json.RawMessage, key, typeMsg string, errs FieldErrors) (string, bool) {
 	raw, ok := fields[key]
 	if !ok {
 		errs[key] = msgRequired
 		return "", false
 	}
-	s, ok := decodeString(raw)
-	if !ok {
+	s, problem, ok := decodeString(raw)
+	switch {
+	case !ok:
 		errs[key] = typeMsg
+		return "", false
+	case problem != "":
+		errs[key] = problem
 		return "", false
 	}
 	return s, true
 }
 
 // decodeString decodes a JSON string, refusing every other JSON type,
-// including null, which encoding/json would otherwise turn into "".
-func decodeString(raw json.RawMessage) (string, bool) {
+// including null, which encoding/json would otherwise turn into "" (ok
+// false). A string that is not valid text (bytes that are not UTF-8, a
+// lone surrogate escape) gets a problem instead of encoding/json's silent
+// U+FFFD, which would change the text the customer sent, and its price.
+func decodeString(raw json.RawMessage) (s, problem string, ok bool) {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
+		return "", "", false
 	}
 	// raw has already passed the syntax check of the whole body, so a string
 	// without escapes and with valid UTF-8 is its own value. This spares a
 	// full decoder per recipient on 1000-item lists; the rest go through
-	// encoding/json so that escapes and U+FFFD replacement stay its own.
+	// encoding/json once the raw token is known to decode faithfully.
 	inner := raw[1 : len(raw)-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
+		return string(inner), "", true
 	}
-	var s string
+	if p := text.JSONStringProblem(raw); p != "" {
+		return "", p, true
+	}
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
+		return "", "", false
 	}
-	return s, true
+	return s, "", true
+}
+
+// checkText records why s cannot be stored or makes no sense in a field
+// of kind k (control characters), if it cannot or does not.
+func checkText(key, s string, k text.Kind, errs FieldErrors) bool {
+	if p := text.Problem(s, k); p != "" {
+		errs[key] = p
+		return false
+	}
+	return true
 }
 
 func parseRemitterID(s string, errs FieldErrors) uuid.UUID {
@@ -277,11 +299,13 @@ func parseRecipients(raw json.RawMessage, errs FieldErrors) []string {
 	out := make([]string, 0, len(items))
 	failed := 0
 	for i, item := range items {
-		s, ok := decodeString(item)
+		s, problem, ok := decodeString(item)
 		msg := ""
 		switch {
 		case !ok:
 			msg = msgInvalidString
+		case problem != "":
+			msg = problem
 		case !matchRecipient(s):
 			msg = msgRecipientMatch
 		}

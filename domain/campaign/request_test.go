@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"ziett.co/campaigns/domain/text"
 )
 
 const (
@@ -477,11 +479,11 @@ func TestParseRequestBodyEdges(t *testing.T) {
 			t.Fatalf("got %q", errs)
 		}
 	})
-	t.Run("invalid UTF-8 counts as U+FFFD", func(t *testing.T) {
+	t.Run("invalid UTF-8 is refused, not replaced with U+FFFD", func(t *testing.T) {
 		body := strings.Replace(seedBody, `"Black Friday Promo - Luanda"`, "\"\xff\xfe\"", 1)
-		r, errs := ParseRequest([]byte(body))
-		if errs != nil || r.Name != "\uFFFD\uFFFD" {
-			t.Fatalf("got %q, %q", r.Name, errs)
+		_, errs := ParseRequest([]byte(body))
+		if !maps.Equal(errs, FieldErrors{"name": text.MsgInvalidUTF8}) {
+			t.Fatalf("got %q", errs)
 		}
 	})
 }
@@ -495,6 +497,12 @@ func assertValid(t testing.TB, r Request) {
 	}
 	if n := utf8.RuneCountInString(r.Content); n < 1 || n > 10000 {
 		t.Fatalf("accepted content of %d chars", n)
+	}
+	if p := text.Problem(r.Name, text.Line); p != "" {
+		t.Fatalf("accepted name %q: %s", r.Name, p)
+	}
+	if p := text.Problem(r.Content, text.Multiline); p != "" {
+		t.Fatalf("accepted content %q: %s", r.Content, p)
 	}
 	if r.ChannelType != "SMS" {
 		t.Fatalf("accepted channel %q", r.ChannelType)
@@ -609,16 +617,23 @@ func TestISOAlpha2Table(t *testing.T) {
 	}
 }
 
+// decodeString gives what encoding/json gives for every string it decodes
+// faithfully, and a problem instead of its U+FFFD repairs.
 func TestDecodeStringMatchesEncodingJSON(t *testing.T) {
 	for _, js := range []string{
-		`""`, `"a"`, `"olá"`, `"\u00e1"`, `"\ud83d"`, `"\ud83d\ude00"`, `"a\"b"`, `"\\"`,
-		"\"\xff\"", "\"\xe2\x82\"", `"\/"`, ` "lead"`, `null`, `1`, `[]`, `{}`, `true`,
+		`""`, `"a"`, `"olá"`, `"\u00e1"`, `"\ud83d\ude00"`, `"a\"b"`, `"\\"`,
+		`"\/"`, ` "lead"`, `null`, `1`, `[]`, `{}`, `true`,
 	} {
-		got, gotOK := decodeString(json.RawMessage(js))
+		got, problem, gotOK := decodeString(json.RawMessage(js))
 		var want string
 		wantOK := strings.HasPrefix(strings.TrimLeft(js, " "), `"`) && json.Unmarshal([]byte(js), &want) == nil
-		if got != want || gotOK != wantOK {
-			t.Errorf("decodeString(%s) = %q, %v; encoding/json gives %q, %v", js, got, gotOK, want, wantOK)
+		if got != want || gotOK != wantOK || problem != "" {
+			t.Errorf("decodeString(%s) = %q, %q, %v; encoding/json gives %q, %v", js, got, problem, gotOK, want, wantOK)
+		}
+	}
+	for _, js := range []string{`"\ud83d"`, "\"\xff\"", "\"\xe2\x82\"", `"\udc00x"`} {
+		if got, problem, ok := decodeString(json.RawMessage(js)); !ok || problem == "" || got != "" {
+			t.Errorf("decodeString(%s) = %q, %q, %v; want a problem", js, got, problem, ok)
 		}
 	}
 }
@@ -633,6 +648,8 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"name":"\u00e9","content":"\ud83d\ude00","channel_type":"SMS","remitter_id":"{019B4B56-E704-7C30-83A0-527DF63C3E00}","country_alpha2":"AO","recipients":["\u0031234567","+244990000002"],"name":"z"}`))
 	f.Add([]byte(`{"name":1,"content":null,"channel_type":"sms","remitter_id":"550e8400-e29b-41d4-a716-446655440000","country_alpha2":"XX","recipients":[1,null,"abc"]}`))
 	f.Add([]byte(seedBody + " x"))
+	f.Add([]byte(`{"name":"n\u0000ame","content":"a\ud800","channel_type":"SMS","remitter_id":"019b4b56-e704-7c30-83a0-527df63c3e00","country_alpha2":"AO","recipients":["1234567","2345678"]}`))
+	f.Add([]byte("{\"name\":\"caf\xe9\",\"content\":\"x\\n\\ty\",\"channel_type\":\"SMS\",\"remitter_id\":\"019b4b56-e704-7c30-83a0-527df63c3e00\",\"country_alpha2\":\"AO\",\"recipients\":[\"1234567\",\"2345678\"]}"))
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, errs := ParseRequest(body)
@@ -686,5 +703,50 @@ func BenchmarkParseRequest1000Recipients(b *testing.B) {
 		if _, errs := ParseRequest(body); errs != nil {
 			b.Fatal(errs)
 		}
+	}
+}
+
+// Text that PostgreSQL cannot store, or that encoding/json would repair
+// silently (changing the text and its price), is refused in the field it
+// is in; line breaks and tabs stay allowed in the message content only.
+func TestParseRequestRefusesWhatCannotBeStored(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutate func(map[string]any)
+		field  string // "" when the request is accepted
+		want   string // part of the message
+	}{
+		{"NUL in the name", raw("name", `"n\u0000ame"`), "name", "found U+0000 at character 2"},
+		{"line feed in the name", raw("name", `"two\nlines"`), "name", "U+000A"},
+		{"escape character in the name", raw("name", `"\u001b[1m"`), "name", "U+001B"},
+		{"C1 control in the name", raw("name", `"a\u0085"`), "name", "U+0085"},
+		{"lone high surrogate in the name", raw("name", `"promo \ud83d"`), "name", "lone surrogate"},
+		{"lone low surrogate in the content", raw("content", `"hi \ude00"`), "content", "lone surrogate"},
+		{"invalid UTF-8 byte in the content", raw("content", "\"caf\xe9\""), "content", "valid UTF-8"},
+		{"NUL in the content", raw("content", `"Hello\u0000"`), "content", "found U+0000"},
+		{"bell in the content", raw("content", `"Hello\u0007"`), "content", "U+0007"},
+		{"invalid UTF-8 in a recipient", raw("recipients", "[\"+244990000001\", \"+24499\xff0000002\"]"), "recipients[1]", "valid UTF-8"},
+		{"lone surrogate in the remitter", raw("remitter_id", `"\ud800"`), "remitter_id", "lone surrogate"},
+		{"line breaks and tab are allowed in the content", raw("content", `"Hello,\r\n\tworld"`), "", ""},
+		{"an escaped surrogate pair is one character", raw("name", `"Promo \ud83d\ude00"`), "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := bodyWith(t, c.mutate)
+			r, errs := ParseRequest(body)
+			if c.field == "" {
+				if errs != nil {
+					t.Fatalf("refused: %v", errs)
+				}
+				assertValid(t, r)
+				return
+			}
+			if msg := errs[c.field]; !strings.Contains(msg, c.want) || len(errs) != 1 {
+				t.Fatalf("errors %q, want only %s with %q", errs, c.field, c.want)
+			}
+		})
+	}
+	r, errs := ParseRequest(bodyWith(t, raw("name", `"Promo \ud83d\ude00"`)))
+	if errs != nil || r.Name != "Promo 😀" {
+		t.Fatalf("surrogate pair decoded as %q (%v)", r.Name, errs)
 	}
 }
