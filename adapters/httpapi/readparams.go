@@ -27,7 +27,8 @@ const (
 var (
 	campaignStatuses = []string{campaigns.StatusProcessing, campaigns.StatusSending, campaigns.StatusCompleted, campaigns.StatusFailed}
 	messageStatuses  = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageFailed,
-		campaigns.MessageInvalid, campaigns.MessageDuplicate, campaigns.MessageCancelled}
+		campaigns.MessageInvalid, campaigns.MessageDuplicate, campaigns.MessageCancelled,
+		campaigns.MessageDelivered, campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected}
 )
 
 func invalidQuery(w http.ResponseWriter, r *http.Request, fields map[string]string) {

@@ -27,6 +27,12 @@ const (
 	FundsRefunded     Type = "FundsRefunded"
 	MessageSent       Type = "MessageSent"
 	MessageFailed     Type = "MessageFailed"
+	// Delivery receipts: what the operator finally made of a sent message
+	// (see docs/delivery-receipts.md).
+	MessageDelivered   Type = "MessageDelivered"
+	MessageUndelivered Type = "MessageUndelivered"
+	// A mobile-originated message to one of an organisation's senders.
+	InboundMessageReceived Type = "InboundMessageReceived"
 )
 
 // Version is the payload version written by this build. Readers accept every
@@ -81,7 +87,7 @@ func (e Envelope) Decode(p any) error { return fastjson.Unmarshal(e.Data, p) }
 // because go-json ignores omitzero, which CampaignProcessed's items use.
 func marshal(p Payload) ([]byte, error) {
 	switch p.(type) {
-	case MessageSentV1, MessageFailedV1:
+	case MessageSentV1, MessageFailedV1, MessageDeliveredV1, MessageUndeliveredV1:
 		return fastjson.Marshal(p)
 	}
 	return json.Marshal(p)

@@ -66,6 +66,9 @@ func TestFastEncodingIsIdentical(t *testing.T) {
 		MessageFailedV1{MessageOutcome{MessageID: uuid.New(), Provider: "movicel", Cost: 0, Currency: "AOA", Attempts: 5,
 			ErrorCode: "TEMPORARY_FAILURE", Error: "busy: <retry> & \"later\"\n\t\x01 😀"}},
 		MessageSentV1{},
+		MessageDeliveredV1{MessageReceipt{MessageID: uuid.New(), Index: 3, Provider: "unitel", Status: ReceiptDelivered, Parts: 2,
+			ProviderRefs: []string{"a1", "a2"}, Stat: "DELIVRD", Err: "000", Raw: "id:a2 sub:001 <&>", DoneAt: time.Date(2026, 5, 14, 10, 30, 0, 0, time.UTC)}},
+		MessageUndeliveredV1{MessageReceipt{Status: ReceiptRejected, Stat: "REJECTD"}},
 	} {
 		fast, err := marshal(p)
 		if err != nil {

@@ -1,6 +1,10 @@
 package events
 
-import "github.com/google/uuid"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // Money amounts are integer minor units of Currency (e.g. cêntimos of AOA):
 // floating point never touches a balance.
@@ -149,3 +153,89 @@ type Delivery struct {
 	TraceID       string    `json:"trace_id,omitempty"`
 	CausationID   uuid.UUID `json:"causation_id"`
 }
+
+// Receipt statuses of a message, after its operator's delivery receipts.
+// DELIVERED is MessageDelivered; the others are MessageUndelivered.
+const (
+	ReceiptDelivered   = "DELIVERED"
+	ReceiptUndelivered = "UNDELIVERED"
+	ReceiptExpired     = "EXPIRED"
+	ReceiptRejected    = "REJECTED"
+)
+
+// ReceiptStatus maps an SMPP receipt's stat field to a receipt status:
+// DELIVRD is DELIVERED, UNDELIV UNDELIVERED, EXPIRED EXPIRED, REJECTD
+// REJECTED, and anything else (DELETED, UNKNOWN, ACCEPTD, ENROUTE…) is
+// UNDELIVERED, the raw stat being kept beside it.
+func ReceiptStatus(stat string) string {
+	switch stat {
+	case "DELIVRD":
+		return ReceiptDelivered
+	case "EXPIRED":
+		return ReceiptExpired
+	case "REJECTD":
+		return ReceiptRejected
+	}
+	return ReceiptUndelivered
+}
+
+// ReceiptSeverity orders receipt statuses from best to worst, the rule that
+// decides a multi-part message from its parts' receipts: the message's
+// status is its worst part's. A message is DELIVERED only when every part
+// was; a part the operator refused (REJECTED) outweighs one it could not
+// deliver (UNDELIVERED), which outweighs one that ran out of validity
+// (EXPIRED).
+func ReceiptSeverity(status string) int {
+	switch status {
+	case ReceiptDelivered:
+		return 0
+	case ReceiptExpired:
+		return 1
+	case ReceiptUndelivered:
+		return 2
+	case ReceiptRejected:
+		return 3
+	}
+	return 2
+}
+
+// MessageReceipt is shared by MessageDelivered and MessageUndelivered: the
+// decision over every part's delivery receipt. Stat and Err are the raw
+// fields of the part that decided it (the worst one), Raw its receipt text.
+type MessageReceipt struct {
+	MessageID uuid.UUID `json:"message_id"`
+	Index     int       `json:"index"`
+	Provider  string    `json:"provider"`
+	// Status is DELIVERED, UNDELIVERED, EXPIRED or REJECTED.
+	Status string `json:"status"`
+	Parts  int    `json:"parts"`
+	// ProviderRefs are the operator's ids of the parts, in part order.
+	ProviderRefs []string `json:"provider_refs"`
+	Stat         string   `json:"stat"`
+	Err          string   `json:"err"`
+	Raw          string   `json:"raw,omitempty"`
+	// DoneAt is the operator's done date of the deciding part (when it
+	// reached its final state), in UTC; its clock, to the minute.
+	DoneAt time.Time `json:"done_at"`
+}
+
+type MessageDeliveredV1 struct{ MessageReceipt }
+
+func (MessageDeliveredV1) EventType() Type { return MessageDelivered }
+
+type MessageUndeliveredV1 struct{ MessageReceipt }
+
+func (MessageUndeliveredV1) EventType() Type { return MessageUndelivered }
+
+// InboundMessageReceivedV1 is a mobile-originated SMS to one of the
+// organisation's senders (the reply path that opt-outs will use).
+type InboundMessageReceivedV1 struct {
+	Provider   string    `json:"provider"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Text       string    `json:"text"`
+	RemitterID uuid.UUID `json:"remitter_id"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+func (InboundMessageReceivedV1) EventType() Type { return InboundMessageReceived }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,7 +40,16 @@ const (
 	MessageInvalid   = "INVALID"
 	MessageDuplicate = "DUPLICATE"
 	MessageCancelled = "CANCELLED"
+	// After a delivery receipt (a SENT message moves on to one of these).
+	MessageDelivered   = events.ReceiptDelivered
+	MessageUndelivered = events.ReceiptUndelivered
+	MessageExpired     = events.ReceiptExpired
+	MessageRejected    = events.ReceiptRejected
 )
+
+// receiptStatuses are the statuses a delivery receipt gives: each implies
+// SENT.
+var receiptStatuses = []string{MessageDelivered, MessageUndelivered, MessageExpired, MessageRejected}
 
 // Change is a campaign status transition applied by a batch.
 type Change struct {
@@ -84,6 +94,7 @@ type outcome struct {
 // moves), so replaying an event already applied changes nothing.
 func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
 	var outs []outcome
+	var rcpts []receipt
 	var changes []Change
 	touched := map[uuid.UUID]bool{}
 	b := &pgx.Batch{}
@@ -113,6 +124,13 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			outs = append(outs, outcome{id: o.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: o.Index,
 				provider: o.Provider, status: st, cost: o.Cost, currency: o.Currency, ref: o.ProviderRef,
 				code: o.ErrorCode, errText: o.Error, attempts: o.Attempts, at: e.OccurredAt})
+		case events.MessageDelivered, events.MessageUndelivered:
+			var m events.MessageReceipt
+			if err := e.Decode(&m); err != nil {
+				return err
+			}
+			rcpts = append(rcpts, receipt{id: m.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: m.Index,
+				provider: m.Provider, status: m.Status, refs: m.ProviderRefs, stat: m.Stat, err: m.Err, at: m.DoneAt})
 		default:
 			if err := queueOrgEvent(b, e); err != nil {
 				return err
@@ -124,6 +142,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 	}
 	if len(outs) > 0 {
 		queueOutcomes(b, outs)
+	}
+	if len(rcpts) > 0 {
+		queueReceipts(b, rcpts)
 	}
 	if b.Len() > 0 {
 		if err := lockCampaigns(ctx, tx, touched); err != nil {
@@ -319,7 +340,7 @@ func queueRecipients(b *pgx.Batch, e events.Envelope, c events.CampaignProcessed
 		FROM unnest($7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[])
 			AS u(mid, idx, input, e164, provider, cost, st, code, err)
 		ON CONFLICT (campaign_id, idx) DO UPDATE SET input = EXCLUDED.input, e164 = EXCLUDED.e164,
-			segments = EXCLUDED.segments, queued_at = EXCLUDED.queued_at`,
+			segments = EXCLUDED.segments, queued_at = EXCLUDED.queued_at, cost = EXCLUDED.cost, currency = EXCLUDED.currency`,
 		e.CampaignID, e.OrgID, c.SegmentsPerMessage, c.Currency, e.OccurredAt, MessageQueued,
 		mids, idx, inputs, e164s, provs, costs, sts, codes, errs)
 }
@@ -375,8 +396,62 @@ func queueOutcomes(b *pgx.Batch, outs []outcome) {
 		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::bigint[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[])
 			AS u(id, camp, org, idx, prov, cost, cur, st, ref, code, err, att, at)
-		ON CONFLICT (campaign_id, idx) DO UPDATE SET status = EXCLUDED.status, provider_ref = EXCLUDED.provider_ref,
-			error_code = EXCLUDED.error_code, error = EXCLUDED.error, attempts = EXCLUDED.attempts, done_at = EXCLUDED.done_at
-		WHERE messages.status = $14`,
-		ids, camps, orgs, idx, provs, costs, curs, sts, refs, codes, errs, attempts, ats, MessageQueued)
+		ON CONFLICT (campaign_id, idx) DO UPDATE SET
+			status = CASE WHEN messages.status = $14 THEN EXCLUDED.status ELSE messages.status END,
+			provider_ref = EXCLUDED.provider_ref, error_code = EXCLUDED.error_code, error = EXCLUDED.error,
+			attempts = EXCLUDED.attempts, done_at = EXCLUDED.done_at, cost = EXCLUDED.cost, currency = EXCLUDED.currency
+		WHERE messages.status = $14 OR (messages.status = ANY($15) AND messages.done_at IS NULL)`,
+		ids, camps, orgs, idx, provs, costs, curs, sts, refs, codes, errs, attempts, ats, MessageQueued, receiptStatuses)
+}
+
+// receipt is one message's delivery decision.
+type receipt struct {
+	id, campaign, org uuid.UUID
+	idx               int
+	provider, status  string
+	refs              []string
+	stat, err         string
+	at                time.Time
+}
+
+// queueReceipts moves messages to their receipt status. A receipt can be
+// projected before the message's outcome (the receipt stage may commit
+// before the dispatcher's batch does) or even before its campaign's
+// CampaignProcessed: the row is then created here, with the status, and
+// the later writes fill in the rest without moving the status back (see
+// queueOutcomes). Each message gets one receipt event, so a second one
+// (a replay) changes nothing.
+func queueReceipts(b *pgx.Batch, rs []receipt) {
+	seen := make(map[uuid.UUID]bool, len(rs))
+	uniq := rs[:0]
+	for _, r := range rs {
+		if !seen[r.id] {
+			seen[r.id] = true
+			uniq = append(uniq, r)
+		}
+	}
+	rs = uniq
+	slices.SortFunc(rs, func(a, b receipt) int {
+		return cmp.Or(bytes.Compare(a.campaign[:], b.campaign[:]), cmp.Compare(a.idx, b.idx))
+	})
+	n := len(rs)
+	ids, camps, orgs := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+	idx := make([]int32, n)
+	provs, sts, refs, stats, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i, r := range rs {
+		ids[i], camps[i], orgs[i], idx[i] = r.id, r.campaign, r.org, int32(r.idx)
+		provs[i], sts[i], refs[i], stats[i], errs[i], ats[i] = r.provider, r.status, strings.Join(r.refs, ","), r.stat, r.err, r.at
+	}
+	b.Queue(`INSERT INTO messages (message_id, campaign_id, org_id, idx, provider, cost, currency, status,
+			provider_ref, receipt_at, receipt_stat, receipt_err)
+		SELECT id, camp, org, idx, prov, 0, '', st, NULLIF(ref, ''), at, stat, err
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[],
+			$8::timestamptz[], $9::text[], $10::text[])
+			AS u(id, camp, org, idx, prov, st, ref, at, stat, err)
+		ON CONFLICT (campaign_id, idx) DO UPDATE SET status = EXCLUDED.status, receipt_at = EXCLUDED.receipt_at,
+			receipt_stat = EXCLUDED.receipt_stat, receipt_err = EXCLUDED.receipt_err,
+			provider_ref = COALESCE(messages.provider_ref, EXCLUDED.provider_ref)
+		WHERE messages.receipt_at IS NULL`,
+		ids, camps, orgs, idx, provs, sts, refs, ats, stats, errs)
 }

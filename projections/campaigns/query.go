@@ -22,11 +22,50 @@ type Recipients struct {
 	Duplicates int `json:"duplicates"`
 }
 
+// Messages counts a campaign's messages by what became of them. Sent
+// counts every message a provider accepted, whether or not its delivery
+// receipt has come; Delivered, Undelivered, Expired and Rejected count the
+// sent messages whose receipts decided them, and DeliveryRate is Delivered
+// over Sent (0 before anything is sent).
 type Messages struct {
-	Total  int `json:"total"`
-	Queued int `json:"queued"`
-	Sent   int `json:"sent"`
-	Failed int `json:"failed"`
+	Total        int     `json:"total"`
+	Queued       int     `json:"queued"`
+	Sent         int     `json:"sent"`
+	Failed       int     `json:"failed"`
+	Delivered    int     `json:"delivered"`
+	Undelivered  int     `json:"undelivered"`
+	Expired      int     `json:"expired"`
+	Rejected     int     `json:"rejected"`
+	DeliveryRate float64 `json:"delivery_rate"`
+}
+
+// count adds n messages of status st.
+func (m *Messages) count(st string, n int) {
+	switch st {
+	case MessageFailed:
+		m.Failed += n
+	case MessageSent:
+		m.Sent += n
+	case MessageDelivered:
+		m.Sent += n
+		m.Delivered += n
+	case MessageUndelivered:
+		m.Sent += n
+		m.Undelivered += n
+	case MessageExpired:
+		m.Sent += n
+		m.Expired += n
+	case MessageRejected:
+		m.Sent += n
+		m.Rejected += n
+	}
+}
+
+func (m *Messages) rate() {
+	m.DeliveryRate = 0
+	if m.Sent > 0 {
+		m.DeliveryRate = float64(m.Delivered) / float64(m.Sent)
+	}
 }
 
 type Segments struct {
@@ -151,6 +190,10 @@ func (r Reader) Views(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]View,
 	return out, nil
 }
 
+// countedStatuses are the statuses of planned messages (not INVALID,
+// DUPLICATE or CANCELLED recipients).
+var countedStatuses = append([]string{MessageQueued, MessageSent, MessageFailed}, receiptStatuses...)
+
 // countMessages fills in the message counts, which are read from the
 // messages rows rather than kept as counters (see the projection).
 func (r Reader) countMessages(ctx context.Context, vs []View) error {
@@ -164,7 +207,7 @@ func (r Reader) countMessages(ctx context.Context, vs []View) error {
 	}
 	rows, err := r.DB.Query(ctx, `SELECT campaign_id, provider, status, count(*) FROM messages
 		WHERE campaign_id = ANY($1) AND status = ANY($2) GROUP BY campaign_id, provider, status`,
-		ids, []string{MessageQueued, MessageSent, MessageFailed})
+		ids, countedStatuses)
 	if err != nil {
 		return err
 	}
@@ -174,14 +217,8 @@ func (r Reader) countMessages(ctx context.Context, vs []View) error {
 	_, err = pgx.ForEachRow(rows, []any{&id, &prov, &st, &n}, func() error {
 		v := &vs[at[id]]
 		pm := v.Providers[prov]
-		switch st {
-		case MessageSent:
-			pm.Sent += n
-			v.Messages.Sent += n
-		case MessageFailed:
-			pm.Failed += n
-			v.Messages.Failed += n
-		}
+		pm.count(st, n)
+		v.Messages.count(st, n)
 		pm.Total += n
 		v.Providers[prov] = pm
 		return nil
@@ -193,8 +230,10 @@ func (r Reader) countMessages(ctx context.Context, vs []View) error {
 		v := &vs[i]
 		for k, pm := range v.Providers {
 			pm.Queued = pm.Total - pm.Sent - pm.Failed
+			pm.rate()
 			v.Providers[k] = pm
 		}
+		v.Messages.rate()
 		v.Messages.Queued = max(0, v.Messages.Total-v.Messages.Sent-v.Messages.Failed)
 		switch {
 		case v.Status == StatusCompleted || v.Status == StatusFailed:
@@ -288,6 +327,21 @@ type Message struct {
 	CreatedAt   *time.Time `json:"created_at"`
 	SentAt      *time.Time `json:"sent_at"`
 	FailedAt    *time.Time `json:"failed_at"`
+	// DeliveredAt is when the operator delivered the message (its
+	// receipt's done date), for DELIVERED messages.
+	DeliveredAt *time.Time `json:"delivered_at"`
+	// Receipt is the operator's delivery receipt, once one decided the
+	// message (DELIVERED, UNDELIVERED, EXPIRED or REJECTED).
+	Receipt *Receipt `json:"receipt"`
+}
+
+// Receipt is what the operator's delivery receipt said: its raw stat and
+// err fields (of the part that decided a multi-part message) and when the
+// operator reached that state.
+type Receipt struct {
+	Stat   string    `json:"stat"`
+	Err    string    `json:"err"`
+	DoneAt time.Time `json:"done_at"`
 }
 
 // MessageQuery selects a campaign's recipients in submission order.
@@ -309,7 +363,7 @@ func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q Message
 		return nil, false, ErrNotFound
 	}
 	sql := `SELECT idx, message_id, input, e164, status, provider, segments, cost, currency, error_code, error,
-			provider_ref, attempts, queued_at, done_at
+			provider_ref, attempts, queued_at, done_at, receipt_at, receipt_stat, receipt_err
 		FROM messages WHERE campaign_id = $1 AND org_id = $2 AND idx > $3`
 	args := []any{campaign, org, q.AfterIndex}
 	if len(q.Statuses) > 0 {
@@ -325,9 +379,27 @@ func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q Message
 	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
 		var m Message
 		var code, text *string
-		var done *time.Time
+		var done, rat *time.Time
+		var rstat, rerr *string
 		err := row.Scan(&m.Index, &m.MessageID, &m.Recipient, &m.E164, &m.Status, &m.Provider, &m.Segments,
-			&m.Cost, &m.Currency, &code, &text, &m.ProviderRef, &m.Attempts, &m.CreatedAt, &done)
+			&m.Cost, &m.Currency, &code, &text, &m.ProviderRef, &m.Attempts, &m.CreatedAt, &done, &rat, &rstat, &rerr)
+		if rat != nil {
+			m.Receipt = &Receipt{DoneAt: *rat}
+			if rstat != nil {
+				m.Receipt.Stat = *rstat
+			}
+			if rerr != nil {
+				m.Receipt.Err = *rerr
+			}
+			if m.Status != MessageDelivered && code == nil {
+				// The receipt's error is the message's.
+				c, t := "RECEIPT_"+m.Status, "The operator reported "+m.Receipt.Stat
+				if m.Receipt.Err != "" {
+					t += " (error " + m.Receipt.Err + ")"
+				}
+				code, text = &c, &t
+			}
+		}
 		if code != nil || text != nil {
 			m.Error = &Failure{}
 			if code != nil {
@@ -342,6 +414,10 @@ func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q Message
 			m.SentAt = done
 		case MessageFailed, MessageCancelled:
 			m.FailedAt = done
+		case MessageDelivered:
+			m.SentAt, m.DeliveredAt = done, rat
+		case MessageUndelivered, MessageExpired, MessageRejected:
+			m.SentAt = done
 		}
 		return m, err
 	})
