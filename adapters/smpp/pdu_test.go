@@ -80,7 +80,7 @@ func TestCodecMatchesTheSpecLayouts(t *testing.T) {
 			PDU{Header: Header{Length: 0x4B, ID: SubmitSM, Seq: 5}, Body: &SM{
 				SourceTON: 5, Source: "ZIETT", DestTON: 1, DestNPI: 1, Dest: "244990000001", RegisteredDelivery: 1,
 				ShortMessage: []byte("hello"),
-				TLVs: TLVs{{Tag: TagZiettMessageID, Value: hexb(t, "00112233445566778899aabbccddeeff")}}}}},
+				TLVs:         TLVs{{Tag: TagZiettMessageID, Value: hexb(t, "00112233445566778899aabbccddeeff")}}}}},
 		{"submit_sm with schedule and validity times and a UDH", `
 			00000061 00000004 00000000 00000006
 			` + cs("CMT") + `
