@@ -5,6 +5,7 @@
 //	ziett admin …  organisations, keys, sender IDs, credits
 //	ziett audit campaign ID       a campaign's events, read from the log
 //	ziett projections rebuild|verify  replay the log into a read model
+//	ziett smsc     the SMPP SMSC simulator on its own
 package main
 
 import (
@@ -25,6 +26,7 @@ commands:
   audit    print a campaign's events from the log (audit campaign ID)
   projections  rebuild a read model from the log, or verify it (projections rebuild|verify)
   bench    measure throughput and latency with an embedded broker and database
+  smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
 `
 
 func main() {
@@ -44,6 +46,8 @@ func main() {
 		err = runAdmin(os.Args[2:], log)
 	case "bench":
 		err = runBench(os.Args[2:], log)
+	case "smsc":
+		err = runSMSC(os.Args[2:], log)
 	case "audit":
 		err = runAudit(os.Args[2:], log)
 	case "projections":
