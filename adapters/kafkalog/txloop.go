@@ -81,6 +81,16 @@ type TxLoop struct {
 	// Committed, when set, is told of every batch that committed (the
 	// stage throughput metrics).
 	Committed func(kgo.Fetches)
+	// PartitionFetchBytes, when set, bounds how much of one partition a
+	// fetch buffers, and each fetch starts from the next partition. A
+	// consumer takes buffered records partition by partition, so with the
+	// default (1 MiB, thousands of records) a slow stage works through
+	// one partition's megabyte, then the next one's, while the last
+	// partitions of a backlog wait minutes; with a few KiB every partition
+	// with work gets a turn every few seconds. Fetch sessions are off
+	// with it, since the broker answers a session's partitions in its own
+	// order, not the rotated order of the request.
+	PartitionFetchBytes int32
 
 	mu       sync.Mutex
 	built    map[tp]bool
@@ -203,6 +213,9 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		// Rebalances happen only between transactions, so Forget never
 		// races Handle.
 		kgo.BlockRebalanceOnPoll(),
+	}
+	if l.PartitionFetchBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(l.PartitionFetchBytes), kgo.DisableFetchSessions())
 	}
 	if l.InstanceID != "" {
 		txnID = l.Group + "-" + l.InstanceID

@@ -53,11 +53,18 @@ func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider s
 		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider]}
 }
 
+// DispatcherFetchBytes is how much of one queue partition a dispatcher
+// fetches at a time: about a hundred deliveries, so that at a provider's
+// rate limit every partition with work is served every few seconds
+// (docs/partition-fairness.md).
+const DispatcherFetchBytes = 8 << 10
+
 // DispatcherLoop is one provider's dispatcher loop as Start runs it.
 func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
 	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
 		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+		PartitionFetchBytes: DispatcherFetchBytes}
 }
 
 // LoadRules is the rules a configuration runs with: Rules if set, else

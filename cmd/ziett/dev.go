@@ -7,15 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
+	"ziett.co/campaigns/adapters/embedded/datalock"
+	"ziett.co/campaigns/adapters/embedded/kafkabroker"
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
@@ -41,24 +41,42 @@ func runDev(args []string, log *slog.Logger) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
+	httpAddr := env("ZIETT_HTTP_ADDR", "127.0.0.1:8080")
+	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
+	// One process per data directory: a second broker over the same log,
+	// or a second server over the same PostgreSQL cluster, destroys both.
+	holder := datalock.Holder{Command: "ziett dev", Addrs: map[string]string{"api": httpAddr}}
+	if len(brokers) == 0 {
+		holder.Addrs["kafka"] = env("ZIETT_KAFKA_ADDR", "127.0.0.1:9092")
+	}
+	lock, err := datalock.Acquire(dataDir, holder)
+	if err != nil {
+		return err
+	}
+	defer lock.Release() //nolint:errcheck
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
 	if len(brokers) == 0 {
-		addr := env("ZIETT_KAFKA_ADDR", "127.0.0.1:9092")
-		cluster, err := kfake.NewCluster(
-			kfake.NumBrokers(1),
-			kfake.DataDir(filepath.Join(dataDir, "kafka")),
-			kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
-		)
+		kafkaDir := filepath.Join(dataDir, "kafka")
+		broker, err := kafkabroker.Start(ctx, kafkabroker.Options{Dir: kafkaDir, Addr: holder.Addrs["kafka"],
+			Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }})
 		if err != nil {
-			return fmt.Errorf("embedded kafka on %s: %w", addr, err)
+			return fmt.Errorf("embedded kafka on %s: %w", holder.Addrs["kafka"], err)
 		}
-		defer cluster.Close()
-		brokers = cluster.ListenAddrs()
-		log.Info("embedded kafka started", "addr", brokers, "data_dir", filepath.Join(dataDir, "kafka"))
+		defer func() {
+			if err := broker.Close(); err != nil {
+				log.Error("stop embedded kafka", "err", err)
+			}
+		}()
+		brokers = broker.Addrs()
+		log.Info("embedded kafka started", "addr", brokers, "data_dir", kafkaDir,
+			"recovered_transactions", len(broker.Recovered))
 		if err := os.WriteFile(filepath.Join(dataDir, brokerFile), []byte(strings.Join(brokers, ",")+"\n"), 0o644); err != nil {
+			return err
+		}
+		if err := lock.SetAddr("kafka", strings.Join(brokers, ",")); err != nil {
 			return err
 		}
 	}
@@ -79,11 +97,16 @@ func runDev(args []string, log *slog.Logger) error {
 			return err
 		}
 		dbURL = pg.URL("ziett")
+		if u, err := url.Parse(dbURL); err == nil {
+			if err := lock.SetAddr("postgres", u.Host); err != nil {
+				return err
+			}
+		}
 		log.Info("embedded postgres started", "url", dbURL)
 	}
 
 	st, err := stack.Start(ctx, stack.Config{
-		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "127.0.0.1:8080"),
+		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr,
 		Provider: smsprovider.Config{Latency: *latency}, Log: log,
 		// Local receivers are the point of dev mode; production refuses
 		// loopback unless the operator allows it.
@@ -94,6 +117,10 @@ func runDev(args []string, log *slog.Logger) error {
 		RulesFile: *rules, InstanceID: env("ZIETT_INSTANCE_ID", "dev"),
 	})
 	if err != nil {
+		return err
+	}
+	if err := lock.SetAddr("api", st.Addr); err != nil {
+		st.Close()
 		return err
 	}
 	demo, err := ensureDemo(ctx, st, filepath.Join(dataDir, "demo.json"))
