@@ -26,8 +26,11 @@ func (s *Server) opsRoutes(mux *Mux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	if s.Ops.Metrics != nil {
 		mux.Handle("GET /metrics", s.Ops.Metrics)
+		mux.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
 	}
 }
 
