@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/campaign"
@@ -86,46 +88,12 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
 		return
 	}
-	req, ferrs := campaign.ParseRequest(body)
-	if ferrs != nil {
-		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
-			if !json.Valid(body) {
-				refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
-				return
-			}
-			refuse(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
-			return
+	res, ref := s.submit(r.Context(), p, TraceID(r.Context()), body, idemKey)
+	if ref != nil {
+		if ref.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
 		}
-		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
-		return
-	}
-
-	res, err := s.Accept.Accept(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey)
-	var funds *accept.InsufficientFundsError
-	var busy *accept.InProgressError
-	switch {
-	case err == nil:
-	case errors.Is(err, accept.ErrUnknownSender):
-		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
-			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
-		return
-	case errors.As(err, &funds):
-		refuse(http.StatusPaymentRequired, CodeInsufficientFunds, msgFunds, ServiceBilling, nil)
-		return
-	case errors.Is(err, accept.ErrIdempotencyKeyReused):
-		refuse(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
-			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
-		return
-	case errors.As(err, &busy):
-		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(busy.RetryAfter)))
-		refuse(http.StatusConflict, CodeIdempotencyInProgress,
-			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
-		return
-	default:
-		s.Log.Error("accept campaign", "err", err, "trace_id", TraceID(r.Context()))
-		w.Header().Set("Retry-After", "1")
-		refuse(http.StatusServiceUnavailable, CodeUnavailable,
-			"The campaign could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
+		refuse(ref.Status, ref.Code, ref.Message, ref.Service, ref.Fields)
 		return
 	}
 	status = http.StatusAccepted
@@ -151,4 +119,94 @@ func jsonContentType(h string) bool {
 
 func ceilSeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// Refusal is a refused command as the API answers it: the envelope's
+// status, code, message, service and field errors.
+type Refusal struct {
+	Status     int
+	Code       string
+	Message    string
+	Service    string
+	Fields     map[string]string
+	RetryAfter int // seconds, when the client should retry
+}
+
+// SubmitBatch runs the batch command for an already authenticated key, as
+// POST /c/v1/campaigns/batch does after reading the body: the key's rate
+// limit and scope, validation, the sender, the funds check and
+// Idempotency-Key, with the same refusals. Other front ends (the
+// dashboard) submit through it so that a campaign is accepted, refused and
+// worded the same way whichever way it arrives.
+func (s *Server) SubmitBatch(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *Refusal) {
+	if s.Limiter != nil {
+		limit := p.RatePerMinute
+		if limit <= 0 {
+			limit = defaultRate
+		}
+		win, err := s.Limiter.Take(ctx, p.KeyID, limit, rateWindow)
+		if err != nil {
+			s.Log.Error("rate limit", "err", err, "trace_id", traceID)
+			return accept.Result{}, &Refusal{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+				Message: "The service is temporarily unavailable.", Service: ServiceCore, RetryAfter: 1}
+		}
+		if !win.Allowed {
+			reset := ceilSeconds(win.Reset.Sub(win.Now))
+			return accept.Result{}, &Refusal{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
+				Message: "Rate limit of " + strconv.Itoa(win.Limit) + " requests per minute exceeded for this API key. Retry after " +
+					strconv.Itoa(reset) + " seconds.", Service: ServiceRateLimit, RetryAfter: reset}
+		}
+	}
+	if !p.HasScope(apikey.ScopeCampaignSend) {
+		return accept.Result{}, &Refusal{Status: http.StatusForbidden, Code: CodeInsufficientScope,
+			Message: "The API key lacks the required scope: " + apikey.ScopeCampaignSend + ".", Service: ServiceCore}
+	}
+	if msg := checkIdempotencyKey(idemKey); idemKey != "" && msg != "" {
+		return accept.Result{}, &Refusal{Status: http.StatusBadRequest, Code: CodeInvalidIdempotencyKey, Message: msg, Service: ServiceCore}
+	}
+	return s.submit(ctx, p, traceID, body, idemKey)
+}
+
+// submit validates a batch body and accepts it.
+func (s *Server) submit(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *Refusal) {
+	refusal := func(st int, c, msg, service string, fields map[string]string) *Refusal {
+		return &Refusal{Status: st, Code: c, Message: msg, Service: service, Fields: fields}
+	}
+	req, ferrs := campaign.ParseRequest(body)
+	if ferrs != nil {
+		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
+			if !json.Valid(body) {
+				return accept.Result{}, refusal(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
+			}
+			return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
+		}
+		return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+	}
+
+	res, err := s.Accept.Accept(ctx, accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: traceID}, req, idemKey)
+	var funds *accept.InsufficientFundsError
+	var busy *accept.InProgressError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, accept.ErrUnknownSender):
+		return res, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
+			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
+	case errors.As(err, &funds):
+		return res, refusal(http.StatusPaymentRequired, CodeInsufficientFunds, msgFunds, ServiceBilling, nil)
+	case errors.Is(err, accept.ErrIdempotencyKeyReused):
+		return res, refusal(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
+			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
+	case errors.As(err, &busy):
+		ref := refusal(http.StatusConflict, CodeIdempotencyInProgress,
+			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
+		ref.RetryAfter = ceilSeconds(busy.RetryAfter)
+		return res, ref
+	default:
+		s.Log.Error("accept campaign", "err", err, "trace_id", traceID)
+		ref := refusal(http.StatusServiceUnavailable, CodeUnavailable,
+			"The campaign could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
+		ref.RetryAfter = 1
+		return res, ref
+	}
 }

@@ -18,13 +18,21 @@ func idempotencyKey(h http.Header) (key, problem string) {
 		return "", "Send one Idempotency-Key header, not several."
 	}
 	key = vals[0]
+	if msg := checkIdempotencyKey(key); msg != "" {
+		return "", msg
+	}
+	return key, ""
+}
+
+// checkIdempotencyKey says why a key is unusable, or "".
+func checkIdempotencyKey(key string) string {
 	if key == "" || len(key) > maxIdempotencyKey {
-		return "", "The Idempotency-Key header must have 1 to 255 characters."
+		return "The Idempotency-Key header must have 1 to 255 characters."
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return "", "The Idempotency-Key header must be printable ASCII."
+			return "The Idempotency-Key header must be printable ASCII."
 		}
 	}
-	return key, ""
+	return ""
 }

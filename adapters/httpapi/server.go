@@ -40,6 +40,9 @@ type Server struct {
 	Lists     CampaignLists // campaign and message lists (reads.go)
 	Trail     CampaignTrail // audit trail read from the log (reads.go)
 	Webhooks  WebhookStore  // webhook endpoints and deliveries (webhooks.go)
+	// UI, when set, serves every path outside the API's (the dashboard);
+	// unknown paths under /c/ still get the envelope's 404.
+	UI http.Handler
 }
 
 // Handler returns the API's http.Handler.
@@ -62,9 +65,15 @@ func (s *Server) routes() *Mux {
 	s.opsRoutes(mux)
 	s.balanceRoutes(mux)
 	s.webhookRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
-	})
+	}
+	if s.UI != nil {
+		mux.Handle("/", s.UI)
+		mux.HandleFunc("/c/", notFound)
+	} else {
+		mux.HandleFunc("/", notFound)
+	}
 	return mux
 }
 

@@ -447,3 +447,17 @@ func (s *Server) resendWebhookDelivery(w http.ResponseWriter, r *http.Request) {
 		"delivery_id": delivery.String(),
 	})
 }
+
+// ParseWebhookEndpoint validates a webhook registration (a JSON object
+// body) as POST /c/v1/webhooks does, for other front ends (the dashboard).
+func ParseWebhookEndpoint(body []byte) (webhooks.NewEndpoint, map[string]string) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return webhooks.NewEndpoint{}, map[string]string{"body": "Input should be a valid dictionary."}
+	}
+	return parseNewEndpoint(obj)
+}
+
+// DefaultKeepOldSecret is how long a rotated-out secret keeps signing
+// when the caller does not say.
+const DefaultKeepOldSecret = defaultKeepOldSecret

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"ziett.co/campaigns/adapters/dashboard"
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/metrics"
@@ -205,6 +206,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Log:       cfg.Log,
 			Ops:       ops,
 		}
+		ui, err := dashboard.New(dashboard.Config{
+			Auth: dir, Sessions: postgres.Sessions{DB: db}, Directory: dir,
+			Campaigns: api.Campaigns, Lists: api.Lists, Trail: api.Trail, Balances: api.Balances,
+			Webhooks: api.Webhooks, Commands: api, Prices: rules.Prices, Log: cfg.Log,
+		})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		api.UI = ui.Handler()
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			s.Close()

@@ -1,0 +1,314 @@
+package dashboard_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/domain/apikey"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// TestDashboardInBrowser drives a real Chromium through the dashboard of
+// a real stack: sign-in, a campaign created through the API, one created
+// from the form and followed to COMPLETED without a reload, the API's
+// validation messages beside the fields, sign-out, and a second
+// organisation that never sees the first's campaigns.
+func TestDashboardInBrowser(t *testing.T) {
+	e := stacktest.Start(t)
+	apiID := e.Submit(e.SeedRequest())
+	ctx := browser(t, 90*time.Second, 1280, 900)
+
+	t.Run("sign-in shows the campaign created through the API", func(t *testing.T) {
+		row := `tr[data-campaign-id="` + apiID.String() + `"]`
+		do(t, ctx, signIn(e.BaseURL, e.Demo.APIKey), chromedp.WaitVisible(css(row)))
+		if name := text(t, ctx, row+" a"); name != "Black Friday Promo - Luanda" {
+			t.Fatalf("row shows %q", name)
+		}
+	})
+
+	t.Run("the form shows the API's validation messages beside the fields", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Navigate(e.BaseURL+"/campaigns/new"),
+			chromedp.WaitVisible(css(`#content`)),
+			// The live counter answers as one types.
+			chromedp.SendKeys(css(`#content`), "Bom dia ☕"),
+			chromedp.WaitVisible(css(`#est-ucs2`)),
+		)
+		if enc := text(t, ctx, `#est-encoding`); enc != "UCS2" {
+			t.Errorf("encoding shows %q, want UCS2", enc)
+		}
+		do(t, ctx,
+			chromedp.SetValue(css(`#recipients`), "+244990000001\nabc"),
+			chromedp.Click(css(`#send`)),
+			chromedp.WaitVisible(css(`#name-error`)),
+		)
+		if msg := text(t, ctx, `#name-error`); msg != "String should have at least 1 character" {
+			t.Errorf("name error %q", msg)
+		}
+		if msg := text(t, ctx, `#recipients-error`); !strings.Contains(msg, "Number 2: String should match pattern") {
+			t.Errorf("recipients error %q", msg)
+		}
+	})
+
+	t.Run("a campaign from the form reaches COMPLETED without a reload", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Navigate(e.BaseURL+"/campaigns/new"),
+			chromedp.WaitVisible(css(`#name`)),
+			chromedp.SendKeys(css(`#name`), "Form campaign"),
+			chromedp.SendKeys(css(`#content`), "Hello from the dashboard"),
+			chromedp.SetValue(css(`#recipients`), "+244990000001\n+244990000002\n990000003"),
+			chromedp.Click(css(`#send`)),
+			chromedp.WaitVisible(css(`#campaign-status`)),
+		)
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`/campaigns/([0-9a-f-]{36})\?new=1$`).FindStringSubmatch(loc)
+		if m == nil {
+			t.Fatalf("after submitting the form the page is %s", loc)
+		}
+		// Anything that reloads the page loses this.
+		eval[bool](t, ctx, `window.stillHere = true`)
+		do(t, ctx, chromedp.WaitVisible(css(`#campaign-status[data-status="COMPLETED"]`)))
+		if !eval[bool](t, ctx, `window.stillHere === true`) {
+			t.Fatal("the page was reloaded")
+		}
+		// The API sees the same campaign.
+		got := e.WaitStatus(uuid.MustParse(m[1]), 10*time.Second, "COMPLETED")
+		if got["name"] != "Form campaign" {
+			t.Fatalf("API shows %v", got["name"])
+		}
+	})
+
+	t.Run("a second organisation never sees the first's campaigns", func(t *testing.T) {
+		other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits,
+			[]string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx,
+			chromedp.Navigate(e.BaseURL+"/campaigns"),
+			chromedp.Click(css(`form[action="/signout"] button`)),
+			chromedp.WaitVisible(css(`input[name="api_key"]`)),
+			signIn(e.BaseURL, other.APIKey),
+			// Let the live list poll at least once.
+			chromedp.Sleep(2500*time.Millisecond),
+		)
+		rows := eval[int](t, ctx, `document.querySelectorAll("[data-campaign-id]").length`)
+		body := text(t, ctx, `#list`)
+		if rows != 0 || strings.Contains(body, "Black Friday") || strings.Contains(body, "Form campaign") {
+			t.Fatalf("second organisation sees %d rows: %s", rows, body)
+		}
+		do(t, ctx, chromedp.Navigate(e.BaseURL+"/campaigns/"+apiID.String()), chromedp.WaitVisible(css(`h1`)))
+		if h := text(t, ctx, `h1`); h != "Campaign not found" {
+			t.Fatalf("first organisation's campaign page shows %q", h)
+		}
+	})
+}
+
+// client is a browser-like HTTP client: a cookie jar, no redirects
+// followed, and the dashboard's origin on every request.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newClient(t *testing.T, base string) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *client) do(method, path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", c.base)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in page: %.300s", page)
+	}
+	return m[1]
+}
+
+// signInHTTP signs in and returns the session's CSRF token.
+func (c *client) signIn(key string) string {
+	c.t.Helper()
+	_, page := c.do(http.MethodGet, "/signin", nil)
+	resp, _ := c.do(http.MethodPost, "/signin", url.Values{"csrf_token": {csrfOf(c.t, page)}, "api_key": {key}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/campaigns" {
+		c.t.Fatalf("sign-in answered %d to %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page = c.do(http.MethodGet, "/campaigns", nil)
+	return csrfOf(c.t, page)
+}
+
+// TestSessionsAndScopes checks over real HTTP what a browser cannot show:
+// the cookie's attributes, CSRF refusals, a key without the send scope,
+// sign-out and expiry.
+func TestSessionsAndScopes(t *testing.T) {
+	e := stacktest.Start(t)
+
+	t.Run("the session cookie is HttpOnly and SameSite=Strict", func(t *testing.T) {
+		c := newClient(t, e.BaseURL)
+		_, page := c.do(http.MethodGet, "/signin", nil)
+		resp, _ := c.do(http.MethodPost, "/signin", url.Values{"csrf_token": {csrfOf(t, page)}, "api_key": {e.Demo.APIKey}})
+		var found bool
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "ziett_session" && ck.Value != "" {
+				found = true
+				if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure {
+					t.Fatalf("cookie %+v", ck)
+				}
+				if strings.Contains(ck.Value, e.Demo.APIKey) {
+					t.Fatal("the cookie carries the API key")
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no session cookie")
+		}
+	})
+
+	t.Run("a wrong key is refused with the API's message", func(t *testing.T) {
+		c := newClient(t, e.BaseURL)
+		_, page := c.do(http.MethodGet, "/signin", nil)
+		resp, body := c.do(http.MethodPost, "/signin", url.Values{"csrf_token": {csrfOf(t, page)}, "api_key": {"zk_live_nope"}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "invalid or has been revoked") {
+			t.Fatalf("%d %.200s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("forms without the CSRF token or from another origin are refused", func(t *testing.T) {
+		c := newClient(t, e.BaseURL)
+		c.signIn(e.Demo.APIKey)
+		resp, _ := c.do(http.MethodPost, "/campaigns", url.Values{"name": {"x"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("without token: %d", resp.StatusCode)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/signout", strings.NewReader("csrf_token=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		r2, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2.Body.Close()
+		if r2.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-site: %d", r2.StatusCode)
+		}
+	})
+
+	t.Run("a key without the send scope sees no create button and its POST is refused", func(t *testing.T) {
+		k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "read only", []string{apikey.ScopeCampaignRead}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, e.BaseURL)
+		tok := c.signIn(k.Secret)
+		_, page := c.do(http.MethodGet, "/campaigns", nil)
+		if strings.Contains(page, `href="/campaigns/new"`) {
+			t.Fatal("a read-only key is offered the create button")
+		}
+		resp, _ := c.do(http.MethodGet, "/campaigns/new", nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("GET form: %d", resp.StatusCode)
+		}
+		req := e.SeedRequest()
+		resp, body := c.do(http.MethodPost, "/campaigns", url.Values{"csrf_token": {tok}, "name": {"sneaky"},
+			"remitter_id": {req["remitter_id"].(string)}, "country_alpha2": {"AO"}, "content": {"hi"},
+			"recipients": {"+244990000001\n+244990000002"}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "apikey:campaign:send") {
+			t.Fatalf("POST: %d %.300s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("sign-out ends the session", func(t *testing.T) {
+		c := newClient(t, e.BaseURL)
+		tok := c.signIn(e.Demo.APIKey)
+		resp, _ := c.do(http.MethodPost, "/signout", url.Values{"csrf_token": {tok}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-out: %d", resp.StatusCode)
+		}
+		resp, _ = c.do(http.MethodGet, "/campaigns", nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+			t.Fatalf("after sign-out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("an idle or expired session is over", func(t *testing.T) {
+		for _, sql := range []string{
+			`UPDATE dashboard_sessions SET last_seen_at = now() - interval '2 hours'`,
+			`UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'`,
+		} {
+			c := newClient(t, e.BaseURL)
+			c.signIn(e.Demo.APIKey)
+			if _, err := e.Stack.DB.Exec(context.Background(), sql); err != nil {
+				t.Fatal(err)
+			}
+			resp, _ := c.do(http.MethodGet, "/campaigns", nil)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: still signed in (%d)", sql, resp.StatusCode)
+			}
+		}
+	})
+
+	t.Run("a revoked key's session is over", func(t *testing.T) {
+		k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "short lived", []string{apikey.ScopeCampaignRead}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, e.BaseURL)
+		c.signIn(k.Secret)
+		if _, err := e.Stack.Admin.RevokeKey(context.Background(), k.KeyID); err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := c.do(http.MethodGet, "/campaigns", nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("revoked key still signed in: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("API paths keep the API's envelope", func(t *testing.T) {
+		r := e.Do(http.MethodGet, "/c/v1/nope", "", nil)
+		if r.Status != http.StatusNotFound || r.JSON(t)["code"] != "NOT_FOUND" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+}

@@ -1,0 +1,160 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/projections/webhooks"
+)
+
+// deliveriesShown is how many recent deliveries each endpoint shows.
+const deliveriesShown = 10
+
+type endpointView struct {
+	E          webhooks.Endpoint
+	Deliveries []webhooks.Delivery
+}
+
+type webhooksData struct {
+	Available bool
+	Endpoints []endpointView
+	// The form to add an endpoint, as filled in, with the API's answers.
+	URL, Description string
+	Errors           map[string]string
+	Alert            string
+	// Secret is shown once, right after it is issued.
+	Secret, SecretFor string
+	Notice            string
+}
+
+func (s *Server) refuseWebhooks(w http.ResponseWriter, r *http.Request, c *reqCtx) bool {
+	if s.cfg.Webhooks == nil {
+		s.renderError(w, r, c, http.StatusNotFound, "Webhooks unavailable", "This deployment does not run webhooks.")
+		return true
+	}
+	if !c.CanManageWebhooks() {
+		s.renderError(w, r, c, http.StatusForbidden, "Not allowed",
+			"This API key cannot manage webhooks: it lacks the apikey:webhooks:manage scope.")
+		return true
+	}
+	return false
+}
+
+func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	d := webhooksData{}
+	switch r.URL.Query().Get("done") {
+	case "resent":
+		d.Notice = "The delivery was queued to be sent again."
+	}
+	s.renderWebhooks(w, r, c, http.StatusOK, &d)
+}
+
+func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, c *reqCtx, status int, d *webhooksData) {
+	if s.refuseWebhooks(w, r, c) {
+		return
+	}
+	es, err := s.cfg.Webhooks.List(r.Context(), c.P.OrgID)
+	if err != nil {
+		s.unavailable(w, r, c, "list webhooks", err)
+		return
+	}
+	d.Available = true
+	for _, e := range es {
+		ds, _, err := s.cfg.Webhooks.Deliveries(r.Context(), c.P.OrgID, e.ID, webhooks.DeliveryQuery{Limit: deliveriesShown})
+		if err != nil {
+			s.unavailable(w, r, c, "list webhook deliveries", err)
+			return
+		}
+		d.Endpoints = append(d.Endpoints, endpointView{E: e, Deliveries: ds})
+	}
+	s.render(w, r, status, "webhooks", &pageData{Title: "Webhooks", Nav: "webhooks", C: c, Data: d})
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	if s.refuseWebhooks(w, r, c) {
+		return
+	}
+	d := &webhooksData{URL: r.PostFormValue("url"), Description: r.PostFormValue("description")}
+	body, _ := json.Marshal(map[string]string{"url": d.URL, "description": d.Description})
+	in, ferrs := httpapi.ParseWebhookEndpoint(body)
+	if ferrs != nil {
+		d.Errors, d.Alert = ferrs, "One or more fields failed validation."
+		s.renderWebhooks(w, r, c, http.StatusUnprocessableEntity, d)
+		return
+	}
+	e, secret, err := s.cfg.Webhooks.Create(r.Context(), c.P.OrgID, in)
+	switch {
+	case errors.Is(err, webhooks.ErrLimit):
+		d.Alert = fmt.Sprintf("An organisation can have at most %d webhook endpoints; delete one first.", webhooks.MaxEndpoints)
+		s.renderWebhooks(w, r, c, http.StatusConflict, d)
+		return
+	case err != nil:
+		s.unavailable(w, r, c, "create webhook", err)
+		return
+	}
+	s.renderWebhooks(w, r, c, http.StatusCreated, &webhooksData{Secret: secret, SecretFor: e.URL,
+		Notice: "Endpoint added. Copy its signing secret now: it is not shown again."})
+}
+
+func (s *Server) webhookID(w http.ResponseWriter, r *http.Request, c *reqCtx, name string) (uuid.UUID, bool) {
+	id, err := uuid.Parse(r.PathValue(name))
+	if err != nil {
+		s.renderError(w, r, c, http.StatusNotFound, "Not found", "There is no such webhook endpoint or delivery in your organisation.")
+		return uuid.Nil, false
+	}
+	return id, true
+}
+
+func (s *Server) webhookFailure(w http.ResponseWriter, r *http.Request, c *reqCtx, what string, err error) {
+	switch {
+	case errors.Is(err, webhooks.ErrNotFound), errors.Is(err, webhooks.ErrDeliveryNotFound):
+		s.renderError(w, r, c, http.StatusNotFound, "Not found", "There is no such webhook endpoint or delivery in your organisation.")
+	case errors.Is(err, webhooks.ErrDisabled):
+		s.renderWebhooks(w, r, c, http.StatusConflict, &webhooksData{Alert: "The webhook endpoint is disabled; enable it before resending."})
+	default:
+		s.unavailable(w, r, c, what, err)
+	}
+}
+
+// rotateWebhook issues a new signing secret; the old one keeps signing
+// for the API's default overlap.
+func (s *Server) rotateWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	if s.refuseWebhooks(w, r, c) {
+		return
+	}
+	id, ok := s.webhookID(w, r, c, "webhook_id")
+	if !ok {
+		return
+	}
+	e, secret, err := s.cfg.Webhooks.RotateSecret(r.Context(), c.P.OrgID, id, httpapi.DefaultKeepOldSecret)
+	if err != nil {
+		s.webhookFailure(w, r, c, "rotate webhook secret", err)
+		return
+	}
+	s.renderWebhooks(w, r, c, http.StatusOK, &webhooksData{Secret: secret, SecretFor: e.URL,
+		Notice: "New signing secret issued. The previous one keeps signing for 24 hours. Copy it now: it is not shown again."})
+}
+
+func (s *Server) resendDelivery(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	if s.refuseWebhooks(w, r, c) {
+		return
+	}
+	id, ok := s.webhookID(w, r, c, "webhook_id")
+	if !ok {
+		return
+	}
+	del, ok := s.webhookID(w, r, c, "delivery_id")
+	if !ok {
+		return
+	}
+	if err := s.cfg.Webhooks.Resend(r.Context(), c.P.OrgID, id, del); err != nil {
+		s.webhookFailure(w, r, c, "resend webhook delivery", err)
+		return
+	}
+	http.Redirect(w, r, "/webhooks?done=resent", http.StatusSeeOther)
+}
