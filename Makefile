@@ -6,7 +6,7 @@ BIN       := bin/ziett
 PKGS      := ./...
 TEST_FLAGS ?=
 
-.PHONY: run build test fuzz bench lint fmt clean
+.PHONY: run build test fuzz bench lint fmt clean screenshots
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ziett
@@ -29,6 +29,11 @@ fuzz:
 
 bench: build
 	$(GO) run ./cmd/ziett bench
+
+# PNG screenshots of the dashboard's main pages (docs/screenshots), taken
+# by headless Chromium from a fresh stack with sample campaigns.
+screenshots:
+	ZIETT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' ./adapters/dashboard/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

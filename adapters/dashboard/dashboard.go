@@ -83,8 +83,9 @@ type Config struct {
 
 // Server serves the dashboard.
 type Server struct {
-	cfg   Config
-	pages map[string]*template.Template
+	cfg    Config
+	pages  map[string]*template.Template
+	routes []string
 }
 
 // New checks the configuration, applies its defaults and parses the
@@ -128,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 // must come from the dashboard's own origin (http.CrossOriginProtection)
 // and carry the session's CSRF token (see session.go).
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheForever(http.FileServerFS(static))))
 	mux.HandleFunc("GET /{$}", s.home)
@@ -157,8 +158,29 @@ func (s *Server) Handler() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, nil, http.StatusForbidden, "Request refused", "The form was sent from another site.")
 	}))
+	s.routes = mux.patterns
 	return securityHeaders(cop.Handler(mux))
 }
+
+// routeMux records the patterns it registers, so that a test can hold
+// them against the OpenAPI document.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(p string, h http.Handler) {
+	m.ServeMux.Handle(p, h)
+	m.patterns = append(m.patterns, p)
+}
+
+func (m *routeMux) HandleFunc(p string, h func(http.ResponseWriter, *http.Request)) {
+	m.ServeMux.HandleFunc(p, h)
+	m.patterns = append(m.patterns, p)
+}
+
+// Routes lists the patterns Handler registered ("GET /campaigns", ...).
+func (s *Server) Routes() []string { return s.routes }
 
 // securityHeaders: no framing, no sniffing, scripts and styles only from
 // this origin.
