@@ -637,8 +637,9 @@ type session struct {
 	conn   net.Conn
 	peerID string
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	writers atomic.Int32
 
 	seq       atomic.Uint32
 	bound     atomic.Bool
@@ -702,24 +703,29 @@ func (s *session) nextSeq() uint32 {
 	}
 }
 
-// write sends one PDU and flushes.
+// write sends one PDU. Writers queue on the lock and only the last one
+// flushes, so PDUs written at the same time share a syscall.
 func (s *session) write(p PDU) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.isClosed() {
-		return errNotSent
-	}
 	b, err := AppendPDU(make([]byte, 0, 256), p)
 	if err != nil {
 		return err
+	}
+	s.writers.Add(1)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	last := s.writers.Add(-1) == 0
+	if s.isClosed() {
+		return errNotSent
 	}
 	if _, err := s.bw.Write(b); err != nil {
 		s.close(err)
 		return err
 	}
-	if err := s.bw.Flush(); err != nil {
-		s.close(err)
-		return err
+	if last {
+		if err := s.bw.Flush(); err != nil {
+			s.close(err)
+			return err
+		}
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ func EncodeGSM7(s string) ([]byte, error) {
 // unknown code yields the code's basic character, as 3GPP TS 23.038 asks;
 // a trailing escape yields a space.
 func DecodeGSM7(b []byte) string {
+	if gsmIsASCII(b) {
+		return string(b)
+	}
 	var sb strings.Builder
 	sb.Grow(len(b))
 	for i := 0; i < len(b); i++ {
@@ -109,6 +112,24 @@ func DecodeGSM7(b []byte) string {
 		sb.WriteRune(gsmBasic[c])
 	}
 	return sb.String()
+}
+
+// gsmSameAsASCII marks the septets whose character is the ASCII one of
+// the same value; receipts and most texts are made of nothing else.
+var gsmSameAsASCII = func() (t [256]bool) {
+	for c := 0; c < 128; c++ {
+		t[c] = c != gsmEscape && gsmBasic[c] == rune(c)
+	}
+	return t
+}()
+
+func gsmIsASCII(b []byte) bool {
+	for _, c := range b {
+		if !gsmSameAsASCII[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodeUCS2 encodes s as UTF-16BE (characters outside the BMP become

@@ -161,19 +161,18 @@ var receiptKeys = []string{"submit date", "done date", "id", "sub", "dlvrd", "st
 // are read as UTC. Raw keeps the text.
 func ParseReceiptText(s string) Receipt {
 	r := Receipt{Raw: s}
-	lower := strings.ToLower(s)
 	type hit struct {
 		key        string
 		start, val int
 	}
-	var hits []hit
+	hits := make([]hit, 0, 8)
 scan:
-	for i := 0; i < len(lower); i++ {
-		if i > 0 && lower[i-1] != ' ' {
+	for i := 0; i < len(s); i++ {
+		if i > 0 && s[i-1] != ' ' {
 			continue
 		}
 		for _, k := range receiptKeys {
-			if strings.HasPrefix(lower[i:], k+":") {
+			if len(s)-i > len(k) && s[i+len(k)] == ':' && strings.EqualFold(s[i:i+len(k)], k) {
 				hits = append(hits, hit{k, i, i + len(k) + 1})
 				if k == "text" { // the rest is the message's text
 					break scan

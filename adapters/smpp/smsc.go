@@ -389,8 +389,9 @@ type smscConn struct {
 	receives atomic.Bool
 	sends    atomic.Bool
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	writers atomic.Int32
 
 	seq     atomic.Uint32
 	pmu     sync.Mutex
@@ -419,23 +420,29 @@ func (c *smscConn) close() {
 	})
 }
 
+// write sends one PDU; as in the client, the last of concurrent writers
+// flushes for all.
 func (c *smscConn) write(p PDU) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.isClosed() {
-		return net.ErrClosed
-	}
 	b, err := AppendPDU(make([]byte, 0, 256), p)
 	if err != nil {
 		return err
+	}
+	c.writers.Add(1)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	last := c.writers.Add(-1) == 0
+	if c.isClosed() {
+		return net.ErrClosed
 	}
 	if _, err := c.bw.Write(b); err != nil {
 		c.close()
 		return err
 	}
-	if err := c.bw.Flush(); err != nil {
-		c.close()
-		return err
+	if last {
+		if err := c.bw.Flush(); err != nil {
+			c.close()
+			return err
+		}
 	}
 	return nil
 }
