@@ -53,18 +53,23 @@ func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider s
 		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider]}
 }
 
-// DispatcherFetchBytes is how much of one queue partition a dispatcher
-// fetches at a time: about a hundred deliveries, so that at a provider's
-// rate limit every partition with work is served every few seconds
-// (docs/partition-fairness.md).
+// DispatcherFetchBytes is how much of one queue partition a rate-limited
+// dispatcher fetches at a time: about a hundred deliveries, or one producer
+// batch, so that at the provider's limit every partition with work is
+// served every few seconds (docs/partition-fairness.md). A dispatcher
+// without a limit works through a default-sized fetch in about a second
+// and keeps the default, which costs fewer fetches.
 const DispatcherFetchBytes = 8 << 10
 
 // DispatcherLoop is one provider's dispatcher loop as Start runs it.
 func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
+	l := &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
 		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
-		PartitionFetchBytes: DispatcherFetchBytes}
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
+	if d, ok := stage.(*dispatch.Dispatcher); ok && d.Limit > 0 {
+		l.PartitionFetchBytes = DispatcherFetchBytes
+	}
+	return l
 }
 
 // LoadRules is the rules a configuration runs with: Rules if set, else
