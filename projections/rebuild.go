@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,12 @@ type Rebuilder struct {
 	// be when Rebuild stops replaying and switches; the rest is applied
 	// while the projector waits. Zero means 1000.
 	SwitchLag int64
+
+	// verifying makes a replay count the events it cannot apply instead of
+	// parking them: the scratch copy of Verify is thrown away, and the
+	// live projector parks (or parked) them itself.
+	verifying bool
+	skipped   atomic.Int64
 }
 
 // Progress reports a replay.
@@ -462,8 +469,19 @@ func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, rec
 	if err := setSearchPath(ctx, tx, schema); err != nil {
 		return err
 	}
-	if err := b.Projection.Apply(ctx, tx, recs); err != nil {
-		return err
+	if len(recs) > 0 {
+		// Events the live projector cannot apply are parked by the replay
+		// too (parking.go), so a rebuilt read model skips the same ones.
+		park := parkIn(b.Projection.Name(), nil)
+		if b.verifying {
+			park = func(context.Context, pgx.Tx, *kgo.Record, error) error {
+				b.skipped.Add(1)
+				return nil
+			}
+		}
+		if err := applyIsolating(ctx, tx, b.Projection, recs, park); err != nil {
+			return err
+		}
 	}
 	batch := &pgx.Batch{}
 	for t, ps := range next {

@@ -58,6 +58,9 @@ type Runner struct {
 	// Committed, when set, is told of every batch that committed (the
 	// projection throughput metrics).
 	Committed func(kgo.Fetches)
+	// Parked, when set, is told of every event this runner parked (see
+	// parking.go), with the projection's name.
+	Parked func(projection string)
 
 	// mu guards the maps: the group loads offsets for new partitions on
 	// its own goroutine (AdjustFetchOffsetsFn) while the poll loop applies
@@ -210,6 +213,40 @@ func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
 		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 	})
 
+	recs := make([]*kgo.Record, 0, fs.NumRecords())
+	for _, p := range parts {
+		recs = append(recs, p.recs...)
+	}
+	// The whole batch at once is the fast path. A batch that fails for a
+	// record's sake is written again with the records that fail alone
+	// parked (parking.go), so no record holds the others up.
+	err := r.write(ctx, parts, recs, false)
+	if isPoison(err) {
+		r.Log.Warn("projection batch refused; applying it again in parts to park the records that cannot be applied",
+			"projection", name, "records", len(recs), "err", err)
+		err = r.write(ctx, parts, recs, true)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Committed != nil {
+		r.Committed(fs)
+	}
+	r.mu.Lock()
+	for _, p := range parts {
+		if r.assigned[p.topic][p.partition] {
+			r.expected.set(p.topic, p.partition, p.next)
+		}
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// write applies recs and moves the offsets of parts in one transaction;
+// with isolate, records that cannot be applied are parked instead of
+// failing it.
+func (r *Runner) write(ctx context.Context, parts []batchPart, recs []*kgo.Record, isolate bool) error {
+	name := r.Projection.Name()
 	tx, schema, err := beginWrite(ctx, r.Pool, name, shared)
 	if err != nil {
 		return err
@@ -247,26 +284,25 @@ func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
 		return err
 	}
 
-	recs := make([]*kgo.Record, 0, fs.NumRecords())
-	for _, p := range parts {
-		recs = append(recs, p.recs...)
+	if isolate {
+		err = applyIsolating(ctx, tx, r.Projection, recs, r.park)
+	} else {
+		err = safeApply(ctx, r.Projection, tx, recs)
 	}
-	if err := r.Projection.Apply(ctx, tx, recs); err != nil {
+	if err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	return tx.Commit(ctx)
+}
+
+// park stores a record the projection cannot apply and says so in the log.
+func (r *Runner) park(ctx context.Context, tx pgx.Tx, rec *kgo.Record, cause error) error {
+	name := r.Projection.Name()
+	if err := parkIn(name, r.Parked)(ctx, tx, rec, cause); err != nil {
 		return err
 	}
-	if r.Committed != nil {
-		r.Committed(fs)
-	}
-	r.mu.Lock()
-	for _, p := range parts {
-		if r.assigned[p.topic][p.partition] {
-			r.expected.set(p.topic, p.partition, p.next)
-		}
-	}
-	r.mu.Unlock()
+	r.Log.Error("projection parked an event it cannot apply; see `ziett projections parked`", "projection", name,
+		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", storableError(cause))
 	return nil
 }
 

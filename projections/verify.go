@@ -26,8 +26,11 @@ type VerifyReport struct {
 	Projection string
 	Live       string // schema of the live generation
 	Events     int64  // events replayed
-	Tables     []TableDiff
-	Took       time.Duration
+	// Unapplicable is how many replayed events could not be applied (the
+	// live projector parks those: see ParkedEvent).
+	Unapplicable int64
+	Tables       []TableDiff
+	Took         time.Duration
 }
 
 // Clean reports whether the replay matched the live read model exactly.
@@ -43,6 +46,9 @@ func (r VerifyReport) Clean() bool {
 func (r VerifyReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: replayed %d events against live generation %s in %s\n", r.Projection, r.Events, r.Live, r.Took.Round(time.Millisecond))
+	if r.Unapplicable > 0 {
+		fmt.Fprintf(&b, "  %d events could not be applied (see `ziett projections parked`)\n", r.Unapplicable)
+	}
 	for _, t := range r.Tables {
 		state := "identical"
 		if t.OnlyLive != 0 || t.OnlyReplayed != 0 {
@@ -69,6 +75,9 @@ const sampleRows = 5
 func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 	start := time.Now()
 	rep := VerifyReport{Projection: b.Projection.Name()}
+	b.verifying = true
+	b.skipped.Store(0)
+	defer func() { b.verifying = false }()
 	release, err := b.exclusiveRun(ctx)
 	if err != nil {
 		return rep, err
@@ -144,6 +153,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 		}
 		rep.Tables = append(rep.Tables, d)
 	}
+	rep.Unapplicable = b.skipped.Load()
 	rep.Took = time.Since(start)
 	return rep, nil
 }

@@ -16,6 +16,9 @@ type Ops struct {
 	// Ready runs the readiness checks, one result per dependency (nil =
 	// pass).
 	Ready func(ctx context.Context) map[string]error
+	// Details, when set, adds facts to a ready answer that do not make
+	// the process unready (the events parked per projection).
+	Details func(ctx context.Context) map[string]any
 	// Instrument wraps the API's handler; route names the ServeMux
 	// pattern that serves a request.
 	Instrument func(route func(*http.Request) string, h http.Handler) http.Handler
@@ -60,7 +63,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "Not ready: a dependency check failed.", "core", failed)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	body := map[string]any{"status": "ready", "checks": checks}
+	if s.Ops.Details != nil {
+		body["details"] = s.Ops.Details(r.Context())
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // instrument wraps h with the Ops middleware, labelling each request with

@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,8 @@ type Metrics struct {
 
 	webhookDeliveries *prometheus.CounterVec
 	webhookDuration   prometheus.Histogram
+
+	parkedTotal *prometheus.CounterVec
 
 	// types maps a ce_type header to its counter. It is copied on write
 	// so the produce hook, which runs for every record, reads it without
@@ -103,8 +106,12 @@ func New() *Metrics {
 		Help:    "Time a webhook endpoint took to answer one delivery attempt.",
 		Buckets: prometheus.DefBuckets,
 	})
+	m.parkedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "projection", Name: "parked_total",
+		Help: "Events this process's projectors could not apply and parked, by projection.",
+	}, []string{"projection"})
 	for _, c := range []prometheus.Collector{
-		m.httpDuration, m.httpInFlight, m.eventsAppended, m.deliveriesEnqueued, m.stageRecords, m.stageBatches,
+		m.parkedTotal, m.httpDuration, m.httpInFlight, m.eventsAppended, m.deliveriesEnqueued, m.stageRecords, m.stageBatches,
 		m.timeToCompleted, m.debits, m.debited, m.refunded, m.webhookDeliveries, m.webhookDuration,
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsMemory, collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -128,6 +135,42 @@ func (m *Metrics) Stage(name string) func(kgo.Fetches) {
 	return func(fs kgo.Fetches) {
 		recs.Add(float64(fs.NumRecords()))
 		batches.Inc()
+	}
+}
+
+// Parked counts an event a projector parked (projections.Runner.Parked).
+func (m *Metrics) Parked(projection string) {
+	m.parkedTotal.WithLabelValues(projection).Inc()
+}
+
+// WatchParked adds the gauge of events parked now, per projection, read
+// with count at each scrape (the table is shared by every process, so the
+// counter above, per process, cannot tell it).
+func (m *Metrics) WatchParked(projectionNames []string, count func(context.Context) (map[string]int64, error)) {
+	m.Registry.MustRegister(&parkedCollector{names: projectionNames, count: count,
+		desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "projection", "parked_events"),
+			"Events parked now (could not be applied; see `ziett projections parked`), by projection.",
+			[]string{"projection"}, nil)})
+}
+
+type parkedCollector struct {
+	names []string
+	count func(context.Context) (map[string]int64, error)
+	desc  *prometheus.Desc
+}
+
+func (c *parkedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *parkedCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, n := range c.names {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[n]), n)
 	}
 }
 

@@ -36,7 +36,26 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	})
 	s.run(cfg.Log, "lag poller", lag.Run, ctx)
 	ready := &metrics.Readiness{Kafka: s.Kafka, DB: s.DB, Lag: lag}
-	ops := httpapi.Ops{Metrics: m.Handler(), Ready: ready.Check, Instrument: m.Middleware}
+	names := make([]string, len(watched))
+	for i, p := range watched {
+		names[i] = p.Name
+	}
+	countParked := func(ctx context.Context) (map[string]int64, error) { return projections.ParkedCounts(ctx, s.DB) }
+	m.WatchParked(names, countParked)
+	ops := httpapi.Ops{Metrics: m.Handler(), Ready: ready.Check, Instrument: m.Middleware,
+		Details: func(ctx context.Context) map[string]any {
+			// A parked event is kept aside and the projector goes on, so
+			// it is reported here without making the process unready.
+			counts, err := countParked(ctx)
+			if err != nil {
+				return map[string]any{"parked_events": "unknown: " + err.Error()}
+			}
+			per := map[string]int64{}
+			for _, n := range names {
+				per[n] = counts[n]
+			}
+			return map[string]any{"parked_events": per}
+		}}
 	if api || cfg.HTTPAddr == "" {
 		return ops, nil
 	}

@@ -175,11 +175,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
 				Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
-				Committed: obs.Stage("projection.campaigns")}).Run, runCtx)
+				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
 		}
 		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
-			Committed: obs.Stage("projection.ledger")}).Run, runCtx)
+			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}).Run, runCtx)
 	}
 	if has(Webhooks) {
 		s.run(cfg.Log, "webhooks", (&webhooks.Sender{DatabaseURL: cfg.DatabaseURL, Config: cfg.Webhooks, Log: cfg.Log,

@@ -5,6 +5,7 @@
 //	ziett admin …  organisations, keys, sender IDs, credits
 //	ziett audit campaign ID       a campaign's events, read from the log
 //	ziett projections rebuild|verify  replay the log into a read model
+//	ziett projections parked|retry-parked  events projectors could not apply
 //	ziett smsc     the SMPP SMSC simulator on its own
 package main
 
@@ -24,7 +25,8 @@ commands:
            (-components api,processor,dispatcher,completion,projector)
   admin    administer organisations, API keys, sender IDs and credits
   audit    print a campaign's events from the log (audit campaign ID)
-  projections  rebuild a read model from the log, or verify it (projections rebuild|verify)
+  projections  rebuild a read model from the log, or verify it (projections rebuild|verify);
+           list or re-apply the events projectors parked (projections parked|retry-parked)
   bench    measure throughput and latency with an embedded broker and database
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
 `

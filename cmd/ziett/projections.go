@@ -24,6 +24,9 @@ const projectionsUsage = `usage:
                                            readers to them once caught up
   ziett projections verify [NAME]           replay into scratch tables and report any
                                            difference from the live read model
+  ziett projections parked [--json] [NAME]  list the events projectors parked
+  ziett projections retry-parked (--id N | --all) [NAME]
+                                           apply parked events again after a fix
 
 Projections that can be rebuilt: %s.
 Connects to KAFKA_BROKERS / DATABASE_URL, or to a running ` + "`ziett dev`" + `.
@@ -38,6 +41,9 @@ func rebuildable(log *slog.Logger) map[string]projections.Projection {
 }
 
 func runProjections(args []string, log *slog.Logger) error {
+	if len(args) > 0 && (args[0] == "parked" || args[0] == "retry-parked") {
+		return runParked(args, log)
+	}
 	all := rebuildable(log)
 	names := make([]string, 0, len(all))
 	for n := range all {
@@ -47,7 +53,7 @@ func runProjections(args []string, log *slog.Logger) error {
 	usage := func() { fmt.Fprintf(os.Stderr, projectionsUsage, strings.Join(names, ", ")) }
 	if len(args) < 1 || (args[0] != "rebuild" && args[0] != "verify") {
 		usage()
-		return errors.New("projections: expected rebuild or verify")
+		return errors.New("projections: expected rebuild, verify, parked or retry-parked")
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("projections "+verb, flag.ContinueOnError)

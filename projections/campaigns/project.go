@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/projections"
 )
 
 // Status values of a campaign as customers see them.
@@ -101,12 +103,8 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 	for _, r := range recs {
 		e, err := kafkalog.Decode(r)
 		if err != nil {
-			log := p.Log
-			if log == nil {
-				log = slog.Default()
-			}
-			log.Error("projection skips undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
-			continue
+			// Parked by the runner (projections/parking.go).
+			return projections.Poison(err)
 		}
 		if e.CampaignID != uuid.Nil {
 			touched[e.CampaignID] = true
@@ -115,7 +113,7 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		case events.MessageSent, events.MessageFailed:
 			var o events.MessageOutcome
 			if err := e.Decode(&o); err != nil {
-				return err
+				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			st := MessageSent
 			if e.Type == events.MessageFailed {
@@ -234,7 +232,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	case events.CampaignAccepted:
 		var c events.CampaignAcceptedV1
 		if err := e.Decode(&c); err != nil {
-			return err
+			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
 		b.Queue(`INSERT INTO campaigns (campaign_id, org_id, name, status, channel_type, remitter_id, country_alpha2,
 				created_at, submitted, currency, cost_estimated)
@@ -244,7 +242,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	case events.CampaignProcessed:
 		var c events.CampaignProcessedV1
 		if err := e.Decode(&c); err != nil {
-			return err
+			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
 		ucs2 := c.UCS2Chars
 		if ucs2 == nil {
@@ -262,7 +260,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	case events.FundsDebited:
 		var f events.FundsDebitedV1
 		if err := e.Decode(&f); err != nil {
-			return err
+			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
 		b.Queue(`UPDATE campaigns SET cost_debited = $2 WHERE campaign_id = $1`, e.CampaignID, f.Amount)
 	case events.FundsRefunded:
@@ -271,7 +269,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		}
 		var f events.FundsRefundedV1
 		if err := e.Decode(&f); err != nil {
-			return err
+			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
 		b.Queue(`UPDATE campaigns SET cost_refunded = $2 WHERE campaign_id = $1`, e.CampaignID, f.Amount)
 	case events.MessagesEnqueued:
@@ -285,7 +283,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	case events.CampaignFailed:
 		var f events.CampaignFailedV1
 		if err := e.Decode(&f); err != nil {
-			return err
+			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
 		b.Queue(`UPDATE campaigns SET status = $2, failed_at = $3, failure_code = $4, failure_message = $5, msg_total = 0
 			WHERE campaign_id = $1`,

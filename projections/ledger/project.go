@@ -6,6 +6,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/projections"
 )
 
 // Entry kinds.
@@ -56,27 +58,27 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 	for _, r := range recs {
 		e, err := kafkalog.Decode(r)
 		if err != nil {
-			p.logger().Error("ledger skips undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
-			continue
+			// Parked by the runner (projections/parking.go).
+			return projections.Poison(err)
 		}
 		en := entry{id: e.ID, org: e.OrgID, campaign: e.CampaignID, at: e.OccurredAt, offset: r.Offset}
 		switch e.Type {
 		case events.FundsCredited:
 			var f events.FundsCreditedV1
 			if err := e.Decode(&f); err != nil {
-				return err
+				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			en.kind, en.amount, en.currency, en.reference = KindCredit, f.Amount, f.Currency, f.Reference
 		case events.FundsRefunded:
 			var f events.FundsRefundedV1
 			if err := e.Decode(&f); err != nil {
-				return err
+				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			en.kind, en.amount, en.currency = KindRefund, f.Amount, f.Currency
 		case events.FundsDebited:
 			var f events.FundsDebitedV1
 			if err := e.Decode(&f); err != nil {
-				return err
+				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			en.kind, en.amount, en.currency = KindDebit, -f.Amount, f.Currency
 			if e.CampaignID != uuid.Nil {
@@ -86,7 +88,7 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 		case events.CampaignAccepted:
 			var c events.CampaignAcceptedV1
 			if err := e.Decode(&c); err != nil {
-				return err
+				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			b.Queue(`INSERT INTO ledger_campaigns (campaign_id, org_id, estimated, state, accepted_at)
 				VALUES ($1, $2, $3, 'PENDING', $4) ON CONFLICT (campaign_id) DO NOTHING`,
