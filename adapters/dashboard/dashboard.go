@@ -32,10 +32,8 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Directory reads the organisation and its sender IDs
-// (postgres.Directory).
+// Directory reads the organisation's sender IDs (postgres.Directory).
 type Directory interface {
-	Organisation(ctx context.Context, id uuid.UUID) (postgres.Organisation, error)
 	ListSenders(ctx context.Context, org uuid.UUID) ([]postgres.Sender, error)
 }
 

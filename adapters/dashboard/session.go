@@ -75,13 +75,7 @@ func (s *Server) session(r *http.Request) (*reqCtx, bool) {
 		}
 		return nil, false
 	}
-	c := &reqCtx{P: ss.Principal, CSRF: ss.CSRFToken}
-	c.Org, err = s.cfg.Directory.Organisation(r.Context(), ss.Principal.OrgID)
-	if err != nil {
-		s.cfg.Log.Error("dashboard organisation", "err", err)
-		return nil, false
-	}
-	return c, true
+	return &reqCtx{P: ss.Principal, Org: ss.Org, CSRF: ss.CSRFToken}, true
 }
 
 // toSignin sends a visitor without a session to the sign-in page; an htmx

@@ -18,6 +18,7 @@ type Sessions struct{ DB *pgxpool.Pool }
 // Session is an open session and the key it acts as.
 type Session struct {
 	Principal Principal
+	Org       Organisation
 	CSRFToken string
 	CreatedAt time.Time
 	LastSeen  time.Time
@@ -39,22 +40,26 @@ func (s Sessions) Create(ctx context.Context, token string, p Principal, csrf st
 	return err
 }
 
-// Get returns the session of token, or ErrNotFound when there is none, it
+// Get returns the session of token with its key and organisation, or ErrNotFound when there is none, it
 // has expired, it was idle for longer than idle, or its key is revoked.
 // A session seen more than a minute ago is marked as seen now.
 func (s Sessions) Get(ctx context.Context, token string, idle time.Duration) (Session, error) {
 	var ss Session
 	p := &ss.Principal
-	err := s.DB.QueryRow(ctx, `SELECT k.key_id, k.org_id, k.scopes, k.rate_per_minute, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at
-		FROM dashboard_sessions s JOIN api_keys k USING (key_id)
+	o := &ss.Org
+	err := s.DB.QueryRow(ctx, `SELECT k.key_id, k.org_id, k.scopes, k.rate_per_minute, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+			o.name, o.currency, o.created_at
+		FROM dashboard_sessions s JOIN api_keys k USING (key_id) JOIN organisations o ON o.org_id = k.org_id
 		WHERE s.session_hash = $1 AND s.expires_at > now() AND s.last_seen_at > now() - make_interval(secs => $2) AND k.revoked_at IS NULL`,
-		sessionHash(token), idle.Seconds()).Scan(&p.KeyID, &p.OrgID, &p.Scopes, &p.RatePerMinute, &ss.CSRFToken, &ss.CreatedAt, &ss.LastSeen, &ss.ExpiresAt)
+		sessionHash(token), idle.Seconds()).Scan(&p.KeyID, &p.OrgID, &p.Scopes, &p.RatePerMinute, &ss.CSRFToken, &ss.CreatedAt, &ss.LastSeen, &ss.ExpiresAt,
+		&o.Name, &o.Currency, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ss, ErrNotFound
 	}
 	if err != nil {
 		return ss, err
 	}
+	o.ID = p.OrgID
 	if time.Since(ss.LastSeen) > time.Minute {
 		if _, err := s.DB.Exec(ctx, `UPDATE dashboard_sessions SET last_seen_at = now() WHERE session_hash = $1`, sessionHash(token)); err != nil {
 			return ss, err
