@@ -637,9 +637,7 @@ type session struct {
 	conn   net.Conn
 	peerID string
 
-	wmu     sync.Mutex
-	bw      *bufio.Writer
-	writers atomic.Int32
+	w *connWriter
 
 	seq       atomic.Uint32
 	bound     atomic.Bool
@@ -660,13 +658,14 @@ type session struct {
 }
 
 func newSession(c *Client, idx int, kind uint32, conn net.Conn) *session {
-	return &session{
+	s := &session{
 		c: c, idx: idx, kind: kind, conn: conn,
-		bw:         bufio.NewWriterSize(conn, 16*1024),
 		pending:    map[uint32]chan PDU{},
 		deliverSem: make(chan struct{}, c.cfg.DeliverConcurrency),
 		done:       make(chan struct{}),
 	}
+	s.w = newConnWriter(conn, s.done, func(err error) { s.close(err) })
+	return s
 }
 
 func (s *session) isClosed() bool {
@@ -703,29 +702,14 @@ func (s *session) nextSeq() uint32 {
 	}
 }
 
-// write sends one PDU. Writers queue on the lock and only the last one
-// flushes, so PDUs written at the same time share a syscall.
+// write queues one PDU for the connection's writer.
 func (s *session) write(p PDU) error {
-	b, err := AppendPDU(make([]byte, 0, 256), p)
+	b, err := AppendPDU(make([]byte, 0, 192), p)
 	if err != nil {
 		return err
 	}
-	s.writers.Add(1)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	last := s.writers.Add(-1) == 0
-	if s.isClosed() {
+	if !s.w.send(b) {
 		return errNotSent
-	}
-	if _, err := s.bw.Write(b); err != nil {
-		s.close(err)
-		return err
-	}
-	if last {
-		if err := s.bw.Flush(); err != nil {
-			s.close(err)
-			return err
-		}
 	}
 	return nil
 }
@@ -824,8 +808,9 @@ func (s *session) handle(p PDU) {
 	case EnquireLink:
 		s.respond(p.Header, EnquireLinkResp, ESME_ROK, nil)
 	case Unbind:
-		s.respond(p.Header, UnbindResp, ESME_ROK, nil)
-		s.close(errors.New("unbound by the SMSC"))
+		if b, err := Encode(PDU{Header: Header{ID: UnbindResp, Seq: p.Seq}}); err == nil {
+			s.w.closeAfter(b)
+		}
 	case DeliverSM:
 		if !s.bound.Load() || s.kind == BindTransmitter {
 			s.respond(p.Header, DeliverSMResp, ESME_RINVBNDSTS, &SMResp{})

@@ -259,7 +259,8 @@ func (s *SMSC) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		c := &smscConn{s: s, conn: nc, bw: bufio.NewWriterSize(nc, 16*1024), pending: map[uint32]chan PDU{}, done: make(chan struct{})}
+		c := &smscConn{s: s, conn: nc, pending: map[uint32]chan PDU{}, done: make(chan struct{})}
+		c.w = newConnWriter(nc, c.done, func(error) { c.close() })
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -389,9 +390,7 @@ type smscConn struct {
 	receives atomic.Bool
 	sends    atomic.Bool
 
-	wmu     sync.Mutex
-	bw      *bufio.Writer
-	writers atomic.Int32
+	w *connWriter
 
 	seq     atomic.Uint32
 	pmu     sync.Mutex
@@ -420,29 +419,13 @@ func (c *smscConn) close() {
 	})
 }
 
-// write sends one PDU; as in the client, the last of concurrent writers
-// flushes for all.
 func (c *smscConn) write(p PDU) error {
-	b, err := AppendPDU(make([]byte, 0, 256), p)
+	b, err := AppendPDU(make([]byte, 0, 192), p)
 	if err != nil {
 		return err
 	}
-	c.writers.Add(1)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	last := c.writers.Add(-1) == 0
-	if c.isClosed() {
+	if !c.w.send(b) {
 		return net.ErrClosed
-	}
-	if _, err := c.bw.Write(b); err != nil {
-		c.close()
-		return err
-	}
-	if last {
-		if err := c.bw.Flush(); err != nil {
-			c.close()
-			return err
-		}
 	}
 	return nil
 }
@@ -515,7 +498,10 @@ func (c *smscConn) serve() {
 		case EnquireLink:
 			c.reply(p.Header, EnquireLinkResp, ESME_ROK, nil)
 		case Unbind:
-			c.reply(p.Header, UnbindResp, ESME_ROK, nil)
+			if b, err := Encode(PDU{Header: Header{ID: UnbindResp, Seq: p.Seq}}); err == nil {
+				c.w.closeAfter(b)
+			}
+			<-c.done
 			return
 		case SubmitSM:
 			if !bound || !c.sends.Load() {
@@ -795,7 +781,7 @@ func (q *receiptQueue) kick() {
 }
 
 // receiptWindow bounds receipts awaiting deliver_sm_resp per account.
-const receiptWindow = 64
+const receiptWindow = 256
 
 func (q *receiptQueue) run() {
 	n := 0
