@@ -41,6 +41,14 @@ type Processor struct {
 	// processed holds the campaigns processed within ProcessedWindow, with
 	// when, so that a campaign accepted twice is processed once.
 	processed map[int32]map[uuid.UUID]time.Time
+	// scheduled holds accepted campaigns waiting for their send_at.
+	scheduled map[int32]map[uuid.UUID]Scheduled
+}
+
+// Scheduled is an accepted campaign held until SendAt.
+type Scheduled struct {
+	Accepted events.Envelope `json:"accepted"`
+	SendAt   time.Time       `json:"send_at"`
 }
 
 // ProcessedWindow is how long a processed campaign is remembered. The
@@ -54,7 +62,25 @@ const ProcessedWindow = 25 * time.Hour
 func NewProcessor(r Rules, log *slog.Logger) *Processor {
 	return &Processor{Rules: r, Log: log, Now: time.Now,
 		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
-		processed: map[int32]map[uuid.UUID]time.Time{}}
+		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{}}
+}
+
+func (p *Processor) schedule(partition int32, acc events.Envelope, at time.Time) {
+	m := p.scheduled[partition]
+	if m == nil {
+		m = map[uuid.UUID]Scheduled{}
+		p.scheduled[partition] = m
+	}
+	m[acc.CampaignID] = Scheduled{Accepted: acc, SendAt: at}
+}
+
+// Scheduled lists the campaigns of a partition waiting for their send_at.
+func (p *Processor) Scheduled(partition int32) []Scheduled {
+	out := make([]Scheduled, 0, len(p.scheduled[partition]))
+	for _, s := range p.scheduled[partition] {
+		out = append(out, s)
+	}
+	return out
 }
 
 func (p *Processor) markProcessed(partition int32, campaign uuid.UUID, at time.Time) {
@@ -91,6 +117,7 @@ func (p *Processor) Forget(_ string, partition int32) {
 	// were aborted; either way the rebuild accounts for them.
 	delete(p.pending, partition)
 	delete(p.processed, partition)
+	delete(p.scheduled, partition)
 }
 
 // snapshotState is a partition's state as kafkalog snapshots it.
@@ -102,6 +129,8 @@ type snapshotState struct {
 	PendingDebits []uuid.UUID `json:"pending_debits,omitempty"`
 	// Processed are the campaigns processed within ProcessedWindow.
 	Processed map[uuid.UUID]time.Time `json:"processed,omitempty"`
+	// Scheduled are the accepted campaigns waiting for their send_at.
+	Scheduled map[uuid.UUID]Scheduled `json:"scheduled,omitempty"`
 }
 
 // Snapshot implements kafkalog.Snapshotter.
@@ -122,6 +151,7 @@ func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error)
 		}
 		s.Processed[id] = at
 	}
+	s.Scheduled = p.scheduled[partition]
 	return json.Marshal(s)
 }
 
@@ -145,6 +175,10 @@ func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) er
 	for id, at := range s.Processed {
 		p.markProcessed(partition, id, at)
 	}
+	p.scheduled[partition] = map[uuid.UUID]Scheduled{}
+	for _, sc := range s.Scheduled {
+		p.schedule(partition, sc.Accepted, sc.SendAt)
+	}
 	return nil
 }
 
@@ -153,8 +187,26 @@ func (p *Processor) Fold(r *kgo.Record) {
 	if err != nil {
 		return
 	}
-	if e.Type == events.CampaignProcessed {
+	switch e.Type {
+	case events.CampaignProcessed:
 		p.markProcessed(r.Partition, e.CampaignID, e.OccurredAt)
+		delete(p.scheduled[r.Partition], e.CampaignID)
+		return
+	case events.CampaignScheduled:
+		// Folded from the processor's own record, which follows the
+		// campaign's CampaignAccepted: the accepted event is what it needs
+		// to process the campaign later, so it was kept from there.
+		return
+	case events.CampaignAccepted:
+		var c events.CampaignAcceptedV1
+		if e.Decode(&c) == nil && c.SendAt != nil {
+			if _, done := p.processed[r.Partition][e.CampaignID]; !done {
+				p.schedule(r.Partition, e, *c.SendAt)
+			}
+		}
+		return
+	case events.CampaignCancelled:
+		delete(p.scheduled[r.Partition], e.CampaignID)
 		return
 	}
 	p.applyFunds(r.Partition, e)
@@ -195,7 +247,22 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 			p.Log.Error("skipping undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			continue
 		}
-		if p.applyFunds(r.Partition, e) || e.Type != events.CampaignAccepted {
+		if p.applyFunds(r.Partition, e) {
+			continue
+		}
+		switch e.Type {
+		case events.CampaignReleased:
+			if err := p.release(r.Partition, e.CampaignID, emit); err != nil {
+				return err
+			}
+			continue
+		case events.CampaignCancelled:
+			if err := p.cancel(r.Partition, e, emit); err != nil {
+				return err
+			}
+			continue
+		case events.CampaignAccepted:
+		default:
 			continue
 		}
 		if _, done := p.processed[r.Partition][e.CampaignID]; done {
@@ -207,11 +274,65 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 			p.Log.Error("skipping undecodable CampaignAccepted", "event_id", e.ID, "err", err)
 			continue
 		}
+		if c.SendAt != nil && c.SendAt.After(p.Now()) {
+			if _, held := p.scheduled[r.Partition][e.CampaignID]; held {
+				continue
+			}
+			env, err := events.New(events.DerivedID(e.ID, events.CampaignScheduled, 0), e.OrgID, e.CampaignID,
+				events.CampaignScheduledV1{SendAt: c.SendAt.UTC()}, p.Now(), e.TraceID, e.ID, source)
+			if err != nil {
+				return err
+			}
+			emit(kafkalog.Encode(kafkalog.OrgEvents, e.OrgID, env))
+			p.schedule(r.Partition, e, *c.SendAt)
+			continue
+		}
 		if err := p.process(r.Partition, e, c, emit); err != nil {
 			return err
 		}
 		p.markProcessed(r.Partition, e.CampaignID, p.Now())
 	}
+	return nil
+}
+
+// release processes a scheduled campaign whose send_at has come. A release
+// of a campaign that is not waiting (processed already, cancelled, or
+// released twice) does nothing.
+func (p *Processor) release(partition int32, campaign uuid.UUID, emit func(*kgo.Record)) error {
+	sc, ok := p.scheduled[partition][campaign]
+	if !ok {
+		return nil
+	}
+	var c events.CampaignAcceptedV1
+	if err := sc.Accepted.Decode(&c); err != nil {
+		delete(p.scheduled[partition], campaign)
+		p.Log.Error("dropping an undecodable scheduled campaign", "campaign_id", campaign, "err", err)
+		return nil
+	}
+	if err := p.process(partition, sc.Accepted, c, emit); err != nil {
+		return err
+	}
+	delete(p.scheduled[partition], campaign)
+	p.markProcessed(partition, campaign, p.Now())
+	return nil
+}
+
+// cancel drops a scheduled campaign (nothing was debited, nothing is
+// sent), or passes the cancellation of a processed one on to its message
+// stream, where its unsent messages are cancelled and refunded.
+func (p *Processor) cancel(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+	if _, ok := p.scheduled[partition][e.CampaignID]; ok {
+		delete(p.scheduled[partition], e.CampaignID)
+		return nil
+	}
+	if _, done := p.processed[partition][e.CampaignID]; !done {
+		return nil
+	}
+	fwd := e
+	fwd.ID = events.DerivedID(e.ID, events.CampaignCancelled, 1)
+	fwd.CausationID = e.ID
+	fwd.Source = source
+	emit(kafkalog.Encode(kafkalog.MessageEvents, e.CampaignID, fwd))
 	return nil
 }
 

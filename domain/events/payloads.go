@@ -22,6 +22,8 @@ type CampaignAcceptedV1 struct {
 	// it; the processor computes the real cost from normalized recipients.
 	EstimatedCost int64  `json:"estimated_cost"`
 	Currency      string `json:"currency"`
+	// SendAt, when set, holds the campaign until then (schedule).
+	SendAt *time.Time `json:"send_at,omitempty"`
 }
 
 func (CampaignAcceptedV1) EventType() Type { return CampaignAccepted }
@@ -100,6 +102,9 @@ type CampaignCompletedV1 struct {
 	Sent     int   `json:"sent"`
 	Failed   int   `json:"failed"`
 	Refunded int64 `json:"refunded"`
+	// Cancelled counts messages never sent because the campaign was
+	// cancelled (refunded with the failed ones).
+	Cancelled int `json:"cancelled,omitempty"`
 }
 
 func (CampaignCompletedV1) EventType() Type { return CampaignCompleted }

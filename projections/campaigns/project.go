@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/phone"
 	"ziett.co/campaigns/projections"
@@ -30,7 +31,13 @@ const (
 	StatusSending    = "SENDING"
 	StatusCompleted  = "COMPLETED"
 	StatusFailed     = "FAILED"
+	StatusScheduled  = string(campaign.StatusScheduled)
+	StatusPaused     = string(campaign.StatusPaused)
+	StatusCancelled  = string(campaign.StatusCancelled)
 )
+
+// Webhook event names of transitions that a status alone does not name.
+const EventResumed = "campaign.resumed"
 
 // Status values of a message (one per submitted recipient). INVALID and
 // DUPLICATE recipients get no message; CANCELLED ones were planned but
@@ -60,6 +67,9 @@ type Change struct {
 	OrgID      uuid.UUID
 	Status     string
 	At         time.Time
+	// Event, when set, names the change for webhooks instead of its status
+	// (a resumed campaign is SENDING again).
+	Event string
 }
 
 // Projection is the projections.Projection of the campaign read model.
@@ -110,14 +120,19 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			touched[e.CampaignID] = true
 		}
 		switch e.Type {
-		case events.MessageSent, events.MessageFailed:
+		case events.MessageHeld:
+			// The message stays QUEUED: it goes back on its queue on resume.
+		case events.MessageSent, events.MessageFailed, events.MessageCancelled:
 			var o events.MessageOutcome
 			if err := e.Decode(&o); err != nil {
 				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 			}
 			st := MessageSent
-			if e.Type == events.MessageFailed {
+			switch e.Type {
+			case events.MessageFailed:
 				st = MessageFailed
+			case events.MessageCancelled:
+				st = MessageCancelled
 			}
 			outs = append(outs, outcome{id: o.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: o.Index,
 				provider: o.Provider, status: st, cost: o.Cost, currency: o.Currency, ref: o.ProviderRef,
@@ -134,7 +149,16 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 				return err
 			}
 			if st, ok := statusOf[e.Type]; ok {
-				changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt})
+				// A cancellation passed on to the message stream repeats
+				// the customer's, which was announced already.
+				if e.Type == events.CampaignCancelled && r.Topic == kafkalog.MessageEvents {
+					continue
+				}
+				c := Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt}
+				if e.Type == events.CampaignResumed {
+					c.Event = EventResumed
+				}
+				changes = append(changes, c)
 			}
 		}
 	}
@@ -203,11 +227,11 @@ func completeReady(ctx context.Context, tx pgx.Tx, touched map[uuid.UUID]bool) (
 		ids = append(ids, id)
 	}
 	rows, err := tx.Query(ctx, `UPDATE campaigns c SET status = $1, completed_at = c.completion_at
-		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status = $2
+		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status IN ($2, $5)
 			AND (SELECT m.idx FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3
 				ORDER BY m.idx DESC LIMIT 1) IS NULL
 		RETURNING c.completion_event_id, c.campaign_id, c.org_id, c.completion_at`,
-		StatusCompleted, StatusSending, MessageQueued, ids)
+		StatusCompleted, StatusSending, MessageQueued, ids, StatusPaused)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +248,12 @@ var statusOf = map[events.Type]string{
 	events.CampaignAccepted: StatusProcessing,
 	events.MessagesEnqueued: StatusSending,
 	events.CampaignFailed:   StatusFailed,
+	// Schedule and control.
+	events.CampaignScheduled: StatusScheduled,
+	events.CampaignReleased:  StatusProcessing,
+	events.CampaignPaused:    StatusPaused,
+	events.CampaignResumed:   StatusSending,
+	events.CampaignCancelled: StatusCancelled,
 }
 
 func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
@@ -275,6 +305,28 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	case events.MessagesEnqueued:
 		b.Queue(`UPDATE campaigns SET status = $2, sending_at = $3 WHERE campaign_id = $1 AND status = $4`,
 			e.CampaignID, StatusSending, at, StatusProcessing)
+		// A campaign paused before its messages were queued stays paused.
+		b.Queue(`UPDATE campaigns SET sending_at = $2 WHERE campaign_id = $1 AND sending_at IS NULL`, e.CampaignID, at)
+	case events.CampaignScheduled:
+		var c events.CampaignScheduledV1
+		if err := e.Decode(&c); err != nil {
+			return err
+		}
+		b.Queue(`UPDATE campaigns SET status = $2, scheduled_at = $3, send_at = $4 WHERE campaign_id = $1 AND status = $5`,
+			e.CampaignID, StatusScheduled, at, c.SendAt, StatusProcessing)
+	case events.CampaignReleased:
+		b.Queue(`UPDATE campaigns SET status = $2 WHERE campaign_id = $1 AND status = $3`,
+			e.CampaignID, StatusProcessing, StatusScheduled)
+	case events.CampaignPaused:
+		b.Queue(`UPDATE campaigns SET status = $2, paused_at = $3 WHERE campaign_id = $1 AND status IN ($4, $5)`,
+			e.CampaignID, StatusPaused, at, StatusProcessing, StatusSending)
+	case events.CampaignResumed:
+		b.Queue(`UPDATE campaigns SET status = $2, resumed_at = $3 WHERE campaign_id = $1 AND status = $4`,
+			e.CampaignID, StatusSending, at, StatusPaused)
+	case events.CampaignCancelled:
+		b.Queue(`UPDATE campaigns SET status = $2, cancelled_at = COALESCE(cancelled_at, $3)
+			WHERE campaign_id = $1 AND status NOT IN ($4, $5)`,
+			e.CampaignID, StatusCancelled, at, StatusCompleted, StatusFailed)
 	case events.CampaignCompleted:
 		// Noted here, shown by completeReady once the outcomes are in.
 		b.Queue(`UPDATE campaigns SET completion_event_id = $2, completion_at = $3

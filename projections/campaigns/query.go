@@ -37,6 +37,9 @@ type Messages struct {
 	Expired      int     `json:"expired"`
 	Rejected     int     `json:"rejected"`
 	DeliveryRate float64 `json:"delivery_rate"`
+	// Cancelled messages were never handed to a provider because their
+	// campaign was cancelled; they are refunded.
+	Cancelled int `json:"cancelled"`
 }
 
 // count adds n messages of status st.
@@ -44,6 +47,8 @@ func (m *Messages) count(st string, n int) {
 	switch st {
 	case MessageFailed:
 		m.Failed += n
+	case MessageCancelled:
+		m.Cancelled += n
 	case MessageSent:
 		m.Sent += n
 	case MessageDelivered:
@@ -102,6 +107,11 @@ type View struct {
 	SendingAt     *time.Time          `json:"sending_at"`
 	CompletedAt   *time.Time          `json:"completed_at"`
 	FailedAt      *time.Time          `json:"failed_at"`
+	SendAt        *time.Time          `json:"send_at"`
+	ScheduledAt   *time.Time          `json:"scheduled_at"`
+	PausedAt      *time.Time          `json:"paused_at"`
+	ResumedAt     *time.Time          `json:"resumed_at"`
+	CancelledAt   *time.Time          `json:"cancelled_at"`
 	Recipients    Recipients          `json:"recipients"`
 	Messages      Messages            `json:"messages"`
 	Progress      float64             `json:"progress"`
@@ -127,7 +137,8 @@ type Querier interface {
 const viewColumns = `campaign_id, name, status, channel_type, remitter_id, country_alpha2,
 	created_at, processed_at, sending_at, completed_at, failed_at, submitted, valid, invalid, duplicates,
 	msg_total, encoding, segments_per_message, segments_total, ucs2_chars, currency,
-	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message`
+	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message,
+	send_at, scheduled_at, paused_at, resumed_at, cancelled_at`
 
 func scanView(row pgx.Row) (View, error) {
 	var v View
@@ -137,7 +148,8 @@ func scanView(row pgx.Row) (View, error) {
 		&v.CreatedAt, &v.ProcessedAt, &v.SendingAt, &v.CompletedAt, &v.FailedAt,
 		&v.Recipients.Submitted, &v.Recipients.Valid, &v.Recipients.Invalid, &v.Recipients.Duplicates,
 		&v.Messages.Total, &v.Segments.Encoding, &v.Segments.PerMessage, &v.Segments.Total, &v.Segments.UCS2Chars,
-		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg)
+		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg,
+		&v.SendAt, &v.ScheduledAt, &v.PausedAt, &v.ResumedAt, &v.CancelledAt)
 	if err != nil {
 		return v, err
 	}
@@ -190,9 +202,10 @@ func (r Reader) Views(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]View,
 	return out, nil
 }
 
-// countedStatuses are the statuses of planned messages (not INVALID,
-// DUPLICATE or CANCELLED recipients).
-var countedStatuses = append([]string{MessageQueued, MessageSent, MessageFailed}, receiptStatuses...)
+// countedStatuses are the statuses of planned messages (not INVALID or
+// DUPLICATE recipients). CANCELLED rows of a failed campaign are skipped
+// when counted: they never became messages.
+var countedStatuses = append([]string{MessageQueued, MessageSent, MessageFailed, MessageCancelled}, receiptStatuses...)
 
 // countMessages fills in the message counts, which are read from the
 // messages rows rather than kept as counters (see the projection).
@@ -216,6 +229,11 @@ func (r Reader) countMessages(ctx context.Context, vs []View) error {
 	var n int
 	_, err = pgx.ForEachRow(rows, []any{&id, &prov, &st, &n}, func() error {
 		v := &vs[at[id]]
+		if st == MessageCancelled && v.Status == StatusFailed {
+			// Planned messages of a campaign that failed before queueing
+			// them: never messages, not counted.
+			return nil
+		}
 		pm := v.Providers[prov]
 		pm.count(st, n)
 		v.Messages.count(st, n)
@@ -229,17 +247,18 @@ func (r Reader) countMessages(ctx context.Context, vs []View) error {
 	for i := range vs {
 		v := &vs[i]
 		for k, pm := range v.Providers {
-			pm.Queued = pm.Total - pm.Sent - pm.Failed
+			pm.Queued = pm.Total - pm.Sent - pm.Failed - pm.Cancelled
 			pm.rate()
 			v.Providers[k] = pm
 		}
 		v.Messages.rate()
-		v.Messages.Queued = max(0, v.Messages.Total-v.Messages.Sent-v.Messages.Failed)
+		done := v.Messages.Sent + v.Messages.Failed + v.Messages.Cancelled
+		v.Messages.Queued = max(0, v.Messages.Total-done)
 		switch {
 		case v.Status == StatusCompleted || v.Status == StatusFailed:
 			v.Progress = 1
 		case v.Messages.Total > 0:
-			v.Progress = float64(v.Messages.Sent+v.Messages.Failed) / float64(v.Messages.Total)
+			v.Progress = float64(done) / float64(v.Messages.Total)
 		}
 	}
 	return nil
