@@ -8,6 +8,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/projections/campaigns"
 )
 
 // Group names of the pipeline's stages.
@@ -50,7 +51,8 @@ func CompletionLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
 // NewDispatcher is one provider's dispatcher as Start builds it.
 func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
 	return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
-		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider]}
+		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider],
+		Controls: campaigns.Reader{DB: db}}
 }
 
 // DispatcherFetchBytes is how much of one queue partition a rate-limited

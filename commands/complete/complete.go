@@ -24,12 +24,14 @@ const source = "completion-monitor"
 const closedHorizon = 8 * 24 * time.Hour
 
 type tally struct {
-	Org      uuid.UUID `json:"org"`
-	Total    int       `json:"total"`
-	Sent     int       `json:"sent"`
-	Failed   int       `json:"failed"`
-	Refund   int64     `json:"refund"`
-	Currency string    `json:"currency,omitempty"`
+	Org    uuid.UUID `json:"org"`
+	Total  int       `json:"total"`
+	Sent   int       `json:"sent"`
+	Failed int       `json:"failed"`
+	// Cancelled messages were never handed over (campaign cancelled).
+	Cancelled int    `json:"cancelled,omitempty"`
+	Refund    int64  `json:"refund"`
+	Currency  string `json:"currency,omitempty"`
 	// Seen is a bitset of the recipient indexes whose message has an
 	// outcome: a campaign of 1000 recipients costs at most 125 bytes.
 	Seen  []byte `json:"seen"`
@@ -57,7 +59,23 @@ type partState struct {
 	// Latest is the newest outcome time seen, the clock closed entries age
 	// by (a fold must not depend on the wall clock).
 	Latest time.Time `json:"latest"`
+	// Control is, per campaign paused or cancelled by its customer, that
+	// state and the messages held back while paused.
+	Control map[uuid.UUID]*control `json:"control,omitempty"`
 }
+
+// control is a campaign's customer control state on its message stream.
+type control struct {
+	State string `json:"state"` // paused, cancelled, or "" once resumed
+	// Held are deliveries the dispatchers held back while the campaign
+	// was paused, in the order they were held.
+	Held []events.Delivery `json:"held,omitempty"`
+}
+
+const (
+	statePaused    = "paused"
+	stateCancelled = "cancelled"
+)
 
 // Monitor is the kafkalog.Stage over message events. Its state is, per
 // campaign still open, which messages have an outcome; message events are
@@ -76,7 +94,7 @@ func NewMonitor(log *slog.Logger) *Monitor {
 func (m *Monitor) part(p int32) *partState {
 	s := m.parts[p]
 	if s == nil {
-		s = &partState{Open: map[uuid.UUID]*tally{}, Closed: map[uuid.UUID]time.Time{}}
+		s = &partState{Open: map[uuid.UUID]*tally{}, Closed: map[uuid.UUID]time.Time{}, Control: map[uuid.UUID]*control{}}
 		m.parts[p] = s
 	}
 	return s
@@ -113,6 +131,9 @@ func (m *Monitor) Restore(_ string, partition int32, state json.RawMessage) erro
 	if s.Closed == nil {
 		s.Closed = map[uuid.UUID]time.Time{}
 	}
+	if s.Control == nil {
+		s.Control = map[uuid.UUID]*control{}
+	}
 	for id, t := range s.Open {
 		if t == nil || t.Total <= 0 || len(t.Seen) > maxIndex/8 {
 			return fmt.Errorf("campaign %s: malformed tally", id)
@@ -142,6 +163,14 @@ func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
 	}
 	var o events.MessageOutcome
 	switch e.Type {
+	case events.CampaignPaused, events.CampaignResumed, events.CampaignCancelled, events.MessageHeld:
+		return m.applyControl(r.Partition, e, emit)
+	case events.MessageCancelled:
+		var p events.MessageCancelledV1
+		if e.Decode(&p) != nil {
+			return nil
+		}
+		o = p.MessageOutcome
 	case events.MessageSent:
 		var p events.MessageSentV1
 		if e.Decode(&p) != nil {
@@ -181,17 +210,23 @@ func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
 		return nil
 	}
 	t.mark(o.Index)
-	if e.Type == events.MessageSent {
+	switch e.Type {
+	case events.MessageSent:
 		t.Sent++
-	} else {
+	case events.MessageCancelled:
+		t.Cancelled++
+		t.Refund += o.Cost
+		t.Currency = o.Currency
+	default:
 		t.Failed++
 		t.Refund += o.Cost
 		t.Currency = o.Currency
 	}
-	if t.Sent+t.Failed < t.Total {
+	if t.Sent+t.Failed+t.Cancelled < t.Total {
 		return nil
 	}
 	delete(s.Open, e.CampaignID)
+	delete(s.Control, e.CampaignID)
 	s.Closed[e.CampaignID] = e.OccurredAt
 	if emit == nil {
 		return nil
@@ -218,9 +253,105 @@ func (m *Monitor) complete(last events.Envelope, t *tally, emit func(*kgo.Record
 		return nil
 	}
 	if t.Refund > 0 {
-		if err := put(events.FundsRefundedV1{Amount: t.Refund, Currency: t.Currency, Messages: t.Failed}); err != nil {
+		if err := put(events.FundsRefundedV1{Amount: t.Refund, Currency: t.Currency, Messages: t.Failed + t.Cancelled}); err != nil {
 			return err
 		}
 	}
-	return put(events.CampaignCompletedV1{Total: t.Total, Sent: t.Sent, Failed: t.Failed, Refunded: t.Refund})
+	return put(events.CampaignCompletedV1{Total: t.Total, Sent: t.Sent, Failed: t.Failed, Refunded: t.Refund, Cancelled: t.Cancelled})
+}
+
+// applyControl follows a campaign's pause, resume and cancel on its message
+// stream, where the dispatchers' held messages arrive in the same order, so
+// no held message can be missed by a resume or a cancel: one held after the
+// resume is put back at once, one held after the cancel is cancelled.
+// With a nil emit it only rebuilds state.
+func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+	s := m.part(partition)
+	if _, done := s.Closed[e.CampaignID]; done {
+		return nil
+	}
+	c := s.Control[e.CampaignID]
+	if c == nil {
+		c = &control{}
+		s.Control[e.CampaignID] = c
+	}
+	switch e.Type {
+	case events.CampaignPaused:
+		if c.State != stateCancelled {
+			c.State = statePaused
+		}
+	case events.CampaignResumed:
+		if c.State != statePaused {
+			return nil
+		}
+		c.State = ""
+		held := c.Held
+		c.Held = nil
+		for _, d := range held {
+			if err := requeue(d, emit); err != nil {
+				return err
+			}
+		}
+	case events.CampaignCancelled:
+		if c.State == stateCancelled {
+			return nil
+		}
+		c.State = stateCancelled
+		held := c.Held
+		c.Held = nil
+		for _, d := range held {
+			if err := m.cancelMessage(e, d, emit); err != nil {
+				return err
+			}
+		}
+	case events.MessageHeld:
+		var h events.MessageHeldV1
+		if err := e.Decode(&h); err != nil {
+			m.warn(emit, "undecodable held message", e)
+			return nil
+		}
+		switch c.State {
+		case statePaused:
+			c.Held = append(c.Held, h.Delivery)
+		case stateCancelled:
+			return m.cancelMessage(e, h.Delivery, emit)
+		default:
+			return requeue(h.Delivery, emit)
+		}
+	}
+	return nil
+}
+
+// requeue puts a held delivery back on its provider's queue.
+func requeue(d events.Delivery, emit func(*kgo.Record)) error {
+	if emit == nil {
+		return nil
+	}
+	d.Requeued++
+	rec, err := kafkalog.EncodeDelivery(d)
+	if err != nil {
+		return err
+	}
+	emit(rec)
+	return nil
+}
+
+// cancelMessage records that a held message will never be sent. Its id
+// derives from the message, as a dispatcher's cancellation of it would, so
+// there is one per message.
+func (m *Monitor) cancelMessage(cause events.Envelope, d events.Delivery, emit func(*kgo.Record)) error {
+	if emit == nil {
+		return nil
+	}
+	p := events.MessageCancelledV1{MessageOutcome: events.MessageOutcome{
+		MessageID: d.MessageID, Index: d.Index, Provider: d.Provider, CampaignTotal: d.CampaignTotal,
+		Cost: d.Cost, Currency: d.Currency,
+	}}
+	env, err := events.New(events.DerivedID(d.MessageID, events.MessageCancelled, 0), d.OrgID, d.CampaignID,
+		p, m.Now(), d.TraceID, cause.ID, source)
+	if err != nil {
+		return err
+	}
+	emit(kafkalog.Encode(kafkalog.MessageEvents, d.CampaignID, env))
+	return nil
 }

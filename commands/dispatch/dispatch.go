@@ -16,10 +16,12 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -132,6 +135,14 @@ type Dispatcher struct {
 	// (see Share).
 	Limit       float64
 	CallTimeout time.Duration
+	// Controls says which campaigns are paused or cancelled; their
+	// messages are held back or cancelled instead of handed over.
+	// ControlTTL bounds how stale that answer may be (DefaultControlTTL).
+	Controls   Controls
+	ControlTTL time.Duration
+
+	gateOnce sync.Once
+	gate     *gate
 
 	limMu   sync.Mutex
 	limiter *rate.Limiter
@@ -232,6 +243,17 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 	if len(dls) == 0 {
 		return nil
 	}
+	if g := d.controlGate(); g != nil {
+		ids := make([]uuid.UUID, 0, 4)
+		for _, dl := range dls {
+			if !slices.Contains(ids, dl.CampaignID) {
+				ids = append(ids, dl.CampaignID)
+			}
+		}
+		if err := g.prefetch(ctx, ids); err != nil {
+			return err
+		}
+	}
 	outs := make([]*kgo.Record, len(dls))
 	errs := make([]error, len(dls))
 	// A fixed set of workers per batch rather than a goroutine per
@@ -299,6 +321,8 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		outcome.ErrorCode, outcome.Error = code, msg
 		payload = events.MessageFailedV1{MessageOutcome: outcome}
 	}
+	held := func() { payload = events.MessageHeldV1{Delivery: dl} }
+	cancelled := func() { outcome.Attempts--; payload = events.MessageCancelledV1{MessageOutcome: outcome} }
 	for attempt := 1; payload == nil; attempt++ {
 		// A reconciled message counts the earlier handover as its attempt.
 		outcome.Attempts = attempt
@@ -316,6 +340,16 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 				continue
 			}
 			reconcile = false
+		}
+		switch st, err := d.control(ctx, dl.CampaignID); {
+		case err != nil:
+			return nil, err
+		case st == campaign.StatusPaused:
+			held()
+			continue
+		case st == campaign.StatusCancelled:
+			cancelled()
+			continue
 		}
 		if err := d.wait(ctx); err != nil {
 			return nil, err
@@ -358,12 +392,31 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 	}
 	// The outcome's id derives from the message, so a redelivered message
 	// can be recognised downstream.
-	env, err := events.New(events.DerivedID(dl.MessageID, payload.EventType(), 0), dl.OrgID, dl.CampaignID,
+	// A message held and put back comes again with Requeued counted up, so
+	// each of its holds has an id of its own.
+	env, err := events.New(events.DerivedID(dl.MessageID, payload.EventType(), dl.Requeued), dl.OrgID, dl.CampaignID,
 		payload, time.Now(), dl.TraceID, dl.MessageID, source)
 	if err != nil {
 		return nil, err
 	}
 	return kafkalog.Encode(kafkalog.MessageEvents, dl.CampaignID, env), nil
+}
+
+// control is the campaign's pause or cancel status ("" when it runs).
+func (d *Dispatcher) control(ctx context.Context, c uuid.UUID) (campaign.Status, error) {
+	g := d.controlGate()
+	if g == nil {
+		return "", nil
+	}
+	return g.status(ctx, c)
+}
+
+func (d *Dispatcher) controlGate() *gate {
+	if d.Controls == nil {
+		return nil
+	}
+	d.gateOnce.Do(func() { d.gate = newGate(d.Controls, cmp.Or(d.ControlTTL, DefaultControlTTL)) })
+	return d.gate
 }
 
 // lookup asks the provider about a message, retrying transient errors.

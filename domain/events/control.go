@@ -37,7 +37,7 @@ type CampaignScheduledV1 struct {
 func (CampaignScheduledV1) EventType() Type { return CampaignScheduled }
 
 type CampaignReleasedV1 struct {
-	SendAt time.Time `json:"send_at"`
+	ReleasedAt time.Time `json:"released_at"`
 }
 
 func (CampaignReleasedV1) EventType() Type { return CampaignReleased }

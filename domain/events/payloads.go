@@ -157,6 +157,9 @@ type Delivery struct {
 	CampaignTotal int       `json:"campaign_total"`
 	TraceID       string    `json:"trace_id,omitempty"`
 	CausationID   uuid.UUID `json:"causation_id"`
+	// Requeued counts how often the message was held back (its campaign
+	// paused) and put back on its queue.
+	Requeued int `json:"requeued,omitempty"`
 }
 
 // Receipt statuses of a message, after its operator's delivery receipts.

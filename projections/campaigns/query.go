@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"ziett.co/campaigns/domain/campaign"
 )
 
 // ErrNotFound covers both a missing campaign and another organisation's:
@@ -448,4 +450,49 @@ func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q Message
 		ms = ms[:q.Limit]
 	}
 	return ms, more, nil
+}
+
+// Stopped returns the status of each of the campaigns that its customer
+// paused or cancelled (dispatch.Controls).
+func (r Reader) Stopped(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]campaign.Status, error) {
+	rows, err := r.DB.Query(ctx, `SELECT campaign_id, status FROM campaigns WHERE campaign_id = ANY($1) AND status IN ($2, $3)`,
+		ids, StatusPaused, StatusCancelled)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uuid.UUID]campaign.Status{}
+	var id uuid.UUID
+	var st string
+	_, err = pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+		out[id] = campaign.Status(st)
+		return nil
+	})
+	return out, err
+}
+
+// DueScheduled returns up to limit scheduled campaigns whose send_at has
+// come, with their organisations.
+func (r Reader) DueScheduled(ctx context.Context, now time.Time, limit int) (map[uuid.UUID]uuid.UUID, error) {
+	rows, err := r.DB.Query(ctx, `SELECT campaign_id, org_id FROM campaigns WHERE status = $1 AND send_at <= $2 ORDER BY send_at LIMIT $3`,
+		StatusScheduled, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uuid.UUID]uuid.UUID{}
+	var id, org uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&id, &org}, func() error {
+		out[id] = org
+		return nil
+	})
+	return out, err
+}
+
+// Status is one campaign's status (control.Campaigns).
+func (r Reader) Status(ctx context.Context, org, id uuid.UUID) (campaign.Status, error) {
+	var st string
+	err := r.DB.QueryRow(ctx, `SELECT status FROM campaigns WHERE campaign_id = $1 AND org_id = $2`, id, org).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return campaign.Status(st), err
 }

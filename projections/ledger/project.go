@@ -94,7 +94,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 				VALUES ($1, $2, $3, 'PENDING', $4) ON CONFLICT (campaign_id) DO NOTHING`,
 				e.CampaignID, e.OrgID, c.EstimatedCost, e.OccurredAt)
 			continue
-		case events.CampaignFailed:
+		case events.CampaignFailed, events.CampaignCancelled:
+			// A cancelled campaign still pending was scheduled: it is never
+			// debited. One cancelled after its debit is settled already.
 			b.Queue(`UPDATE ledger_campaigns SET state = 'FAILED', settled_at = $2 WHERE campaign_id = $1 AND state = 'PENDING'`,
 				e.CampaignID, e.OccurredAt)
 			continue

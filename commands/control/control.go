@@ -1,0 +1,187 @@
+// Package control carries out a customer's commands on a campaign that was
+// accepted: pause, resume and cancel, and the release of scheduled
+// campaigns when their send_at comes.
+package control
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/campaign"
+	"ziett.co/campaigns/domain/events"
+)
+
+const source = "api"
+
+// Appender appends records durably.
+type Appender interface {
+	Append(ctx context.Context, recs ...*kgo.Record) error
+}
+
+// Campaigns reads a campaign's status from the read model.
+type Campaigns interface {
+	// Status is the campaign's status, or the reader's not-found error
+	// when it is not the organisation's.
+	Status(ctx context.Context, org, id uuid.UUID) (campaign.Status, error)
+}
+
+// Service carries out control commands.
+type Service struct {
+	Log       Appender
+	Campaigns Campaigns
+	// Wait bounds how long a command waits for the read model (and so the
+	// dispatchers, which read it) to show its effect before answering.
+	Wait time.Duration // default DefaultWait
+	// Poll is how often it looks meanwhile.
+	Poll time.Duration // default DefaultPoll
+}
+
+const (
+	DefaultWait = 10 * time.Second
+	DefaultPoll = 10 * time.Millisecond
+)
+
+// Result is what a command did.
+type Result struct {
+	Status campaign.Status
+	// Applied is false when the command had taken effect already (a
+	// repeated request).
+	Applied bool
+}
+
+// ErrNotAcknowledged: the command was recorded but its effect did not show
+// within Wait; it will take effect, but the caller cannot rely on it yet.
+var ErrNotAcknowledged = errors.New("the command was recorded but has not taken effect yet")
+
+// Do applies c to the campaign: it checks the transition against the
+// campaign's status (campaign.Decide), appends the event, and returns once
+// the read model shows the new status. A command raced by the campaign's
+// own completion returns campaign.ErrFinished.
+func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.Control) (Result, error) {
+	cur, err := s.Campaigns.Status(ctx, org, id)
+	if err != nil {
+		return Result{}, err
+	}
+	next, changed, err := campaign.Decide(cur, c)
+	if err != nil {
+		return Result{Status: cur}, err
+	}
+	if !changed {
+		return Result{Status: cur}, nil
+	}
+	body := events.ControlV1{APIKeyID: apiKey.String()}
+	var p events.Payload
+	topic, key := kafkalog.MessageEvents, id
+	switch c {
+	case campaign.Pause:
+		p = events.CampaignPausedV1{ControlV1: body}
+	case campaign.Resume:
+		p = events.CampaignResumedV1{ControlV1: body}
+	case campaign.Cancel:
+		// Through the organisation's stream: its processor drops a
+		// campaign still scheduled, or passes the cancellation on to the
+		// campaign's message stream once it was processed.
+		p = events.CampaignCancelledV1{ControlV1: body}
+		topic, key = kafkalog.OrgEvents, org
+	}
+	env, err := events.New(uuid.Must(uuid.NewV7()), org, id, p, time.Now(), "", uuid.Nil, source)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.Log.Append(ctx, kafkalog.Encode(topic, key, env)); err != nil {
+		return Result{}, fmt.Errorf("append %s: %w", p.EventType(), err)
+	}
+	return s.await(ctx, org, id, next)
+}
+
+// await polls the read model until the campaign shows want, or finishes
+// otherwise.
+func (s Service) await(ctx context.Context, org, id uuid.UUID, want campaign.Status) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.Wait, DefaultWait))
+	defer cancel()
+	t := time.NewTicker(cmp.Or(s.Poll, DefaultPoll))
+	defer t.Stop()
+	for {
+		st, err := s.Campaigns.Status(ctx, org, id)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return Result{}, err
+		case st == want:
+			return Result{Status: st, Applied: true}, nil
+		case st.Finished():
+			// Completed or failed before the command took effect.
+			return Result{Status: st}, campaign.ErrFinished
+		}
+		select {
+		case <-ctx.Done():
+			return Result{Status: st}, ErrNotAcknowledged
+		case <-t.C:
+		}
+	}
+}
+
+// Due lists scheduled campaigns whose send_at has come, with their
+// organisations.
+type Due interface {
+	DueScheduled(ctx context.Context, now time.Time, limit int) (map[uuid.UUID]uuid.UUID, error)
+}
+
+// Scheduler releases scheduled campaigns when their send_at comes. Several
+// may run: a campaign released twice is processed once.
+type Scheduler struct {
+	Due    Due
+	Log    Appender
+	Logger *slog.Logger
+	// Interval is how often it looks for due campaigns.
+	Interval time.Duration // default DefaultInterval
+	Now      func() time.Time
+}
+
+const DefaultInterval = 250 * time.Millisecond
+
+// Run releases due campaigns until ctx ends.
+func (s Scheduler) Run(ctx context.Context) error {
+	now := s.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := cmp.Or(s.Logger, slog.Default())
+	t := time.NewTicker(cmp.Or(s.Interval, DefaultInterval))
+	defer t.Stop()
+	for {
+		if err := s.Release(ctx, now()); err != nil && ctx.Err() == nil {
+			log.Warn("releasing scheduled campaigns", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Release appends a CampaignReleased for every campaign due at now.
+func (s Scheduler) Release(ctx context.Context, now time.Time) error {
+	due, err := s.Due.DueScheduled(ctx, now, 500)
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	recs := make([]*kgo.Record, 0, len(due))
+	for id, org := range due {
+		env, err := events.New(events.DerivedID(id, events.CampaignReleased, 0), org, id,
+			events.CampaignReleasedV1{ReleasedAt: now.UTC()}, now, "", uuid.Nil, "scheduler")
+		if err != nil {
+			return err
+		}
+		recs = append(recs, kafkalog.Encode(kafkalog.OrgEvents, org, env))
+	}
+	return s.Log.Append(ctx, recs...)
+}
