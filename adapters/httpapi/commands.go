@@ -182,6 +182,12 @@ func (s *Server) submit(ctx context.Context, p postgres.Principal, traceID strin
 		}
 		return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
 	}
+	if req.SendAt != nil {
+		if err := campaign.CheckSendAt(*req.SendAt, time.Now()); err != nil {
+			return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
+				map[string]string{campaign.FieldSendAt: "Value error, " + err.Error() + "."})
+		}
+	}
 
 	res, err := s.Accept.Accept(ctx, accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: traceID}, req, idemKey)
 	var funds *accept.InsufficientFundsError

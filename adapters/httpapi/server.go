@@ -42,7 +42,8 @@ type Server struct {
 	Webhooks  WebhookStore  // webhook endpoints and deliveries (webhooks.go)
 	// UI, when set, serves every path outside the API's (the dashboard);
 	// unknown paths under /c/ still get the envelope's 404.
-	UI http.Handler
+	UI      http.Handler
+	Control Controller // pause, resume, cancel (control.go)
 }
 
 // Handler returns the API's http.Handler.
@@ -65,6 +66,7 @@ func (s *Server) routes() *Mux {
 	s.opsRoutes(mux)
 	s.balanceRoutes(mux)
 	s.webhookRoutes(mux)
+	s.controlRoutes(mux)
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	}

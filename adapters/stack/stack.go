@@ -29,6 +29,7 @@ import (
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/complete"
+	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/projections"
@@ -152,6 +153,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 
 	if has(Processor) {
 		s.run(cfg.Log, "processor", s.stage("processor", ProcessorLoop(cfg, process.NewProcessor(rules, cfg.Log))).Run, runCtx)
+		// Releases scheduled campaigns when their send_at comes; the
+		// processor processes a released campaign once, however many
+		// schedulers run.
+		s.run(cfg.Log, "scheduler", control.Scheduler{Due: campaigns.Reader{DB: db}, Log: appender, Logger: cfg.Log}.Run, runCtx)
 	}
 	if has(Completion) {
 		s.run(cfg.Log, "completion", s.stage("completion", CompletionLoop(cfg, complete.NewMonitor(cfg.Log))).Run, runCtx)
@@ -203,6 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Lists:     campaigns.Reader{DB: db},
 			Trail:     kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
 			Webhooks:  whproj.Registry{DB: db},
+			Control:   control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
 			Log:       cfg.Log,
 			Ops:       ops,
 		}

@@ -170,7 +170,7 @@ func (s *Service) Accept(ctx context.Context, c Caller, req campaign.Request, id
 	acc := events.CampaignAcceptedV1{
 		Name: req.Name, Content: req.Content, ChannelType: req.ChannelType, CountryAlpha2: req.CountryAlpha2,
 		RemitterID: req.RemitterID, SenderName: sender, Recipients: req.Recipients, APIKeyID: c.APIKeyID,
-		EstimatedCost: est, Currency: pricing.Currency,
+		EstimatedCost: est, Currency: pricing.Currency, SendAt: req.SendAt,
 	}
 	if idemKey == "" {
 		if err := s.checkFunds(ctx, c.OrgID, est); err != nil {
@@ -312,7 +312,8 @@ func RequestHash(req campaign.Request) []byte {
 		Name, Content, ChannelType, CountryAlpha2 string
 		RemitterID                                uuid.UUID
 		Recipients                                []string
-	}{req.Name, req.Content, req.ChannelType, req.CountryAlpha2, req.RemitterID, req.Recipients})
+		SendAt                                    *time.Time `json:",omitempty"`
+	}{req.Name, req.Content, req.ChannelType, req.CountryAlpha2, req.RemitterID, req.Recipients, req.SendAt})
 	h := sha256.Sum256(b)
 	return h[:]
 }

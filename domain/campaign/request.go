@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -47,21 +48,23 @@ const (
 	fieldRecipients    = "recipients"
 	fieldName          = "name"
 	fieldCountryAlpha2 = "country_alpha2"
+	FieldSendAt        = "send_at"
 )
 
 // Messages follow pydantic v2 wording because the 422 example of the API
 // reference is in that style, and clients should see one style throughout.
 const (
-	msgRequired       = "Field required"
-	msgInvalidString  = "Input should be a valid string"
-	msgInvalidList    = "Input should be a valid list"
-	msgInvalidUUID    = "Input should be a valid UUID"
-	msgUUIDVersion    = "UUID version 7 expected"
-	msgInvalidObject  = "Input should be a valid dictionary or object"
-	msgInvalidJSON    = "Invalid JSON: "
-	msgChannelSMS     = "Input should be '" + channelSMS + "'"
-	msgRecipientMatch = "String should match pattern '" + recipientPattern + "'."
-	msgCountryMatch   = "String should match pattern '" + countryPattern + "'."
+	msgRequired        = "Field required"
+	msgInvalidString   = "Input should be a valid string"
+	msgInvalidList     = "Input should be a valid list"
+	msgInvalidUUID     = "Input should be a valid UUID"
+	msgUUIDVersion     = "UUID version 7 expected"
+	msgInvalidObject   = "Input should be a valid dictionary or object"
+	msgInvalidJSON     = "Invalid JSON: "
+	msgChannelSMS      = "Input should be '" + channelSMS + "'"
+	msgRecipientMatch  = "String should match pattern '" + recipientPattern + "'."
+	msgCountryMatch    = "String should match pattern '" + countryPattern + "'."
+	msgInvalidDatetime = "Input should be a valid datetime in RFC 3339 format, e.g. 2026-12-01T09:00:00Z"
 )
 
 // Request is a batch campaign that passed every rule of the API reference.
@@ -75,6 +78,9 @@ type Request struct {
 	CountryAlpha2 string
 	RemitterID    uuid.UUID
 	Recipients    []string
+	// SendAt, when set, schedules the campaign (UTC). Whether it lies in
+	// the allowed window depends on the clock: CheckSendAt.
+	SendAt *time.Time
 }
 
 // FieldErrors maps a field path ("recipients", "recipients[3]",
@@ -138,6 +144,18 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 			errs[fieldCountryAlpha2] = fmt.Sprintf("Value error, '%s' is not an ISO 3166-1 alpha-2 country code.", s)
 		default:
 			r.CountryAlpha2 = s
+		}
+	}
+
+	if raw, ok := fields[FieldSendAt]; ok && string(raw) != "null" {
+		if s, ok := stringField(fields, FieldSendAt, msgInvalidDatetime, errs); ok {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				errs[FieldSendAt] = msgInvalidDatetime
+			} else {
+				t = t.UTC()
+				r.SendAt = &t
+			}
 		}
 	}
 
