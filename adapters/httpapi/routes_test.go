@@ -17,6 +17,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
 	acceptsvc "ziett.co/campaigns/commands/accept"
+	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
 	whproj "ziett.co/campaigns/projections/webhooks"
@@ -81,7 +82,8 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		Webhooks:  whproj.Registry{},
 		// The dashboard's pages are its own mux's; its package checks them
 		// against the document's Dashboard operations.
-		UI: http.NotFoundHandler(),
+		UI:      http.NotFoundHandler(),
+		Control: control.Service{},
 	}
 	// A route group registers only when its part is set: every part must
 	// be, or its routes would escape this test.

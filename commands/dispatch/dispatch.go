@@ -341,6 +341,11 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 			}
 			reconcile = false
 		}
+		if err := d.wait(ctx); err != nil {
+			return nil, err
+		}
+		// Checked after the wait for the rate limit, right before the
+		// call, so a message that waited is not sent on a stale answer.
 		switch st, err := d.control(ctx, dl.CampaignID); {
 		case err != nil:
 			return nil, err
@@ -350,9 +355,6 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		case st == campaign.StatusCancelled:
 			cancelled()
 			continue
-		}
-		if err := d.wait(ctx); err != nil {
-			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, d.callTimeout())
 		rc, err := d.Provider.Send(cctx, m)
