@@ -21,16 +21,24 @@ const (
 	CampaignSending    = "campaign.sending"
 	CampaignCompleted  = "campaign.completed"
 	CampaignFailed     = "campaign.failed"
+	CampaignScheduled  = "campaign.scheduled"
+	CampaignPaused     = "campaign.paused"
+	CampaignResumed    = campaigns.EventResumed
+	CampaignCancelled  = "campaign.cancelled"
 )
 
 // EventTypes lists every event type, in the order a campaign meets them.
-var EventTypes = []string{CampaignProcessing, CampaignSending, CampaignCompleted, CampaignFailed}
+var EventTypes = []string{CampaignScheduled, CampaignProcessing, CampaignSending, CampaignPaused, CampaignResumed,
+	CampaignCompleted, CampaignFailed, CampaignCancelled}
 
 var typeOfStatus = map[string]string{
+	campaigns.StatusScheduled:  CampaignScheduled,
 	campaigns.StatusProcessing: CampaignProcessing,
 	campaigns.StatusSending:    CampaignSending,
+	campaigns.StatusPaused:     CampaignPaused,
 	campaigns.StatusCompleted:  CampaignCompleted,
 	campaigns.StatusFailed:     CampaignFailed,
+	campaigns.StatusCancelled:  CampaignCancelled,
 }
 
 // Event is the body of a webhook, laid out as the Standard Webhooks spec
@@ -128,6 +136,9 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 	for _, c := range changes {
 		subs := byOrg[c.OrgID]
 		typ, ok := typeOfStatus[c.Status]
+		if c.Event != "" {
+			typ, ok = c.Event, true
+		}
 		if subs == nil || !ok || seen[c.EventID] {
 			continue
 		}

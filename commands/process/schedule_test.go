@@ -1,0 +1,144 @@
+package process
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
+)
+
+func TestSchedule(t *testing.T) {
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour)
+	scheduledCampaign := func() events.CampaignAcceptedV1 {
+		c := accepted("+244923456789", "+244923456780")
+		c.SendAt = &later
+		return c
+	}
+	type step struct {
+		p    func(cid uuid.UUID) events.Payload
+		at   time.Time // the processor's clock
+		want string    // org-stream outputs
+		// forwarded is whether a cancellation went to the message stream.
+		forwarded bool
+	}
+	acceptedLater := func(uuid.UUID) events.Payload { return scheduledCampaign() }
+	release := func(uuid.UUID) events.Payload { return events.CampaignReleasedV1{ReleasedAt: later} }
+	cancel := func(uuid.UUID) events.Payload { return events.CampaignCancelledV1{} }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"a campaign with a future send_at is held, then processed on release", []step{
+			{p: acceptedLater, at: now, want: "CampaignScheduled"},
+			{p: release, at: later, want: "CampaignProcessed,FundsDebited,MessagesEnqueued"},
+		}},
+		{"a second release does nothing", []step{
+			{p: acceptedLater, at: now, want: "CampaignScheduled"},
+			{p: release, at: later, want: "CampaignProcessed,FundsDebited,MessagesEnqueued"},
+			{p: release, at: later, want: ""},
+		}},
+		{"a send_at already past when processed is processed at once", []step{
+			{p: acceptedLater, at: later.Add(time.Second), want: "CampaignProcessed,FundsDebited,MessagesEnqueued"},
+		}},
+		{"a cancelled scheduled campaign is dropped and never processed", []step{
+			{p: acceptedLater, at: now, want: "CampaignScheduled"},
+			{p: cancel, at: now, want: ""},
+			{p: release, at: later, want: ""},
+		}},
+		{"a cancellation after processing goes on to the message stream", []step{
+			{p: acceptedLater, at: now, want: "CampaignScheduled"},
+			{p: release, at: later, want: "CampaignProcessed,FundsDebited,MessagesEnqueued"},
+			{p: cancel, at: later, want: "", forwarded: true},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewProcessor(DefaultRules(), quiet)
+			handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
+			cid := uuid.New()
+			var log []*kgo.Record
+			for i, s := range tc.steps {
+				p.Now = func() time.Time { return s.at }
+				r := rec(t, int64(i+1), cid, s.p(cid))
+				log = append(log, r)
+				var out []events.Envelope
+				forwarded := false
+				err := p.Handle(t.Context(), []*kgo.Record{r}, func(o *kgo.Record) {
+					switch o.Topic {
+					case kafkalog.OrgEvents:
+						e, err := kafkalog.Decode(o)
+						if err != nil {
+							t.Fatal(err)
+						}
+						out = append(out, e)
+						log = append(log, o)
+					case kafkalog.MessageEvents:
+						e, err := kafkalog.Decode(o)
+						if err != nil || e.Type != events.CampaignCancelled || e.CampaignID != cid {
+							t.Fatalf("message-stream output %v %v", e.Type, err)
+						}
+						forwarded = true
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if types(out) != s.want || forwarded != s.forwarded {
+					t.Fatalf("step %d: outputs %q forwarded %v, want %q forwarded %v", i, types(out), forwarded, s.want, s.forwarded)
+				}
+			}
+			// A processor that rebuilt the partition from the log, or from
+			// a snapshot of it, holds the same scheduled campaigns.
+			f := NewProcessor(DefaultRules(), quiet)
+			for _, r := range log {
+				f.Fold(r)
+			}
+			snap, err := p.Snapshot(kafkalog.OrgEvents, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewProcessor(DefaultRules(), quiet)
+			if err := s.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+				t.Fatal(err)
+			}
+			if a, b, c := len(p.Scheduled(0)), len(f.Scheduled(0)), len(s.Scheduled(0)); a != b || a != c {
+				t.Fatalf("scheduled: %d handled, %d folded, %d restored", a, b, c)
+			}
+		})
+	}
+}
+
+// A scheduled campaign restored from a snapshot is processed on release
+// with the request it was accepted with.
+func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour)
+	a := NewProcessor(DefaultRules(), quiet)
+	a.Now = func() time.Time { return now }
+	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
+	cid := uuid.New()
+	c := accepted("+244923456789", "+244923456780")
+	c.SendAt = &later
+	handle(t, a, rec(t, 1, cid, c))
+	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewProcessor(DefaultRules(), quiet)
+	if err := b.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+		t.Fatal(err)
+	}
+	b.Now = func() time.Time { return later }
+	out := handle(t, b, rec(t, 3, cid, events.CampaignReleasedV1{ReleasedAt: later}))
+	if types(out) != "CampaignProcessed,FundsDebited,MessagesEnqueued" {
+		t.Fatalf("restored processor on release: %s", types(out))
+	}
+	var pr events.CampaignProcessedV1
+	if err := out[0].Decode(&pr); err != nil || pr.Recipients.Valid != 2 || out[0].CampaignID != cid {
+		t.Fatalf("processed %+v (%v)", pr.Recipients, err)
+	}
+}
