@@ -241,3 +241,48 @@ func TestKfakeAloneLosesTheCrashAbort(t *testing.T) {
 		t.Fatal("plain kfake kept exactly the committed records across crashes: the upstream defect is gone")
 	}
 }
+
+// TestCleanStopSkipsRecovery: after Close the next Start trusts the
+// directory: no scan and nothing aborted (kfake saves a transaction still
+// open at a clean stop and restores it), and the committed records are
+// all there.
+func TestCleanStopSkipsRecovery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "kafka")
+	var logs []string
+	logf := func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	b, err := kafkabroker.Start(ctx, kafkabroker.Options{Dir: dir, Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addrs()[0]
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+	p := producer(t, addr, "stage-1")
+	produce(t, ctx, p, false, "a0", "a1")
+	produce(t, ctx, p, true, "b0", "b1")
+	p.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err = kafkabroker.Start(ctx, kafkabroker.Options{Dir: dir, Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close() //nolint:errcheck
+	if len(b.Recovered) != 0 || slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "not closed cleanly") }) {
+		t.Fatalf("a clean stop was recovered as a crash: %v %v", b.Recovered, logs)
+	}
+	vals, complete := readCommitted(t, b.Addrs()[0])
+	if !complete || !slices.Equal(vals, []string{"a0", "a1"}) {
+		t.Fatalf("after a clean stop read_committed sees %v (complete %v), want [a0 a1]", vals, complete)
+	}
+}
