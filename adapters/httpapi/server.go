@@ -34,12 +34,16 @@ type Server struct {
 	Accept    *accept.Service
 	Campaigns Campaigns
 	Log       *slog.Logger
-	Ops       Ops           // health, readiness, metrics (ops.go)
-	Limiter   RateLimiter   // per-key limit of the command endpoint (ratelimit.go)
-	Balances  Balances      // the ledger read model (balance.go)
-	Lists     CampaignLists // campaign and message lists (reads.go)
-	Trail     CampaignTrail // audit trail read from the log (reads.go)
-	Webhooks  WebhookStore  // webhook endpoints and deliveries (webhooks.go)
+	Ops       Ops         // health, readiness, metrics (ops.go)
+	Limiter   RateLimiter // per-key limit of the command endpoint (ratelimit.go)
+	// MessageLimiter is the per-key limit of Send Message (ratelimit.go).
+	MessageLimiter RateLimiter
+	// Messages reads single messages and any message by id (messages.go).
+	Messages MessageReads
+	Balances Balances      // the ledger read model (balance.go)
+	Lists    CampaignLists // campaign and message lists (reads.go)
+	Trail    CampaignTrail // audit trail read from the log (reads.go)
+	Webhooks WebhookStore  // webhook endpoints and deliveries (webhooks.go)
 	// UI, when set, serves every path outside the API's (the dashboard);
 	// unknown paths under /c/ still get the envelope's 404.
 	UI http.Handler
@@ -61,6 +65,7 @@ func (s *Server) routes() *Mux {
 	mux := NewMux()
 	// Each group of endpoints registers itself from its own file.
 	s.commandRoutes(mux)
+	s.messageRoutes(mux)
 	s.readRoutes(mux)
 	s.opsRoutes(mux)
 	s.balanceRoutes(mux)

@@ -22,9 +22,21 @@ type CampaignAcceptedV1 struct {
 	// it; the processor computes the real cost from normalized recipients.
 	EstimatedCost int64  `json:"estimated_cost"`
 	Currency      string `json:"currency"`
+	// Kind is empty for a campaign and KindMessage for a single message
+	// (Send Message): a campaign of one recipient whose campaign id is the
+	// message's id and whose delivery takes the provider's priority queue.
+	Kind string `json:"kind,omitempty"`
+	// Reference is the client's own id of a single message, echoed back.
+	Reference string `json:"reference,omitempty"`
 }
 
 func (CampaignAcceptedV1) EventType() Type { return CampaignAccepted }
+
+// KindMessage marks a CampaignAccepted that is a single message.
+const KindMessage = "message"
+
+// IsMessage reports whether the accepted request is a single message.
+func (c CampaignAcceptedV1) IsMessage() bool { return c.Kind == KindMessage }
 
 // RecipientCounts summarises what normalization made of the submitted list.
 type RecipientCounts struct {
@@ -152,6 +164,10 @@ type Delivery struct {
 	CampaignTotal int       `json:"campaign_total"`
 	TraceID       string    `json:"trace_id,omitempty"`
 	CausationID   uuid.UUID `json:"causation_id"`
+	// Priority marks a single message (Send Message): it travels on the
+	// provider's priority queue, served before any waiting campaign
+	// message.
+	Priority bool `json:"priority,omitempty"`
 }
 
 // Receipt statuses of a message, after its operator's delivery receipts.
