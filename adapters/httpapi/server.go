@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -47,14 +49,18 @@ type Server struct {
 	// UI, when set, serves every path outside the API's (the dashboard);
 	// unknown paths under /c/ still get the envelope's 404.
 	UI http.Handler
+	// BodyReadTimeout bounds the time to receive a request's body after
+	// its headers (DefaultBodyReadTimeout when zero; body.go).
+	BodyReadTimeout time.Duration
 }
 
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler {
 	mux := s.routes()
-	return s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, withTrace(r))
-	}))
+	return withBodyDeadline(cmp.Or(s.BodyReadTimeout, DefaultBodyReadTimeout),
+		s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, withTrace(r))
+		})))
 }
 
 // routes registers every endpoint. Every route under /c/v1/, and every

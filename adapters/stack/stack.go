@@ -78,6 +78,9 @@ type Config struct {
 	// Webhooks tunes the webhook sender: retry schedule, workers, the
 	// allow-list of otherwise refused addresses (dev mode allows loopback).
 	Webhooks webhooks.Config
+	// BodyReadTimeout bounds the time the API waits for a request's body
+	// after its headers (httpapi.DefaultBodyReadTimeout when zero).
+	BodyReadTimeout time.Duration
 	// ProjectorMembers is how many members of the campaign projector's
 	// consumer group this process runs (default DefaultProjectorMembers).
 	ProjectorMembers int
@@ -212,6 +215,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Webhooks:       whproj.Registry{DB: db},
 			Log:            cfg.Log,
 			Ops:            ops,
+
+			BodyReadTimeout: cfg.BodyReadTimeout,
 		}
 		ui, err := dashboard.New(dashboard.Config{
 			Auth: dir, Sessions: postgres.Sessions{DB: db}, Directory: dir,
