@@ -120,7 +120,8 @@ func (s *Server) campaignRows(w http.ResponseWriter, r *http.Request, c *reqCtx)
 }
 
 // messageStatuses are the filters of the messages table.
-var messageStatuses = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageFailed,
+var messageStatuses = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageDelivered,
+	campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected, campaigns.MessageFailed,
 	campaigns.MessageInvalid, campaigns.MessageDuplicate, campaigns.MessageCancelled}
 
 type campaignData struct {
@@ -196,7 +197,8 @@ func (s *Server) loadCampaign(ctx context.Context, c *reqCtx, id uuid.UUID) (cam
 		{Name: "Submitted", N: sub, Of: sub, Known: true},
 		{Name: "Valid", N: v.Recipients.Valid, Of: sub, Known: v.ProcessedAt != nil},
 		{Name: "Sent", N: v.Messages.Sent, Of: sub, Known: v.ProcessedAt != nil},
-		{Name: "Delivered", Of: sub, Note: "awaiting handset receipts"},
+		{Name: "Delivered", N: v.Messages.Delivered, Of: sub, Known: v.Messages.Delivered+v.Messages.Undelivered+v.Messages.Expired+v.Messages.Rejected > 0,
+			Note: "no delivery receipts yet"},
 	}
 	for name, m := range v.Providers {
 		d.Provs = append(d.Provs, provider{Name: name, M: m})
@@ -332,12 +334,12 @@ func (s *Server) messagesCSV(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	w.Header().Set("Content-Disposition", `attachment; filename="campaign-`+id.String()+`-messages.csv"`)
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"index", "message_id", "recipient", "e164", "status", "provider", "segments", "cost", "currency", //nolint:errcheck
-		"error_code", "error", "provider_ref", "attempts", "created_at", "sent_at", "failed_at"})
+		"error_code", "error", "provider_ref", "attempts", "created_at", "sent_at", "failed_at", "delivered_at", "receipt_stat", "receipt_err"})
 	for {
 		for _, m := range ms {
 			row := []string{strconv.Itoa(m.Index), "", derefStr(m.Recipient), derefStr(m.E164), m.Status,
 				derefStr(m.Provider), "", strconv.FormatInt(m.Cost, 10), m.Currency, "", "", csvSafe(derefStr(m.ProviderRef)),
-				strconv.Itoa(m.Attempts), csvTime(m.CreatedAt), csvTime(m.SentAt), csvTime(m.FailedAt)}
+				strconv.Itoa(m.Attempts), csvTime(m.CreatedAt), csvTime(m.SentAt), csvTime(m.FailedAt), csvTime(m.DeliveredAt), "", ""}
 			if m.MessageID != nil {
 				row[1] = m.MessageID.String()
 			}
@@ -346,6 +348,9 @@ func (s *Server) messagesCSV(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 			}
 			if m.Error != nil {
 				row[9], row[10] = m.Error.Code, csvSafe(m.Error.Message)
+			}
+			if m.Receipt != nil {
+				row[17], row[18] = csvSafe(m.Receipt.Stat), csvSafe(m.Receipt.Err)
 			}
 			cw.Write(row) //nolint:errcheck
 		}

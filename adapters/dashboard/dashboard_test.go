@@ -82,7 +82,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		// Anything that reloads the page loses this.
 		eval[bool](t, ctx, `window.stillHere = true`)
-		do(t, ctx, chromedp.WaitVisible(css(`#campaign-status[data-status="COMPLETED"]`)))
+		do(t, ctx,
+			chromedp.WaitVisible(css(`#campaign-status[data-status="COMPLETED"]`)),
+			// The messages and the audit trail came with it.
+			chromedp.WaitVisible(css(`#messages-h`)),
+			chromedp.WaitVisible(css(`#trail .trail`)),
+		)
 		if !eval[bool](t, ctx, `window.stillHere === true`) {
 			t.Fatal("the page was reloaded")
 		}

@@ -164,9 +164,10 @@ func derefInt(n *int) int {
 // badge is the CSS class of a status.
 func badge(status string) string {
 	switch status {
-	case campaigns.StatusCompleted, campaigns.MessageSent, "DELIVERED", "ENABLED":
+	case campaigns.StatusCompleted, campaigns.MessageSent, campaigns.MessageDelivered, "ENABLED":
 		return "badge ok"
-	case campaigns.StatusFailed, campaigns.MessageInvalid, "UNDELIVERED", "DISABLED":
+	case campaigns.StatusFailed, campaigns.MessageInvalid, campaigns.MessageUndelivered, campaigns.MessageExpired,
+		campaigns.MessageRejected, "DISABLED":
 		return "badge bad"
 	case campaigns.MessageDuplicate, campaigns.MessageCancelled:
 		return "badge muted"
@@ -186,15 +187,15 @@ type rate struct {
 	Label string
 }
 
-// deliveryRate is the share of a campaign's messages that reached the
-// provider. Once handset receipts are projected this becomes delivered
-// over sent.
+// deliveryRate is delivered over sent, as the API reports it, once a
+// delivery receipt has decided any message; before that it is unknown.
 func deliveryRate(v campaigns.View) rate {
-	done := v.Messages.Sent + v.Messages.Failed
-	if done == 0 {
-		return rate{}
+	m := v.Messages
+	decided := m.Delivered + m.Undelivered + m.Expired + m.Rejected
+	if decided == 0 {
+		return rate{Label: "no delivery receipts yet"}
 	}
-	return rate{Value: frac(v.Messages.Sent, done), Known: true, Label: "accepted by the provider"}
+	return rate{Value: m.DeliveryRate, Known: true, Label: fmt.Sprintf("%d delivered of %d sent", m.Delivered, m.Sent)}
 }
 
 // ucs2Mark is the content with every character that forces UCS-2 marked.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -70,22 +69,9 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
 		return
 	}
-	tooBig := func() {
-		refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			fmt.Sprintf("The request body exceeds %d bytes (1 MiB).", MaxBodyBytes), ServiceCore, nil)
-	}
-	if r.ContentLength > MaxBodyBytes {
-		tooBig()
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			tooBig()
-			return
-		}
-		refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
+	body, problem := readBody(w, r, MaxBodyBytes, fmt.Sprintf("%d bytes (1 MiB)", MaxBodyBytes))
+	if problem != nil {
+		refuse(problem.status, problem.code, problem.message, ServiceCore, nil)
 		return
 	}
 	res, ref := s.submit(r.Context(), p, TraceID(r.Context()), body, idemKey)

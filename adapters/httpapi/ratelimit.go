@@ -21,9 +21,42 @@ const (
 	rateWindow = time.Minute
 	// defaultRate applies to a key whose row carries none.
 	defaultRate = 10
-	// ratePolicy names the policy in the IETF RateLimit fields.
-	ratePolicy = `"batch"`
+	// batchPolicyName names the batch policy in the IETF RateLimit fields.
+	batchPolicyName = `"batch"`
 )
+
+// ratePolicy is one endpoint's per-key limit.
+type ratePolicy struct {
+	name    string // in the IETF RateLimit fields, quoted
+	window  time.Duration
+	unit    string // "minute", "second": in the 429 message
+	limit   func(p postgres.Principal) int
+	limiter func(s *Server) RateLimiter
+}
+
+var (
+	batchPolicy = ratePolicy{name: batchPolicyName, window: rateWindow, unit: "minute",
+		limit: func(p postgres.Principal) int {
+			if p.RatePerMinute > 0 {
+				return p.RatePerMinute
+			}
+			return defaultRate
+		},
+		limiter: func(s *Server) RateLimiter { return s.Limiter }}
+	// messagePolicy is Send Message's own limit: 100 requests per second
+	// by default, set per key with `ziett admin key set-message-rate`.
+	messagePolicy = ratePolicy{name: `"message"`, window: time.Second, unit: "second",
+		limit: func(p postgres.Principal) int {
+			if p.MessageRatePerSecond > 0 {
+				return p.MessageRatePerSecond
+			}
+			return defaultMessageRate
+		},
+		limiter: func(s *Server) RateLimiter { return s.MessageLimiter }}
+)
+
+// defaultMessageRate applies to a key whose row carries none.
+const defaultMessageRate = 100
 
 // limited counts the request against its key before anything else is
 // looked at, so every authenticated request to the endpoint counts: a
@@ -33,18 +66,18 @@ const (
 // against. Every counted response carries the limit headers, in the
 // X-RateLimit-* form clients know and in the IETF draft's RateLimit-Policy
 // and RateLimit fields (draft-ietf-httpapi-ratelimit-headers).
-func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc { return s.limitedBy(batchPolicy, h) }
+
+func (s *Server) limitedBy(pol ratePolicy, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.Limiter == nil {
+		lim := pol.limiter(s)
+		if lim == nil {
 			h(w, r)
 			return
 		}
 		p := principal(r.Context())
-		limit := p.RatePerMinute
-		if limit <= 0 {
-			limit = defaultRate
-		}
-		win, err := s.Limiter.Take(r.Context(), p.KeyID, limit, rateWindow)
+		limit := pol.limit(p)
+		win, err := lim.Take(r.Context(), p.KeyID, limit, pol.window)
 		if err != nil {
 			s.Log.Error("rate limit", "err", err, "trace_id", TraceID(r.Context()))
 			w.Header().Set("Retry-After", "1")
@@ -56,13 +89,13 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 		hd.Set("X-RateLimit-Limit", strconv.Itoa(win.Limit))
 		hd.Set("X-RateLimit-Remaining", strconv.Itoa(win.Remaining()))
 		hd.Set("X-RateLimit-Reset", strconv.FormatInt(win.Reset.Add(time.Second-1).Unix(), 10))
-		hd.Set("RateLimit-Policy", ratePolicy+";q="+strconv.Itoa(win.Limit)+";w="+strconv.Itoa(int(rateWindow/time.Second)))
-		hd.Set("RateLimit", ratePolicy+";r="+strconv.Itoa(win.Remaining())+";t="+strconv.Itoa(reset))
+		hd.Set("RateLimit-Policy", pol.name+";q="+strconv.Itoa(win.Limit)+";w="+strconv.Itoa(int(pol.window/time.Second)))
+		hd.Set("RateLimit", pol.name+";r="+strconv.Itoa(win.Remaining())+";t="+strconv.Itoa(reset))
 		if !win.Allowed {
 			hd.Set("Retry-After", strconv.Itoa(reset))
-			s.Log.Info("batch request rate limited", "key_id", p.KeyID, "limit", win.Limit, "trace_id", TraceID(r.Context()))
+			s.Log.Info("request rate limited", "policy", pol.name, "key_id", p.KeyID, "limit", win.Limit, "trace_id", TraceID(r.Context()))
 			writeError(w, r, http.StatusTooManyRequests, CodeRateLimited,
-				"Rate limit of "+strconv.Itoa(win.Limit)+" requests per minute exceeded for this API key. Retry after "+strconv.Itoa(reset)+" seconds.",
+				"Rate limit of "+strconv.Itoa(win.Limit)+" requests per "+pol.unit+" exceeded for this API key. Retry after "+strconv.Itoa(reset)+" seconds.",
 				ServiceRateLimit, nil)
 			return
 		}

@@ -70,16 +70,18 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "# metrics\n") })
 	srv := &httpapi.Server{
-		Auth:      refuseAll{},
-		Accept:    &acceptsvc.Service{},
-		Campaigns: campaigns.Reader{},
-		Log:       slog.New(slog.DiscardHandler),
-		Ops:       httpapi.Ops{Metrics: metrics},
-		Limiter:   postgres.RateLimiter{},
-		Balances:  ledger.Reader{},
-		Lists:     campaigns.Reader{},
-		Trail:     kafkalog.Trail{},
-		Webhooks:  whproj.Registry{},
+		Auth:           refuseAll{},
+		Accept:         &acceptsvc.Service{},
+		Campaigns:      campaigns.Reader{},
+		Log:            slog.New(slog.DiscardHandler),
+		Ops:            httpapi.Ops{Metrics: metrics},
+		Limiter:        postgres.RateLimiter{},
+		MessageLimiter: postgres.RateLimiter{Table: postgres.MessageWindows},
+		Messages:       campaigns.Reader{},
+		Balances:       ledger.Reader{},
+		Lists:          campaigns.Reader{},
+		Trail:          kafkalog.Trail{},
+		Webhooks:       whproj.Registry{},
 		// The dashboard's pages are its own mux's; its package checks them
 		// against the document's Dashboard operations.
 		UI:      http.NotFoundHandler(),

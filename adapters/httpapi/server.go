@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -34,24 +36,32 @@ type Server struct {
 	Accept    *accept.Service
 	Campaigns Campaigns
 	Log       *slog.Logger
-	Ops       Ops           // health, readiness, metrics (ops.go)
-	Limiter   RateLimiter   // per-key limit of the command endpoint (ratelimit.go)
-	Balances  Balances      // the ledger read model (balance.go)
-	Lists     CampaignLists // campaign and message lists (reads.go)
-	Trail     CampaignTrail // audit trail read from the log (reads.go)
-	Webhooks  WebhookStore  // webhook endpoints and deliveries (webhooks.go)
+	Ops       Ops         // health, readiness, metrics (ops.go)
+	Limiter   RateLimiter // per-key limit of the command endpoint (ratelimit.go)
+	// MessageLimiter is the per-key limit of Send Message (ratelimit.go).
+	MessageLimiter RateLimiter
+	// Messages reads single messages and any message by id (messages.go).
+	Messages MessageReads
+	Balances Balances      // the ledger read model (balance.go)
+	Lists    CampaignLists // campaign and message lists (reads.go)
+	Trail    CampaignTrail // audit trail read from the log (reads.go)
+	Webhooks WebhookStore  // webhook endpoints and deliveries (webhooks.go)
 	// UI, when set, serves every path outside the API's (the dashboard);
 	// unknown paths under /c/ still get the envelope's 404.
 	UI      http.Handler
 	Control Controller // pause, resume, cancel (control.go)
+	// BodyReadTimeout bounds the time to receive a request's body after
+	// its headers (DefaultBodyReadTimeout when zero; body.go).
+	BodyReadTimeout time.Duration
 }
 
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler {
 	mux := s.routes()
-	return s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, withTrace(r))
-	}))
+	return withBodyDeadline(cmp.Or(s.BodyReadTimeout, DefaultBodyReadTimeout),
+		s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, withTrace(r))
+		})))
 }
 
 // routes registers every endpoint. Every route under /c/v1/, and every
@@ -62,6 +72,7 @@ func (s *Server) routes() *Mux {
 	mux := NewMux()
 	// Each group of endpoints registers itself from its own file.
 	s.commandRoutes(mux)
+	s.messageRoutes(mux)
 	s.readRoutes(mux)
 	s.opsRoutes(mux)
 	s.balanceRoutes(mux)

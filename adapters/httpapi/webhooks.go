@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -100,20 +99,9 @@ func webhookID(r *http.Request) (uuid.UUID, bool) {
 // its members, answering every way it can be wrong. An empty body is an
 // empty object when optional.
 func readObject(w http.ResponseWriter, r *http.Request, optional bool) (map[string]json.RawMessage, bool) {
-	if r.ContentLength > maxWebhookBody {
-		writeError(w, r, http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			fmt.Sprintf("The request body exceeds %d bytes.", maxWebhookBody), ServiceCore, nil)
-		return nil, false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, r, http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-				fmt.Sprintf("The request body exceeds %d bytes.", maxWebhookBody), ServiceCore, nil)
-			return nil, false
-		}
-		writeError(w, r, http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
+	body, problem := readBody(w, r, maxWebhookBody, fmt.Sprintf("%d bytes", maxWebhookBody))
+	if problem != nil {
+		writeError(w, r, problem.status, problem.code, problem.message, ServiceCore, nil)
 		return nil, false
 	}
 	if optional && len(bytes.TrimSpace(body)) == 0 {

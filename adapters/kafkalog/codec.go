@@ -161,14 +161,19 @@ func parseCEType(v string) (events.Type, int, error) {
 	return "", 0, fmt.Errorf("event type %q has no version", v)
 }
 
-// EncodeDelivery puts a message on its provider's queue, keyed by message
-// so a provider's partitions spread evenly over its dispatchers.
+// EncodeDelivery puts a message on its provider's queue (its priority
+// queue for a single message), keyed by message so a provider's
+// partitions spread evenly over its dispatchers.
 func EncodeDelivery(d events.Delivery) (*kgo.Record, error) {
 	v, err := fastjson.Marshal(d) // as events' payloads; TestDeliveryEncodingIsStandard
 	if err != nil {
 		return nil, err
 	}
-	return &kgo.Record{Topic: DeliveryTopic(d.Provider), Key: RecordKey(d.MessageID), Value: v}, nil
+	topic := DeliveryTopic(d.Provider)
+	if d.Priority {
+		topic = PriorityDeliveryTopic(d.Provider)
+	}
+	return &kgo.Record{Topic: topic, Key: RecordKey(d.MessageID), Value: v}, nil
 }
 
 // DecodeDelivery reads a record written by EncodeDelivery.

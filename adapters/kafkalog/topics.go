@@ -31,6 +31,17 @@ const (
 // DeliveryTopic is the queue of one provider.
 func DeliveryTopic(provider string) string { return DeliveriesPrefix + provider }
 
+// PriorityDeliveryTopic is one provider's priority queue: single messages
+// (Send Message), which its dispatchers serve before any waiting campaign
+// message, within the same throughput limit.
+func PriorityDeliveryTopic(provider string) string {
+	return DeliveriesPrefix + provider + prioritySuffix
+}
+
+// prioritySuffix ends a priority queue's name; provider names cannot
+// contain a dot (domain/routing), so no provider's queue can end with it.
+const prioritySuffix = ".priority"
+
 // Layout says how many partitions each topic gets when it is created.
 type Layout struct {
 	Partitions  int32
@@ -67,7 +78,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, l Layout, providers []str
 	}
 	qs := make([]string, 0, len(providers))
 	for _, p := range providers {
-		qs = append(qs, DeliveryTopic(p))
+		qs = append(qs, DeliveryTopic(p), PriorityDeliveryTopic(p))
 	}
 	if err := create(qs, queues); err != nil {
 		return err

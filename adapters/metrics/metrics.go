@@ -41,6 +41,7 @@ type Metrics struct {
 	webhookDuration   prometheus.Histogram
 
 	parkedTotal *prometheus.CounterVec
+	ackLatency  *prometheus.HistogramVec
 
 	// types maps a ce_type header to its counter. It is copied on write
 	// so the produce hook, which runs for every record, reads it without
@@ -110,8 +111,14 @@ func New() *Metrics {
 		Namespace: Namespace, Subsystem: "projection", Name: "parked_total",
 		Help: "Events this process's projectors could not apply and parked, by projection.",
 	}, []string{"projection"})
+	m.ackLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "message", Name: "ack_latency_seconds",
+		Help: "Time from a message's acceptance (its campaign's UUIDv7 id; a single message's own id) to the provider's acknowledgement, " +
+			"by priority: transactional (Send Message) or bulk (campaigns).",
+		Buckets: []float64{.005, .01, .015, .025, .05, .075, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"priority"})
 	for _, c := range []prometheus.Collector{
-		m.parkedTotal, m.httpDuration, m.httpInFlight, m.eventsAppended, m.deliveriesEnqueued, m.stageRecords, m.stageBatches,
+		m.parkedTotal, m.ackLatency, m.httpDuration, m.httpInFlight, m.eventsAppended, m.deliveriesEnqueued, m.stageRecords, m.stageBatches,
 		m.timeToCompleted, m.debits, m.debited, m.refunded, m.webhookDeliveries, m.webhookDuration,
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsMemory, collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -178,4 +185,14 @@ func (c *parkedCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) WebhookDelivery(outcome string, took time.Duration) {
 	m.webhookDeliveries.WithLabelValues(outcome).Inc()
 	m.webhookDuration.Observe(took.Seconds())
+}
+
+// MessageAcked records how long after its acceptance a provider
+// acknowledged a message (commands/dispatch Dispatcher.Acked).
+func (m *Metrics) MessageAcked(priority bool, d time.Duration) {
+	label := "bulk"
+	if priority {
+		label = "transactional"
+	}
+	m.ackLatency.WithLabelValues(label).Observe(d.Seconds())
 }

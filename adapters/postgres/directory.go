@@ -27,6 +27,8 @@ type Principal struct {
 	OrgID         uuid.UUID
 	Scopes        []string
 	RatePerMinute int
+	// MessageRatePerSecond is the key's limit on Send Message.
+	MessageRatePerSecond int
 }
 
 // HasScope reports whether the key carries scope.
@@ -83,8 +85,8 @@ func (d Directory) Authenticate(ctx context.Context, key string) (Principal, err
 	var p Principal
 	var stored []byte
 	var revoked *time.Time
-	err := d.DB.QueryRow(ctx, `SELECT key_id, org_id, scopes, rate_per_minute, key_hash, revoked_at FROM api_keys WHERE key_hash = $1`, h).
-		Scan(&p.KeyID, &p.OrgID, &p.Scopes, &p.RatePerMinute, &stored, &revoked)
+	err := d.DB.QueryRow(ctx, `SELECT key_id, org_id, scopes, rate_per_minute, message_rate_per_second, key_hash, revoked_at FROM api_keys WHERE key_hash = $1`, h).
+		Scan(&p.KeyID, &p.OrgID, &p.Scopes, &p.RatePerMinute, &p.MessageRatePerSecond, &stored, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, ErrNotFound
 	}
@@ -108,6 +110,15 @@ func (d Directory) RevokeKey(ctx context.Context, id uuid.UUID) error {
 // SetKeyRate changes a key's per-minute limit on the batch endpoint.
 func (d Directory) SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) error {
 	tag, err := d.DB.Exec(ctx, `UPDATE api_keys SET rate_per_minute = $2 WHERE key_id = $1`, id, perMinute)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+// SetKeyMessageRate changes a key's per-second limit on Send Message.
+func (d Directory) SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecond int) error {
+	tag, err := d.DB.Exec(ctx, `UPDATE api_keys SET message_rate_per_second = $2 WHERE key_id = $1`, id, perSecond)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
@@ -164,22 +175,24 @@ func (d Directory) ListOrganisations(ctx context.Context) ([]Organisation, error
 // Key is an API key as administrators see it: never the secret, which is
 // not stored.
 type Key struct {
-	KeyID         uuid.UUID  `json:"key_id"`
-	OrgID         uuid.UUID  `json:"org_id"`
-	Prefix        string     `json:"prefix"`
-	Name          string     `json:"name"`
-	Scopes        []string   `json:"scopes"`
-	RatePerMinute int        `json:"rate_per_minute"`
-	CreatedAt     time.Time  `json:"created_at"`
-	RevokedAt     *time.Time `json:"revoked_at"`
+	KeyID         uuid.UUID `json:"key_id"`
+	OrgID         uuid.UUID `json:"org_id"`
+	Prefix        string    `json:"prefix"`
+	Name          string    `json:"name"`
+	Scopes        []string  `json:"scopes"`
+	RatePerMinute int       `json:"rate_per_minute"`
+	// MessageRatePerSecond is the limit on Send Message.
+	MessageRatePerSecond int        `json:"message_rate_per_second"`
+	CreatedAt            time.Time  `json:"created_at"`
+	RevokedAt            *time.Time `json:"revoked_at"`
 }
 
 // Key reads one key.
 func (d Directory) Key(ctx context.Context, id uuid.UUID) (Key, error) {
 	var k Key
-	err := d.DB.QueryRow(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, created_at, revoked_at
+	err := d.DB.QueryRow(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, message_rate_per_second, created_at, revoked_at
 		FROM api_keys WHERE key_id = $1`, id).
-		Scan(&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.CreatedAt, &k.RevokedAt)
+		Scan(&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.MessageRatePerSecond, &k.CreatedAt, &k.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, ErrNotFound
 	}
@@ -189,14 +202,14 @@ func (d Directory) Key(ctx context.Context, id uuid.UUID) (Key, error) {
 // ListKeys returns an organisation's keys, revoked ones included, oldest
 // first.
 func (d Directory) ListKeys(ctx context.Context, org uuid.UUID) ([]Key, error) {
-	rows, err := d.DB.Query(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, created_at, revoked_at
+	rows, err := d.DB.Query(ctx, `SELECT key_id, org_id, prefix, name, scopes, rate_per_minute, message_rate_per_second, created_at, revoked_at
 		FROM api_keys WHERE org_id = $1 ORDER BY created_at, key_id`, org)
 	if err != nil {
 		return nil, err
 	}
 	out := []Key{}
 	var k Key
-	_, err = pgx.ForEachRow(rows, []any{&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.CreatedAt, &k.RevokedAt},
+	_, err = pgx.ForEachRow(rows, []any{&k.KeyID, &k.OrgID, &k.Prefix, &k.Name, &k.Scopes, &k.RatePerMinute, &k.MessageRatePerSecond, &k.CreatedAt, &k.RevokedAt},
 		func() error {
 			out = append(out, k)
 			k.RevokedAt = nil

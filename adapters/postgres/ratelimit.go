@@ -10,7 +10,15 @@ import (
 
 // RateLimiter counts requests per API key in Postgres, so every API
 // instance sees the same count.
-type RateLimiter struct{ DB *pgxpool.Pool }
+type RateLimiter struct {
+	DB *pgxpool.Pool
+	// Table holds the windows: rate_limit_windows (the batch endpoint)
+	// when empty, message_rate_windows for Send Message.
+	Table string
+}
+
+// MessageWindows is the table of Send Message's windows.
+const MessageWindows = "message_rate_windows"
 
 // Window is the state of a key's window after counting one request.
 type Window struct {
@@ -33,8 +41,12 @@ func (w Window) Remaining() int { return max(0, w.Limit-w.Hits) }
 func (l RateLimiter) Take(ctx context.Context, key uuid.UUID, limit int, window time.Duration) (Window, error) {
 	w := Window{Limit: limit}
 	var start time.Time
+	table := "rate_limit_windows"
+	if l.Table == MessageWindows {
+		table = MessageWindows
+	}
 	err := l.DB.QueryRow(ctx, `
-		INSERT INTO rate_limit_windows AS w (key_id, window_start, hits) VALUES ($1, now(), 1)
+		INSERT INTO `+table+` AS w (key_id, window_start, hits) VALUES ($1, now(), 1)
 		ON CONFLICT (key_id) DO UPDATE SET
 			window_start = CASE WHEN w.window_start <= now() - $2::bigint * interval '1 millisecond' THEN now() ELSE w.window_start END,
 			hits         = CASE WHEN w.window_start <= now() - $2::bigint * interval '1 millisecond' THEN 1 ELSE w.hits + 1 END

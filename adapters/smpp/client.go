@@ -651,7 +651,7 @@ type session struct {
 	tmu         sync.Mutex
 	pause       time.Duration
 
-	deliverSem chan struct{}
+	deliveries chan PDU
 	done       chan struct{}
 	closeOnce  sync.Once
 	closeErr   atomic.Value
@@ -661,10 +661,26 @@ func newSession(c *Client, idx int, kind uint32, conn net.Conn) *session {
 	s := &session{
 		c: c, idx: idx, kind: kind, conn: conn,
 		pending:    map[uint32]chan PDU{},
-		deliverSem: make(chan struct{}, c.cfg.DeliverConcurrency),
+		deliveries: make(chan PDU),
 		done:       make(chan struct{}),
 	}
 	s.w = newConnWriter(conn, s.done, func(err error) { s.close(err) })
+	if kind != BindTransmitter {
+		// A fixed set of workers (not a goroutine per deliver_sm) keeps
+		// their grown stacks between deliveries.
+		for i := 0; i < c.cfg.DeliverConcurrency; i++ {
+			go func() {
+				for {
+					select {
+					case p := <-s.deliveries:
+						s.deliver(p)
+					case <-s.done:
+						return
+					}
+				}
+			}()
+		}
+	}
 	return s
 }
 
@@ -816,11 +832,10 @@ func (s *session) handle(p PDU) {
 			s.respond(p.Header, DeliverSMResp, ESME_RINVBNDSTS, &SMResp{})
 			return
 		}
-		s.deliverSem <- struct{}{}
-		go func() {
-			defer func() { <-s.deliverSem }()
-			s.deliver(p)
-		}()
+		select {
+		case s.deliveries <- p: // workers answer it; reading waits while all are busy
+		case <-s.done:
+		}
 	default:
 		// A request an ESME never receives (submit_sm, bind, …).
 		s.respond(p.Header, p.ID|respBit, ESME_RINVBNDSTS, nil)

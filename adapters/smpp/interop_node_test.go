@@ -240,13 +240,12 @@ func TestInteropClientAgainstNodeSMPP(t *testing.T) {
 	t.Run("throttling answers slow the sender and the message still goes", func(t *testing.T) {
 		ctx := ctxT(t)
 		smsc.command(map[string]any{"cmd": "throttle", "n": 3})
+		eventually(t, "node-smpp to take the command", func() bool { return len(smsc.find("throttle_set")) == 1 })
 		res, err := udh.Submit(ctx, Submission{Ref: uuid.New(), Source: "Ziett", Dest: "244990000007", Text: "after throttling"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(smsc.find("throttled")); n != 3 {
-			t.Fatalf("%d throttled answers", n)
-		}
+		eventually(t, "three throttled answers", func() bool { return len(smsc.find("throttled")) == 3 })
 		eventually(t, "the message", func() bool { _, ok := smsc.message("244990000007"); return ok })
 		if m, _ := smsc.message("244990000007"); m.IDs[0] != res.MessageIDs[0] {
 			t.Fatalf("message %+v", m)

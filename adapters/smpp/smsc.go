@@ -444,11 +444,15 @@ func (c *smscConn) request(ctx context.Context, p PDU) (PDU, error) {
 	if err := c.write(p); err != nil {
 		return PDU{}, err
 	}
+	t := time.NewTimer(smscResponseTimeout)
+	defer t.Stop()
 	select {
 	case r := <-ch:
 		return r, nil
 	case <-c.done:
 		return PDU{}, errors.New("smpp: connection closed before the response")
+	case <-t.C:
+		return PDU{}, errors.New("smpp: no response from the ESME")
 	case <-ctx.Done():
 		return PDU{}, ctx.Err()
 	}
@@ -721,6 +725,12 @@ type receiptQueue struct {
 	waiting  receiptHeap // by due time
 	inFlight int
 	wake     chan struct{}
+	work     chan receiptJob
+}
+
+type receiptJob struct {
+	c *smscConn
+	r *pendingReceipt
 }
 
 type pendingReceipt struct {
@@ -780,10 +790,26 @@ func (q *receiptQueue) kick() {
 	}
 }
 
+// smscResponseTimeout bounds the wait for a deliver_sm_resp.
+const smscResponseTimeout = 10 * time.Second
+
 // receiptWindow bounds receipts awaiting deliver_sm_resp per account.
 const receiptWindow = 256
 
 func (q *receiptQueue) run() {
+	q.work = make(chan receiptJob, receiptWindow)
+	for i := 0; i < receiptWindow; i++ {
+		go func() {
+			for {
+				select {
+				case j := <-q.work:
+					q.send(j.c, j.r)
+				case <-q.s.stop:
+					return
+				}
+			}
+		}()
+	}
 	n := 0
 	for {
 		// Take what is due, up to the window.
@@ -809,7 +835,7 @@ func (q *receiptQueue) run() {
 				q.done(r, false)
 				continue
 			}
-			go q.send(c, r)
+			q.work <- receiptJob{c, r} // never blocks: at most receiptWindow are in flight
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -837,10 +863,8 @@ func (q *receiptQueue) done(r *pendingReceipt, acked bool) {
 }
 
 func (q *receiptQueue) send(c *smscConn, r *pendingReceipt) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	q.s.stats.sent.Add(1)
-	resp, err := c.request(ctx, PDU{Header: Header{ID: DeliverSM}, Body: r.sm})
+	resp, err := c.request(context.Background(), PDU{Header: Header{ID: DeliverSM}, Body: r.sm})
 	if err != nil || resp.Status != ESME_ROK || resp.ID != DeliverSMResp {
 		if err == nil {
 			q.s.stats.nacked.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,6 +241,12 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
 			return stack.DispatcherLoop(e.Cfg, name, stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
 		}})
+		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
+			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
+			d := stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
+			d.Priority = true
+			return stack.PriorityDispatcherLoop(e.Cfg, name, d)
+		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -248,16 +255,27 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
-	var ids []uuid.UUID
+	var ids, singles []uuid.UUID
 	wave := func(seeds ...int) {
-		var batch []uuid.UUID
+		var batch, msgs []uuid.UUID
 		for _, s := range seeds {
 			batch = append(batch, e.Submit(campaignRequest(e, s, 12)))
+			// Single messages travel the same stages, on the priority
+			// queues, through the same crashes.
+			for i, rcpt := range []string{"+24492%02d00001", "+24491%02d00002", "+35191%02d00003"} {
+				msgs = append(msgs, e.SubmitMessage(map[string]any{
+					"recipient": fmt.Sprintf(rcpt, s), "content": fmt.Sprintf("code %d-%d", s, i),
+				}))
+			}
 		}
 		for _, id := range batch {
 			e.WaitStatus(id, 30*time.Second, "COMPLETED", "FAILED")
 		}
+		for _, id := range msgs {
+			e.WaitMessage(id, 30*time.Second, "SENT", "FAILED")
+		}
 		ids = append(ids, batch...)
+		singles = append(singles, msgs...)
 	}
 	wave(1, 2, 3)
 
@@ -290,16 +308,16 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	for _, s := range all[2:] {
 		dk += s.kills.Load()
 	}
-	if want := int32(len(sims) + 5); dk < want {
+	if want := int32(2*len(sims) + 5); dk < want {
 		t.Errorf("dispatchers crashed %d times, want at least %d", dk, want)
 	}
 
 	t.Logf("crashes: processor %d, completion %d, dispatchers %d", processor.kills.Load(), completion.kills.Load(), dk)
-	checkLedger(t, e, ids, noValid, sims)
+	checkLedger(t, e, ids, singles, noValid, sims)
 }
 
 // checkLedger reads the log back and checks the exactly-once properties.
-func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.UUID, sims map[string]*smsprovider.Simulated) {
+func checkLedger(t *testing.T, e *stacktest.Env, ids, singles []uuid.UUID, noValid uuid.UUID, sims map[string]*smsprovider.Simulated) {
 	t.Helper()
 	org := e.Events(kafkalog.OrgEvents, func(ev events.Envelope) bool { return ev.OrgID == e.Demo.OrgID })
 	outcomes := map[uuid.UUID][]events.Envelope{}
@@ -347,7 +365,8 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 		calls[name] = sim.AcceptedCalls()
 	}
 	var spent int64
-	for _, id := range ids {
+	for _, id := range append(slices.Clone(ids), singles...) {
+		single := slices.Contains(singles, id)
 		c := count[id]
 		if c[events.CampaignProcessed] != 1 || c[events.FundsDebited] != 1 || c[events.MessagesEnqueued] != 1 ||
 			c[events.CampaignCompleted] != 1 || c[events.CampaignFailed] != 0 || c[events.FundsRefunded] > 1 {
@@ -381,6 +400,17 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids []uuid.UUID, noValid uuid.U
 		}
 		if failed > 0 && c[events.FundsRefunded] != 1 {
 			t.Errorf("campaign %s: %d failed messages worth %d, but %d refunds", id, failed, failedCost, c[events.FundsRefunded])
+		}
+		if single {
+			// Retrieve Message tells the customer the same story.
+			got := e.WaitMessage(id, 5*time.Second, "SENT", "FAILED")
+			cost := got["cost"].(map[string]any)
+			if wantFailed := failed == 1; (got["status"] == "FAILED") != wantFailed ||
+				cost["amount"] != float64(processed[id].Cost) || cost["refunded"] != float64(failedCost) {
+				t.Errorf("message %s shows status %v and cost %v; the log says debited %d, refunded %d",
+					id, got["status"], cost, processed[id].Cost, failedCost)
+			}
+			continue
 		}
 		// Retrieve Campaign tells the customer the same story.
 		got := e.WaitStatus(id, 5*time.Second, "COMPLETED")

@@ -63,6 +63,20 @@ func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider s
 // and keeps the default, which costs fewer fetches.
 const DispatcherFetchBytes = 8 << 10
 
+// NewDispatchers are one provider's two dispatchers (campaign queue and
+// priority queue) as Start builds them, sharing budget.
+func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Provider, budget *dispatch.Budget) (bulk, priority *dispatch.Dispatcher) {
+	mk := func(prio bool, conc int) *dispatch.Dispatcher {
+		return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: conc, Log: cfg.Log,
+			Intents: &dispatch.PGIntents{DB: db}, Budget: budget, Priority: prio}
+	}
+	bulk, priority = mk(false, 64), mk(true, 16)
+	// Campaigns can be paused and cancelled; single messages cannot, so
+	// their queue asks nothing before a call.
+	bulk.Controls = campaigns.Reader{DB: db}
+	return bulk, priority
+}
+
 // DispatcherLoop is one provider's dispatcher loop as Start runs it.
 func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
 	l := &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
@@ -72,6 +86,21 @@ func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog
 		l.PartitionFetchBytes = DispatcherFetchBytes
 	}
 	return l
+}
+
+// PriorityDispatcherGroup is the consumer group of one provider's
+// priority queue (single messages).
+func PriorityDispatcherGroup(provider string) string { return DispatcherGroup(provider) + ".priority" }
+
+// PriorityDispatcherLoop is the loop over one provider's priority queue.
+// It is a loop of its own, with its own fetches, so a single message is
+// read as soon as it is committed, whatever campaign work the provider's
+// other loop has in hand; the two share the provider's budget
+// (dispatch.Budget), priority first.
+func PriorityDispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: PriorityDispatcherGroup(provider),
+		Topics: []string{kafkalog.PriorityDeliveryTopic(provider)}, Stateless: true,
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
 }
 
 // LoadRules is the rules a configuration runs with: Rules if set, else

@@ -24,7 +24,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	m := s.Metrics
 	groups := []string{ProcessorGroup, CompletionGroup}
 	for _, p := range s.Rules.Routes.Providers() {
-		groups = append(groups, DispatcherGroup(p))
+		groups = append(groups, DispatcherGroup(p), PriorityDispatcherGroup(p))
 	}
 	var watched []metrics.Projection
 	for _, p := range []projections.Projection{campaigns.Projection{}, ledger.Projection{}} {

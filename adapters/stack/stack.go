@@ -79,6 +79,9 @@ type Config struct {
 	// Webhooks tunes the webhook sender: retry schedule, workers, the
 	// allow-list of otherwise refused addresses (dev mode allows loopback).
 	Webhooks webhooks.Config
+	// BodyReadTimeout bounds the time the API waits for a request's body
+	// after its headers (httpapi.DefaultBodyReadTimeout when zero).
+	BodyReadTimeout time.Duration
 	// ProjectorMembers is how many members of the campaign projector's
 	// consumer group this process runs (default DefaultProjectorMembers).
 	ProjectorMembers int
@@ -172,7 +175,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			}
 			prov := smsprovider.NewSimulated(pc)
 			s.Providers[name] = prov
-			s.run(cfg.Log, "dispatcher."+name, s.stage("dispatcher."+name, DispatcherLoop(cfg, name, NewDispatcher(cfg, rules, db, name, prov))).Run, runCtx)
+			budget := dispatch.NewBudget(rules.Throughput[name])
+			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
+			bulk, prio := NewDispatchers(cfg, db, name, prov, budget)
+			bulk.Acked, prio.Acked = obs.MessageAcked, obs.MessageAcked
+			s.run(cfg.Log, "dispatcher."+name, s.stage("dispatcher."+name, DispatcherLoop(cfg, name, bulk)).Run, runCtx)
+			s.run(cfg.Log, "dispatcher."+name+".priority", s.stage("dispatcher."+name+".priority", PriorityDispatcherLoop(cfg, name, prio)).Run, runCtx)
 		}
 	}
 	if has(Projector) {
@@ -200,17 +208,21 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Ledger: ledger.Reader{DB: db}, Stream: accept.KafkaStream{Client: cl, Brokers: cfg.Brokers},
 			Claims: postgres.Idempotency{DB: db}}
 		api := &httpapi.Server{
-			Auth:      dir,
-			Accept:    acc,
-			Limiter:   postgres.RateLimiter{DB: db},
-			Balances:  ledger.Reader{DB: db},
-			Campaigns: campaigns.Reader{DB: db},
-			Lists:     campaigns.Reader{DB: db},
-			Trail:     kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
-			Webhooks:  whproj.Registry{DB: db},
-			Control:   control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
-			Log:       cfg.Log,
-			Ops:       ops,
+			Auth:           dir,
+			Accept:         acc,
+			Limiter:        postgres.RateLimiter{DB: db},
+			MessageLimiter: postgres.RateLimiter{DB: db, Table: postgres.MessageWindows},
+			Messages:       campaigns.Reader{DB: db},
+			Balances:       ledger.Reader{DB: db},
+			Campaigns:      campaigns.Reader{DB: db},
+			Lists:          campaigns.Reader{DB: db},
+			Trail:          kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
+			Webhooks:       whproj.Registry{DB: db},
+			Control:        control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
+			Log:            cfg.Log,
+			Ops:            ops,
+
+			BodyReadTimeout: cfg.BodyReadTimeout,
 		}
 		ui, err := dashboard.New(dashboard.Config{
 			Auth: dir, Sessions: postgres.Sessions{DB: db}, Directory: dir,

@@ -34,6 +34,7 @@ commands:
   key revoke --key KEY_ID
   key list --org ORG_ID
   key set-rate --key KEY_ID --rate PER_MINUTE
+  key set-message-rate --key KEY_ID --rate PER_SECOND
   sender register --org ORG_ID --sender NAME
   sender approve --remitter REMITTER_ID
   sender list --org ORG_ID
@@ -309,6 +310,17 @@ var adminOps = map[string]adminOp{
 				return result{}, err
 			}
 			return result{k, fmt.Sprintf("Key %s may now make %d requests per minute on POST /c/v1/campaigns/batch.\n", k.KeyID, k.RatePerMinute)}, nil
+		}
+	},
+	"key set-message-rate": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {
+		key := idFlag(fs, "key", "key id")
+		rate := fs.Int("rate", 0, "requests per second on Send Message")
+		return func(ctx context.Context, svc admin.Service) (result, error) {
+			k, err := svc.SetKeyMessageRate(ctx, *key, *rate)
+			if err != nil {
+				return result{}, err
+			}
+			return result{k, fmt.Sprintf("Key %s may now make %d requests per second on POST /c/v1/messages.\n", k.KeyID, k.MessageRatePerSecond)}, nil
 		}
 	},
 	"sender register": func(fs *flag.FlagSet) func(context.Context, admin.Service) (result, error) {

@@ -166,7 +166,7 @@ func ensureDemo(ctx context.Context, st *stack.Stack, path string) (admin.Demo, 
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return d, err
 	}
-	d, err := st.Admin.CreateDemo(ctx, demoCredits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage})
+	d, err := st.Admin.CreateDemo(ctx, demoCredits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage, apikey.ScopeMessageSend})
 	if err != nil {
 		return d, fmt.Errorf("create demo organisation: %w", err)
 	}

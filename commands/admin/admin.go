@@ -44,7 +44,7 @@ func invalid(format string, a ...any) error {
 }
 
 // Scopes a key can be given.
-var Scopes = []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage}
+var Scopes = []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage, apikey.ScopeMessageSend}
 
 // MaxRatePerMinute bounds a key's limit on the batch endpoint; higher
 // would only mean "unlimited", which nothing needs.
@@ -171,6 +171,24 @@ func (s Service) SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) (p
 		return postgres.Key{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
 	}
 	if err := s.Dir.SetKeyRate(ctx, id, perMinute); err != nil {
+		if errors.Is(err, postgres.ErrNotFound) {
+			return postgres.Key{}, invalid("key %s does not exist", id)
+		}
+		return postgres.Key{}, err
+	}
+	return s.Dir.Key(ctx, id)
+}
+
+// MaxMessageRatePerSecond bounds a key's limit on Send Message.
+const MaxMessageRatePerSecond = 100_000
+
+// SetKeyMessageRate changes a key's limit on Send Message (POST
+// /c/v1/messages), in requests per second, from the next request on.
+func (s Service) SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecond int) (postgres.Key, error) {
+	if perSecond < 1 || perSecond > MaxMessageRatePerSecond {
+		return postgres.Key{}, invalid("rate must be between 1 and %d requests per second", MaxMessageRatePerSecond)
+	}
+	if err := s.Dir.SetKeyMessageRate(ctx, id, perSecond); err != nil {
 		if errors.Is(err, postgres.ErrNotFound) {
 			return postgres.Key{}, invalid("key %s does not exist", id)
 		}

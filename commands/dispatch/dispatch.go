@@ -135,6 +135,17 @@ type Dispatcher struct {
 	// (see Share).
 	Limit       float64
 	CallTimeout time.Duration
+	// Budget, when set, replaces Limit: the provider's limit shared with
+	// the provider's other loop in this process (campaign queue and
+	// priority queue), priority calls first. See Budget.
+	Budget *Budget
+	// Priority marks the loop over the provider's priority queue (single
+	// messages): its calls take the budget before any campaign call.
+	Priority bool
+	// Acked, when set, is told of every message the provider acknowledged
+	// and how long after its acceptance (from the UUIDv7 campaign id,
+	// which for a single message is its own id).
+	Acked func(priority bool, sinceAccepted time.Duration)
 	// Controls says which campaigns are paused or cancelled; their
 	// messages are held back or cancelled instead of handed over.
 	// ControlTTL bounds how stale that answer may be (DefaultControlTTL).
@@ -157,6 +168,10 @@ func (d *Dispatcher) Forget(string, int32) {}
 // assigned to another), so the members' shares never add up to more than
 // the whole limit.
 func (d *Dispatcher) Share(owned, total int) {
+	if d.Budget != nil {
+		d.Budget.Share(d.loopName(), owned, total)
+		return
+	}
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
 	d.share = 0
@@ -181,6 +196,12 @@ func (d *Dispatcher) Share(owned, total int) {
 // MaxBatch implements kafkalog.Batcher: about batchSeconds of work at the
 // current share of the limit.
 func (d *Dispatcher) MaxBatch() int {
+	if d.Budget != nil {
+		if n := d.Budget.MaxBatch(batchSeconds); n > 0 && !d.Priority {
+			return n
+		}
+		return max(d.Concurrency, 1) * 16
+	}
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
 	if d.Limit <= 0 {
@@ -189,7 +210,18 @@ func (d *Dispatcher) MaxBatch() int {
 	return max(1, int(d.Limit*d.share*batchSeconds))
 }
 
+// loopName tells the budget which of the provider's loops reports a share.
+func (d *Dispatcher) loopName() string {
+	if d.Priority {
+		return d.Name + "/priority"
+	}
+	return d.Name
+}
+
 func (d *Dispatcher) wait(ctx context.Context) error {
+	if d.Budget != nil {
+		return d.Budget.Wait(ctx, d.Priority)
+	}
 	if d.Limit <= 0 {
 		return nil
 	}
@@ -361,6 +393,11 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		cancel()
 		if err == nil {
 			sent(rc.ProviderRef)
+			if d.Acked != nil {
+				if sec, nsec := dl.CampaignID.Time().UnixTime(); dl.CampaignID.Version() == 7 {
+					d.Acked(d.Priority, time.Since(time.Unix(sec, nsec)))
+				}
+			}
 			break
 		}
 		if ctx.Err() != nil {

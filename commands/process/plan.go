@@ -51,6 +51,11 @@ func MakePlan(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
 			item.UnitPrice = r.Prices.UnitPriceVia(item.Provider, n.Country)
 			item.Cost = item.UnitPrice * int64(seg.Segments)
 			item.MessageID = events.MessageID(campaignID, i)
+			if c.IsMessage() {
+				// A single message's id is the one the API returned: its
+				// campaign id, a UUIDv7 minted at acceptance.
+				item.MessageID = campaignID
+			}
 			p.Recipients.Valid++
 			p.ByProvider[item.Provider]++
 			p.TotalSegments += seg.Segments

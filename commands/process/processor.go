@@ -378,7 +378,7 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 			MessageID: m.MessageID, CampaignID: cid, OrgID: org, Index: m.Index, To: m.E164,
 			Sender: c.SenderName, Content: c.Content, Segments: plan.Processed.SegmentsPerMessage,
 			Cost: m.Cost, Currency: plan.Processed.Currency, Provider: m.Provider,
-			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID,
+			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID, Priority: c.IsMessage(),
 		}
 		rec, err := kafkalog.EncodeDelivery(d)
 		if err != nil {

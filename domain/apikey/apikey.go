@@ -16,6 +16,9 @@ const (
 	ScopeCampaignSend   = "apikey:campaign:send"
 	ScopeCampaignRead   = "apikey:campaign:read"
 	ScopeWebhooksManage = "apikey:webhooks:manage"
+	// ScopeMessageSend allows Send Message (POST /c/v1/messages) and
+	// reading single messages.
+	ScopeMessageSend = "apikey:message:send"
 )
 
 // secretLen is 32 random bytes (256 bits), base64url without padding: 43

@@ -24,9 +24,21 @@ type CampaignAcceptedV1 struct {
 	Currency      string `json:"currency"`
 	// SendAt, when set, holds the campaign until then (schedule).
 	SendAt *time.Time `json:"send_at,omitempty"`
+	// Kind is empty for a campaign and KindMessage for a single message
+	// (Send Message): a campaign of one recipient whose campaign id is the
+	// message's id and whose delivery takes the provider's priority queue.
+	Kind string `json:"kind,omitempty"`
+	// Reference is the client's own id of a single message, echoed back.
+	Reference string `json:"reference,omitempty"`
 }
 
 func (CampaignAcceptedV1) EventType() Type { return CampaignAccepted }
+
+// KindMessage marks a CampaignAccepted that is a single message.
+const KindMessage = "message"
+
+// IsMessage reports whether the accepted request is a single message.
+func (c CampaignAcceptedV1) IsMessage() bool { return c.Kind == KindMessage }
 
 // RecipientCounts summarises what normalization made of the submitted list.
 type RecipientCounts struct {
@@ -160,6 +172,10 @@ type Delivery struct {
 	// Requeued counts how often the message was held back (its campaign
 	// paused) and put back on its queue.
 	Requeued int `json:"requeued,omitempty"`
+	// Priority marks a single message (Send Message): it travels on the
+	// provider's priority queue, served before any waiting campaign
+	// message.
+	Priority bool `json:"priority,omitempty"`
 }
 
 // Receipt statuses of a message, after its operator's delivery receipts.

@@ -22,6 +22,7 @@ import (
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/domain/sms"
 	"ziett.co/campaigns/projections"
 )
 
@@ -59,6 +60,13 @@ const (
 // receiptStatuses are the statuses a delivery receipt gives: each implies
 // SENT.
 var receiptStatuses = []string{MessageDelivered, MessageUndelivered, MessageExpired, MessageRejected}
+
+// Kinds of a campaigns row: a campaign, or a single message (Send
+// Message), which is a campaign of one recipient whose id is the message's.
+const (
+	KindCampaign = "campaign"
+	KindMessage  = "message"
+)
 
 // Change is a campaign status transition applied by a batch.
 type Change struct {
@@ -264,11 +272,30 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		if err := e.Decode(&c); err != nil {
 			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
+		kind, ref, rcpt, e164, enc, segs := KindCampaign, (*string)(nil), (*string)(nil), (*string)(nil), (*string)(nil), 0
+		if c.IsMessage() {
+			// What Retrieve Message shows before the processing is
+			// projected (the outcome, on another topic, may come first):
+			// the API checked the number, so it normalizes the same way.
+			kind = KindMessage
+			if c.Reference != "" {
+				ref = &c.Reference
+			}
+			if len(c.Recipients) == 1 {
+				rcpt = &c.Recipients[0]
+				if n, reason := phone.Normalize(c.Recipients[0], c.CountryAlpha2); reason == "" {
+					e164 = &n.E164
+				}
+			}
+			seg := sms.Analyze(c.Content)
+			encs := string(seg.Encoding)
+			enc, segs = &encs, seg.Segments
+		}
 		b.Queue(`INSERT INTO campaigns (campaign_id, org_id, name, status, channel_type, remitter_id, country_alpha2,
-				created_at, submitted, currency, cost_estimated)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (campaign_id) DO NOTHING`,
+				created_at, submitted, currency, cost_estimated, kind, reference, recipient, e164, encoding, segments_per_message)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (campaign_id) DO NOTHING`,
 			e.CampaignID, e.OrgID, c.Name, StatusProcessing, c.ChannelType, c.RemitterID, c.CountryAlpha2,
-			at, len(c.Recipients), c.Currency, c.EstimatedCost)
+			at, len(c.Recipients), c.Currency, c.EstimatedCost, kind, ref, rcpt, e164, enc, segs)
 	case events.CampaignProcessed:
 		var c events.CampaignProcessedV1
 		if err := e.Decode(&c); err != nil {

@@ -121,6 +121,9 @@ type View struct {
 	Segments      Segments            `json:"segments"`
 	Cost          Cost                `json:"cost"`
 	Failure       *Failure            `json:"failure"`
+	// Kind is KindCampaign, or KindMessage for a single message's row
+	// (only Views returns those).
+	Kind string `json:"-"`
 }
 
 // Reader runs the read model's queries. Every query is scoped by the
@@ -139,7 +142,7 @@ type Querier interface {
 const viewColumns = `campaign_id, name, status, channel_type, remitter_id, country_alpha2,
 	created_at, processed_at, sending_at, completed_at, failed_at, submitted, valid, invalid, duplicates,
 	msg_total, encoding, segments_per_message, segments_total, ucs2_chars, currency,
-	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message,
+	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message, kind,
 	send_at, scheduled_at, paused_at, resumed_at, cancelled_at`
 
 func scanView(row pgx.Row) (View, error) {
@@ -150,7 +153,7 @@ func scanView(row pgx.Row) (View, error) {
 		&v.CreatedAt, &v.ProcessedAt, &v.SendingAt, &v.CompletedAt, &v.FailedAt,
 		&v.Recipients.Submitted, &v.Recipients.Valid, &v.Recipients.Invalid, &v.Recipients.Duplicates,
 		&v.Messages.Total, &v.Segments.Encoding, &v.Segments.PerMessage, &v.Segments.Total, &v.Segments.UCS2Chars,
-		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg,
+		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg, &v.Kind,
 		&v.SendAt, &v.ScheduledAt, &v.PausedAt, &v.ResumedAt, &v.CancelledAt)
 	if err != nil {
 		return v, err
@@ -168,7 +171,7 @@ func scanView(row pgx.Row) (View, error) {
 
 // Get reads one campaign of one organisation.
 func (r Reader) Get(ctx context.Context, org, id uuid.UUID) (View, error) {
-	v, err := scanView(r.DB.QueryRow(ctx, `SELECT `+viewColumns+` FROM campaigns WHERE campaign_id = $1 AND org_id = $2`, id, org))
+	v, err := scanView(r.DB.QueryRow(ctx, `SELECT `+viewColumns+` FROM campaigns WHERE campaign_id = $1 AND org_id = $2 AND kind = 'campaign'`, id, org))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return View{}, ErrNotFound
 	}
@@ -286,7 +289,7 @@ type ListCursor struct {
 
 // List returns up to q.Limit campaigns and whether more follow.
 func (r Reader) List(ctx context.Context, org uuid.UUID, q ListQuery) ([]View, bool, error) {
-	sql := `SELECT ` + viewColumns + ` FROM campaigns WHERE org_id = $1`
+	sql := `SELECT ` + viewColumns + ` FROM campaigns WHERE org_id = $1 AND kind = 'campaign'`
 	args := []any{org}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -376,7 +379,7 @@ type MessageQuery struct {
 // follow, or ErrNotFound when the campaign is not the organisation's.
 func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q MessageQuery) ([]Message, bool, error) {
 	var ok bool
-	if err := r.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE campaign_id = $1 AND org_id = $2)`,
+	if err := r.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE campaign_id = $1 AND org_id = $2 AND kind = 'campaign')`,
 		campaign, org).Scan(&ok); err != nil {
 		return nil, false, err
 	}
@@ -487,10 +490,13 @@ func (r Reader) DueScheduled(ctx context.Context, now time.Time, limit int) (map
 	return out, err
 }
 
-// Status is one campaign's status (control.Campaigns).
+// Status is one campaign's status (control.Campaigns); a single message is
+// not found.
 func (r Reader) Status(ctx context.Context, org, id uuid.UUID) (campaign.Status, error) {
 	var st string
-	err := r.DB.QueryRow(ctx, `SELECT status FROM campaigns WHERE campaign_id = $1 AND org_id = $2`, id, org).Scan(&st)
+	// Single messages are campaigns of kind 'message' in this table; they
+	// have no pause or cancel.
+	err := r.DB.QueryRow(ctx, `SELECT status FROM campaigns WHERE campaign_id = $1 AND org_id = $2 AND kind = 'campaign'`, id, org).Scan(&st)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotFound
 	}

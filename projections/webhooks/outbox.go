@@ -150,6 +150,11 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 			o.log().Error("webhook outbox: changed campaign not in the read model", "campaign_id", c.CampaignID)
 			continue
 		}
+		if v.Kind == campaigns.KindMessage {
+			// A single message is a campaign of one in the read model;
+			// its subscribers get message events, not campaign events.
+			continue
+		}
 		seq[c.CampaignID]++
 		ev := Event{ID: EventID(c.EventID), Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: v}
 		payload, err := json.Marshal(ev)

@@ -40,7 +40,7 @@ type Options struct {
 // Broker is a running embedded broker.
 type Broker struct {
 	// Recovered lists the transactions that a crash had left open and that
-	// Start aborted on disk.
+	// Start ended on disk.
 	Recovered []Orphan
 
 	cluster *kfake.Cluster
@@ -70,13 +70,17 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 		return nil, err
 	}
 	if unclean {
-		o.Logf("kafka data directory %s was not closed cleanly: aborting the transactions it left open", o.Dir)
+		o.Logf("kafka data directory %s was not closed cleanly: ending the transactions it left open", o.Dir)
 		if b.Recovered, err = recoverDir(ctx, o.Dir, b.log); err != nil {
 			return nil, fmt.Errorf("kafkabroker: recover %s: %w", o.Dir, err)
 		}
 		for _, r := range b.Recovered {
-			o.Logf("aborted transaction left open by the crash: producer %d epoch %d on %s/%d from offset %d",
-				r.ProducerID, r.ProducerEpoch, r.Topic, r.Partition, r.FirstOffset)
+			end := "aborted"
+			if r.Committed {
+				end = "committed (its commit was under way)"
+			}
+			o.Logf("%s transaction left open by the crash: producer %d epoch %d on %s/%d from offset %d",
+				end, r.ProducerID, r.ProducerEpoch, r.Topic, r.Partition, r.FirstOffset)
 		}
 	}
 	if err := os.Remove(filepath.Join(o.Dir, cleanFile)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ziett.co/campaigns/adapters/embedded/kafkabroker"
 )
@@ -239,5 +240,111 @@ func TestKfakeAloneLosesTheCrashAbort(t *testing.T) {
 	t.Logf("plain kfake, read_committed after restarts (complete %v):\nfirst  %v\nsecond %v", complete, first, second)
 	if complete && slices.Equal(first, committed) && slices.Equal(second, committed) {
 		t.Fatal("plain kfake kept exactly the committed records across crashes: the upstream defect is gone")
+	}
+}
+
+// TestCleanStopSkipsRecovery: after Close the next Start trusts the
+// directory: no scan and nothing aborted (kfake saves a transaction still
+// open at a clean stop and restores it), and the committed records are
+// all there.
+func TestCleanStopSkipsRecovery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "kafka")
+	var logs []string
+	logf := func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	b, err := kafkabroker.Start(ctx, kafkabroker.Options{Dir: dir, Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addrs()[0]
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+	p := producer(t, addr, "stage-1")
+	produce(t, ctx, p, false, "a0", "a1")
+	produce(t, ctx, p, true, "b0", "b1")
+	p.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err = kafkabroker.Start(ctx, kafkabroker.Options{Dir: dir, Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close() //nolint:errcheck
+	if len(b.Recovered) != 0 || slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "not closed cleanly") }) {
+		t.Fatalf("a clean stop was recovered as a crash: %v %v", b.Recovered, logs)
+	}
+	vals, complete := readCommitted(t, b.Addrs()[0])
+	if !complete || !slices.Equal(vals, []string{"a0", "a1"}) {
+		t.Fatalf("after a clean stop read_committed sees %v (complete %v), want [a0 a1]", vals, complete)
+	}
+}
+
+// TestCrashDuringCommitCompletesIt: the broker writes a transaction's
+// commit markers one partition at a time; a crash between two of them
+// leaves the transaction committed in some partitions and open in others.
+// Recovery commits the rest, as a coordinator completes a prepared commit,
+// rather than aborting half a committed transaction. (The crash is staged
+// by writing the first partition's commit marker with WriteTxnMarkers and
+// killing the broker before any other.)
+func TestCrashDuringCommitCompletesIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "kafka")
+	cmd, addr := brokerProcess(t, "embedded", dir)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	p := producer(t, addr, "stage-2")
+	defer p.Close()
+	produce(t, ctx, p, false, "a0", "a1")
+	produce(t, ctx, p, true, "b0", "b1")
+	// The open transaction's producer id and epoch, from its records.
+	var pid int64
+	var epoch int16
+	rd, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pid == 0 {
+		rd.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == "b0" {
+				pid, epoch = r.ProducerID, r.ProducerEpoch
+			}
+		})
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+	}
+	rd.Close()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, true
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = topic, []int32{0}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	if _, err := req.RequestWith(ctx, adm.Broker(0)); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, cmd)
+
+	_, addr = brokerProcess(t, "embedded", dir)
+	vals, complete := readCommitted(t, addr)
+	if want := []string{"a0", "b0", "a1", "b1"}; !complete || !slices.Equal(vals, want) {
+		t.Fatalf("read_committed after a crash mid-commit: %v (complete %v), want %v", vals, complete, want)
 	}
 }

@@ -2,8 +2,11 @@ package kafkabroker
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -23,6 +26,10 @@ type Orphan struct {
 	ProducerEpoch int16
 	// FirstOffset is the transaction's first record in the partition.
 	FirstOffset int64
+	// Committed is how recovery ended it: committed when the crash came
+	// while the broker was writing the transaction's commit markers (some
+	// partition has one), else aborted.
+	Committed bool
 }
 
 // recoverDir opens dir on a private loopback port, where no client can
@@ -47,15 +54,35 @@ func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, error) 
 	if err := log.err(); err != nil {
 		return nil, err
 	}
+	// A clean stop saves, per partition, a snapshot of what the broker
+	// holds in memory, which the next start prefers to reading the
+	// segments. That memory still has the crash's orphans as aborted
+	// (the markers written above do not change it), which is wrong for a
+	// transaction whose commit recovery completed. Without the snapshots
+	// the next start reads the segments, markers included, as after any
+	// crash.
+	snaps, err := filepath.Glob(filepath.Join(dir, "partitions", "*", "snapshot.json"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range snaps {
+		if err := os.Remove(f); err != nil {
+			return nil, err
+		}
+	}
 	return orphans, nil
 }
 
 // AbortOrphans reads every partition of the cluster at brokers from start
 // to end, uncommitted records and transaction markers included, finds the
-// transactions that have data but no marker, and writes an abort marker for
-// each (WriteTxnMarkers, as a transaction coordinator does). Only a
-// cluster no producer is using may be given: a transaction in progress
-// looks exactly like an orphan.
+// transactions that have data but no marker, and ends each with a marker
+// (WriteTxnMarkers, as a transaction coordinator does). A transaction is
+// one producer id and epoch (the producer's epoch moves on with every
+// transaction), so if any partition holds its commit marker, the crash
+// interrupted the commit: the other partitions get a commit marker too,
+// as a coordinator completes a prepared commit. Every other orphan is
+// aborted. Only a cluster no producer is using may be given: a
+// transaction in progress looks exactly like an orphan.
 func AbortOrphans(ctx context.Context, brokers []string) ([]Orphan, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -102,6 +129,11 @@ type partKey struct {
 	partition int32
 }
 
+type pidEpoch struct {
+	id    int64
+	epoch int16
+}
+
 // scanOpen reads [start, end) of every partition and returns the
 // transactions still open at the end.
 func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets) ([]Orphan, error) {
@@ -131,6 +163,7 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 	}
 	defer cl.Close()
 	open := map[partKey]map[int64]*Orphan{}
+	committed := map[pidEpoch]bool{}
 	for len(last) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -151,7 +184,11 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 			switch {
 			case r.Attrs.IsControl():
 				// A commit or an abort: either ends the producer's
-				// transaction in this partition.
+				// transaction in this partition. The key is a version
+				// and the type, 1 for a commit.
+				if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
+					committed[pidEpoch{r.ProducerID, r.ProducerEpoch}] = true
+				}
 				delete(open[k], r.ProducerID)
 			case r.Attrs.IsTransactional():
 				if open[k] == nil {
@@ -169,6 +206,7 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 	var out []Orphan
 	for _, m := range open {
 		for _, o := range m {
+			o.Committed = committed[pidEpoch{o.ProducerID, o.ProducerEpoch}]
 			out = append(out, *o)
 		}
 	}
@@ -187,8 +225,8 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 	return out, nil
 }
 
-// writeAborts writes one abort marker per orphan, through the partition's
-// leader.
+// writeAborts writes one marker per orphan (a commit or an abort, as
+// Committed says), through the partition's leader.
 func writeAborts(ctx context.Context, cl *kgo.Client, tds kadm.TopicDetails, orphans []Orphan) error {
 	byLeader := map[int32][]Orphan{}
 	for _, o := range orphans {
@@ -202,7 +240,7 @@ func writeAborts(ctx context.Context, cl *kgo.Client, tds kadm.TopicDetails, orp
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		for _, o := range batch {
 			m := kmsg.NewWriteTxnMarkersRequestMarker()
-			m.ProducerID, m.ProducerEpoch, m.Committed = o.ProducerID, o.ProducerEpoch, false
+			m.ProducerID, m.ProducerEpoch, m.Committed = o.ProducerID, o.ProducerEpoch, o.Committed
 			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 			t.Topic, t.Partitions = o.Topic, []int32{o.Partition}
 			m.Topics = append(m.Topics, t)
@@ -210,13 +248,13 @@ func writeAborts(ctx context.Context, cl *kgo.Client, tds kadm.TopicDetails, orp
 		}
 		resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
 		if err != nil {
-			return fmt.Errorf("write abort markers: %w", err)
+			return fmt.Errorf("write transaction markers: %w", err)
 		}
 		for _, m := range resp.Markers {
 			for _, t := range m.Topics {
 				for _, p := range t.Partitions {
 					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-						return fmt.Errorf("abort marker for producer %d on %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
+						return fmt.Errorf("marker for producer %d on %s/%d: %w", m.ProducerID, t.Topic, p.Partition, err)
 					}
 				}
 			}

@@ -100,7 +100,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	t.Cleanup(func() { e.Stack.Close() })
 	e.BaseURL = "http://" + e.Stack.Addr
-	e.Demo, err = e.Stack.Admin.CreateDemo(ctx, Credits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead})
+	e.Demo, err = e.Stack.Admin.CreateDemo(ctx, Credits, []string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeMessageSend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +194,48 @@ func (e *Env) Submit(req map[string]any) uuid.UUID {
 		e.T.Fatal(err)
 	}
 	return id
+}
+
+// SubmitMessage sends a single message with the demo key (fields not
+// given are the demo's remitter, SMS and a short text) and returns its id,
+// failing the test unless the answer is 202.
+func (e *Env) SubmitMessage(fields map[string]any) uuid.UUID {
+	e.T.Helper()
+	req := map[string]any{"remitter_id": e.Demo.RemitterID.String(), "channel_type": "SMS", "content": "Your code is 123456."}
+	for k, v := range fields {
+		req[k] = v
+	}
+	r := e.Do(http.MethodPost, "/c/v1/messages", e.Demo.APIKey, req)
+	if r.Status != http.StatusAccepted {
+		e.T.Fatalf("POST message: %d %s", r.Status, r.Body)
+	}
+	id, err := uuid.Parse(r.JSON(e.T)["message_id"].(string))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return id
+}
+
+// WaitMessage polls Retrieve Message until the message has one of the
+// statuses, and returns its body.
+func (e *Env) WaitMessage(id uuid.UUID, timeout time.Duration, statuses ...string) map[string]any {
+	e.T.Helper()
+	deadline := time.Now().Add(timeout)
+	var last Response
+	for time.Now().Before(deadline) {
+		last = e.Do(http.MethodGet, "/c/v1/messages/"+id.String(), e.Demo.APIKey, nil)
+		if last.Status == http.StatusOK {
+			m := last.JSON(e.T)
+			for _, s := range statuses {
+				if m["status"] == s {
+					return m
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.T.Fatalf("message %s did not reach %v within %s; last answer %d %s", id, statuses, timeout, last.Status, last.Body)
+	return nil
 }
 
 // WaitStatus polls Retrieve Campaign until the campaign has one of the

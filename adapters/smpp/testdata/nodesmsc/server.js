@@ -127,7 +127,10 @@ const server = smpp.createServer((session) => {
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
 	const cmd = JSON.parse(line);
-	if (cmd.cmd === 'throttle') throttleNext = cmd.n;
+	if (cmd.cmd === 'throttle') {
+		throttleNext = cmd.n;
+		emit({ event: 'throttle_set' });
+	}
 	if (cmd.cmd === 'drop') {
 		const n = sessions.size;
 		for (const s of sessions) s.destroy();

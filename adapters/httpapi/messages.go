@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ziett.co/campaigns/commands/accept"
+	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/campaign"
+	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/projections/campaigns"
+)
+
+// MessageReads reads messages for Retrieve Message and the message list.
+type MessageReads interface {
+	Single(ctx context.Context, org, id uuid.UUID) (campaigns.SingleView, error)
+	Singles(ctx context.Context, org uuid.UUID, q campaigns.SingleQuery) ([]campaigns.SingleView, bool, error)
+}
+
+// MaxMessageBodyBytes bounds a Send Message request: 10,000 four-byte
+// characters of content and a few short fields fit in a tenth of it.
+const MaxMessageBodyBytes = 256 << 10
+
+const (
+	msgMessageAccepted = "Message accepted and queued for sending."
+	msgMessageFunds    = "Your account balance is too low to send this message. Please top up your credits."
+	singlePageDefault  = 20
+	singlePageMax      = 100
+	cursorSingles      = "s1"
+)
+
+func (s *Server) messageRoutes(mux *Mux) {
+	mux.HandleFunc("POST /c/v1/messages", s.authed("", s.limitedBy(messagePolicy, requireScope(apikey.ScopeMessageSend, s.postMessage))))
+	read := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.authed("", requireAnyScope(h, apikey.ScopeMessageSend, apikey.ScopeCampaignRead))
+	}
+	mux.HandleFunc("GET /c/v1/messages", read(s.listSingles))
+	mux.HandleFunc("GET /c/v1/messages/{message_id}", read(s.getMessage))
+	mux.HandleFunc("/c/v1/messages", methodNotAllowed("GET, HEAD, POST"))
+	mux.HandleFunc("/c/v1/messages/{message_id}", methodNotAllowed("GET, HEAD"))
+}
+
+// requireAnyScope refuses a key that holds none of scopes with 403.
+func requireAnyScope(h http.HandlerFunc, scopes ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r.Context())
+		for _, sc := range scopes {
+			if p.HasScope(sc) {
+				h(w, r)
+				return
+			}
+		}
+		writeError(w, r, http.StatusForbidden, CodeInsufficientScope,
+			"The API key lacks the required scope: one of "+strings.Join(scopes, ", ")+".", ServiceCore, nil)
+	}
+}
+
+// postMessage is POST /c/v1/messages (Send Message): the batch endpoint's
+// checks in the same order, for one recipient whose number is checked
+// before the 202.
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	p := principal(r.Context())
+	status, code := 0, ""
+	refuse := func(st int, c, msg, service string, fields map[string]string) {
+		status, code = st, c
+		writeError(w, r, st, c, msg, service, fields)
+	}
+	defer func() {
+		s.Log.Debug("message request", "status", status, "code", code, "org_id", p.OrgID, "key_id", p.KeyID,
+			"trace_id", TraceID(r.Context()), "duration_ms", time.Since(start).Milliseconds())
+	}()
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		refuse(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
+			"Content-Type must be application/json (UTF-8).", ServiceCore, nil)
+		return
+	}
+	idemKey, msg := idempotencyKey(r.Header)
+	if msg != "" {
+		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
+		return
+	}
+	tooBig := func() {
+		refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("The request body exceeds %d bytes (256 KiB).", MaxMessageBodyBytes), ServiceCore, nil)
+	}
+	if r.ContentLength > MaxMessageBodyBytes {
+		tooBig()
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMessageBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooBig()
+			return
+		}
+		refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
+		return
+	}
+	req, ferrs := campaign.ParseMessage(body)
+	if ferrs != nil {
+		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
+			if !json.Valid(body) {
+				refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
+				return
+			}
+			refuse(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
+			return
+		}
+		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+		return
+	}
+	res, err := s.Accept.AcceptMessage(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey)
+	var funds *accept.InsufficientFundsError
+	var busy *accept.InProgressError
+	switch {
+	case err == nil:
+	case errors.Is(err, accept.ErrUnknownSender):
+		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
+			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
+		return
+	case errors.Is(err, accept.ErrUnroutable):
+		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
+			map[string]string{"recipient": "Value error, no provider delivers to this number."})
+		return
+	case errors.As(err, &funds):
+		refuse(http.StatusPaymentRequired, CodeInsufficientFunds, msgMessageFunds, ServiceBilling, nil)
+		return
+	case errors.Is(err, accept.ErrIdempotencyKeyReused):
+		refuse(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
+			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
+		return
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(busy.RetryAfter)))
+		refuse(http.StatusConflict, CodeIdempotencyInProgress,
+			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
+		return
+	default:
+		s.Log.Error("accept message", "err", err, "trace_id", TraceID(r.Context()))
+		w.Header().Set("Retry-After", "1")
+		refuse(http.StatusServiceUnavailable, CodeUnavailable,
+			"The message could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
+		return
+	}
+	status = http.StatusAccepted
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{
+		"message":    msgMessageAccepted,
+		"message_id": res.CampaignID.String(),
+	})
+}
+
+func messageNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusNotFound, CodeNotFound, "Message not found.", ServiceCore, nil)
+}
+
+// getMessage is GET /c/v1/messages/{message_id} (Retrieve Message).
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("message_id"))
+	if err != nil {
+		messageNotFound(w, r)
+		return
+	}
+	v, err := s.Messages.Single(r.Context(), principal(r.Context()).OrgID, id)
+	switch {
+	case errors.Is(err, campaigns.ErrNotFound):
+		messageNotFound(w, r)
+	case err != nil:
+		s.unavailable(w, r, "get message", err)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// listSingles is GET /c/v1/messages: the organisation's single messages,
+// newest first; filters status, reference, recipient, created_from,
+// created_to; limit, cursor.
+func (s *Server) listSingles(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r, "status", "reference", "recipient", "created_from", "created_to", "limit", "cursor")
+	sq := campaigns.SingleQuery{
+		Statuses:  q.statuses(campaigns.SingleStatuses),
+		Reference: q.v.Get("reference"),
+		From:      q.time("created_from"),
+		To:        q.time("created_to"),
+		Limit:     q.limit(singlePageDefault, singlePageMax),
+	}
+	if len([]rune(sq.Reference)) > 100 {
+		q.errs["reference"] = "String should have at most 100 characters."
+	}
+	if rc := strings.TrimSpace(q.v.Get("recipient")); rc != "" {
+		// Recipients are matched in E.164, so any spelling of an
+		// international number finds it.
+		n, reason := phone.Normalize(rc, "")
+		if reason != "" {
+			q.errs["recipient"] = "Value error, give the number in E.164 (e.g. +244923000001): " + campaign.NumberReasonText(reason) + "."
+		}
+		sq.E164 = n.E164
+	}
+	if !sq.From.IsZero() && !sq.To.IsZero() && !sq.From.Before(sq.To) {
+		q.errs["created_to"] = "Must be later than created_from."
+	}
+	if parts, ok := q.cursor(cursorSingles); ok {
+		var micros int64
+		var id uuid.UUID
+		var err error
+		if len(parts) == 2 {
+			micros, err = strconv.ParseInt(parts[0], 10, 64)
+			if err == nil {
+				id, err = uuid.Parse(parts[1])
+			}
+		}
+		if len(parts) != 2 || err != nil {
+			q.badCursor()
+		} else {
+			sq.After = &campaigns.ListCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}
+		}
+	}
+	if ferrs := q.result(); ferrs != nil {
+		invalidQuery(w, r, ferrs)
+		return
+	}
+	vs, more, err := s.Messages.Singles(r.Context(), principal(r.Context()).OrgID, sq)
+	if err != nil {
+		s.unavailable(w, r, "list messages", err)
+		return
+	}
+	page := listPage[campaigns.SingleView]{Data: vs, HasMore: more}
+	if vs == nil {
+		page.Data = []campaigns.SingleView{}
+	}
+	if more {
+		last := vs[len(vs)-1]
+		c := encodeCursor(cursorSingles, strconv.FormatInt(last.CreatedAt.UnixMicro(), 10), last.MessageID.String())
+		page.NextCursor = &c
+	}
+	writeJSON(w, http.StatusOK, page)
+}
