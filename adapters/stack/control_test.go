@@ -259,6 +259,7 @@ func TestControlOfAnotherOrganisationsCampaignIsNotFound(t *testing.T) {
 // component, starts at its send_at and not before, and is debited then.
 func TestScheduledCampaignSurvivesARestartAndStartsOnTime(t *testing.T) {
 	e := stacktest.Start(t)
+	e.WaitStatus(e.Submit(e.SeedRequest()), 30*time.Second, "COMPLETED") // the ledger has caught up
 	sendAt := time.Now().Add(4 * time.Second).UTC().Truncate(time.Millisecond)
 	req := e.SeedRequest()
 	req["send_at"] = sendAt.Format(time.RFC3339Nano)
@@ -305,8 +306,13 @@ func TestScheduledCampaignSurvivesARestartAndStartsOnTime(t *testing.T) {
 
 func TestCancelledScheduledCampaignIsNeverDebited(t *testing.T) {
 	e := stacktest.Start(t)
+	// One campaign through first: the funds check then answers at once
+	// (right after start it waits for the ledger to catch up, which could
+	// eat the schedule's lead).
+	e.WaitStatus(e.Submit(e.SeedRequest()), 30*time.Second, "COMPLETED")
+	sendAt := time.Now().Add(2 * time.Second)
 	req := e.SeedRequest()
-	req["send_at"] = time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	req["send_at"] = sendAt.UTC().Format(time.RFC3339Nano)
 	id := e.Submit(req)
 	e.WaitStatus(id, 10*time.Second, "SCHEDULED")
 	if r := e.Do(http.MethodPost, "/c/v1/campaigns/"+id.String()+"/pause", e.Demo.APIKey, nil); r.Status != http.StatusConflict {
@@ -316,10 +322,10 @@ func TestCancelledScheduledCampaignIsNeverDebited(t *testing.T) {
 	if r.Status != http.StatusOK || r.JSON(t)["status"] != "CANCELLED" {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
-	// Past its send_at, it is still cancelled and nothing was processed.
-	later := e.Submit(e.SeedRequest())
-	e.WaitStatus(later, 30*time.Second, "COMPLETED")
-	time.Sleep(3 * time.Second)
+	// Past its send_at (and a scheduler tick), it is still cancelled and
+	// nothing was processed.
+	time.Sleep(time.Until(sendAt) + time.Second)
+	e.WaitStatus(e.Submit(e.SeedRequest()), 30*time.Second, "COMPLETED")
 	v := e.WaitStatus(id, time.Second, "CANCELLED")
 	if v["processed_at"] != nil || v["cost"].(map[string]any)["debited"].(float64) != 0 {
 		t.Fatalf("a cancelled scheduled campaign was processed: %v", v)
