@@ -2,9 +2,12 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,8 +16,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -316,4 +322,111 @@ func TestSessionsAndScopes(t *testing.T) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// TestWebhooksPage adds an endpoint from the dashboard, sends it a test
+// event that a Standard Webhooks verifier (the spec's own library)
+// accepts with the secret the page showed, resends it, and rotates the
+// secret, all against the real sender.
+func TestWebhooksPage(t *testing.T) {
+	type hit struct {
+		body []byte
+		hdr  http.Header
+	}
+	hits := make(chan hit, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hits <- hit{b, r.Header.Clone()}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
+	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "hooks", []string{apikey.ScopeWebhooksManage}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, e.BaseURL)
+	tok := c.signIn(k.Secret)
+	secretRE := regexp.MustCompile(`<code id="webhook-secret">([^<]+)</code>`)
+
+	resp, page := c.do(http.MethodPost, "/webhooks", url.Values{"csrf_token": {tok}, "url": {"ftp://example.com"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "URL scheme should be &#39;https&#39; or &#39;http&#39;.") {
+		t.Fatalf("a bad URL: %d %.300s", resp.StatusCode, page)
+	}
+	resp, page = c.do(http.MethodPost, "/webhooks", url.Values{"csrf_token": {tok}, "url": {receiver.URL + "/hook"}, "description": {"orders"}})
+	m := secretRE.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusCreated || m == nil {
+		t.Fatalf("add endpoint: %d %.300s", resp.StatusCode, page)
+	}
+	secret := html.UnescapeString(m[1])
+	id := regexp.MustCompile(`action="/webhooks/([0-9a-f-]{36})/test"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no test button: %.500s", page)
+	}
+	receive := func(what string) hit {
+		t.Helper()
+		select {
+		case h := <-hits:
+			return h
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: nothing arrived", what)
+		}
+		return hit{}
+	}
+	verify := func(h hit, secret string) {
+		t.Helper()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(h.body, h.hdr); err != nil {
+			t.Fatalf("signature: %v", err)
+		}
+	}
+
+	resp, _ = c.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {tok}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send test: %d", resp.StatusCode)
+	}
+	h := receive("test event")
+	verify(h, secret)
+	var ev struct{ Type string }
+	if err := json.Unmarshal(h.body, &ev); err != nil || ev.Type != "webhook.test" {
+		t.Fatalf("test event %s (%v)", h.body, err)
+	}
+	delivery := h.hdr.Get("webhook-id")
+	// The page lists the delivery, delivered, once the sender recorded it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page = c.do(http.MethodGet, "/webhooks", nil)
+		if strings.Contains(page, `data-delivery-id="`+delivery+`" data-event-type="webhook.test" data-status="DELIVERED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s not shown as delivered: %.2000s", delivery, page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	resp, _ = c.do(http.MethodPost, "/webhooks/"+id[1]+"/deliveries/"+delivery+"/resend", url.Values{"csrf_token": {tok}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("resend: %d", resp.StatusCode)
+	}
+	if h := receive("resend"); h.hdr.Get("webhook-id") != delivery {
+		t.Fatalf("resend sent delivery %s, want %s", h.hdr.Get("webhook-id"), delivery)
+	}
+
+	resp, page = c.do(http.MethodPost, "/webhooks/"+id[1]+"/rotate", url.Values{"csrf_token": {tok}})
+	m = secretRE.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || html.UnescapeString(m[1]) == secret {
+		t.Fatalf("rotate: %d %v", resp.StatusCode, m)
+	}
+	c.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {tok}})
+	verify(receive("test event after rotation"), html.UnescapeString(m[1]))
+
+	other := newClient(t, e.BaseURL)
+	otherTok := other.signIn(e.Demo.APIKey) // no webhooks scope
+	if resp, _ := other.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {otherTok}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a key without the webhooks scope: %d", resp.StatusCode)
+	}
 }
