@@ -247,6 +247,7 @@ func TestSessionRulesAgainstAHandDrivenPeer(t *testing.T) {
 	go func() { c.Run(runCtx); close(ran) }()
 	defer func() { stop(); <-ran }()
 	eventually(t, "bind", func() bool { return raw.count(BindTransceiver) == 1 })
+	eventually(t, "the bind gauge", func() bool { return value(m.bindUp.WithLabelValues("raw", "0", "trx")) == 1 })
 	if b, _ := raw.find(BindTransceiver); b.Body.(*Bind).InterfaceVersion != 0x34 {
 		t.Fatalf("bind %+v", b.Body)
 	}
@@ -305,6 +306,9 @@ func TestSessionRulesAgainstAHandDrivenPeer(t *testing.T) {
 		<-ran
 		if raw.count(Unbind) != 1 {
 			t.Fatal("no unbind")
+		}
+		if v := value(m.bindUp.WithLabelValues("raw", "0", "trx")); v != 0 {
+			t.Fatalf("bind gauge %v after unbind", v)
 		}
 	})
 }
