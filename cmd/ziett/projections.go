@@ -24,6 +24,8 @@ const projectionsUsage = `usage:
                                            readers to them once caught up
   ziett projections verify [NAME]           replay into scratch tables and report any
                                            difference from the live read model
+                                           (both fail when no record arrives for -stall,
+                                           30s, while records are missing, saying which)
   ziett projections parked [--json] [NAME]  list the events projectors parked
   ziett projections retry-parked (--id N | --all) [NAME]
                                            apply parked events again after a fix
@@ -59,6 +61,7 @@ func runProjections(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("projections "+verb, flag.ContinueOnError)
 	fs.Usage = usage
 	lag := fs.Int64("lag", 1000, "rebuild: records behind the log end at which to switch")
+	stall := fs.Duration("stall", projections.DefaultStallTimeout, "give up when no record arrives for this long while records are still missing")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func runProjections(args []string, log *slog.Logger) error {
 	for _, name := range chosen {
 		p := newProgress(verb + " " + name)
 		rb := &projections.Rebuilder{Pool: db, Brokers: t.Brokers, Projection: all[name], Log: log,
-			Progress: p.update, SwitchLag: *lag}
+			Progress: p.update, SwitchLag: *lag, StallTimeout: *stall}
 		if verb == "rebuild" {
 			res, err := rb.Rebuild(ctx)
 			p.finish()
