@@ -67,7 +67,8 @@ type Config struct {
 	Lists     httpapi.CampaignLists
 	Trail     httpapi.CampaignTrail
 	Balances  httpapi.Balances
-	Webhooks  Webhooks // optional: no webhooks page without it
+	Webhooks  Webhooks             // optional: no webhooks page without it
+	Messages  httpapi.MessageReads // optional: no single-message list without it
 	Commands  Commands
 	Prices    pricing.Table // for the estimate shown before sending
 	Log       *slog.Logger  // default slog.Default()
@@ -152,6 +153,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /campaigns/{campaign_id}/trail", s.page(s.campaignTrail))
 	mux.HandleFunc("GET /campaigns/{campaign_id}/messages.csv", s.page(s.messagesCSV))
 	mux.HandleFunc("GET /balance", s.page(s.balancePage))
+	mux.HandleFunc("GET /messages", s.page(s.messagesPage))
+	mux.HandleFunc("GET /messages/live", s.page(s.messagesLive))
 	mux.HandleFunc("GET /webhooks", s.page(s.webhooksPage))
 	mux.HandleFunc("POST /webhooks", s.form(s.createWebhook))
 	mux.HandleFunc("POST /webhooks/{webhook_id}/rotate", s.form(s.rotateWebhook))

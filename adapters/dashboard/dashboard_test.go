@@ -430,3 +430,48 @@ func TestWebhooksPage(t *testing.T) {
 		t.Fatalf("a key without the webhooks scope: %d", resp.StatusCode)
 	}
 }
+
+// TestSingleMessagesPage: a message sent through Send Message shows on the
+// messages page of its organisation only, and its status follows it.
+func TestSingleMessagesPage(t *testing.T) {
+	e := stacktest.Start(t)
+	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "otp",
+		[]string{apikey.ScopeMessageSend, apikey.ScopeCampaignRead}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Do(http.MethodPost, "/c/v1/messages", k.Secret, map[string]any{
+		"remitter_id": e.Demo.RemitterID.String(), "channel_type": "SMS", "country_alpha2": "AO",
+		"recipient": "923000001", "content": "Your verification code is 482913.", "reference": "otp-1",
+	})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("send message: %d %s", r.Status, r.Body)
+	}
+	id, _ := r.JSON(t)["message_id"].(string)
+	c := newClient(t, e.BaseURL)
+	c.signIn(e.Demo.APIKey)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page := c.do(http.MethodGet, "/messages/live", nil)
+		row := regexp.MustCompile(`data-message-id="` + id + `"[\s\S]*?data-status="([A-Z]+)"`).FindStringSubmatch(page)
+		if row != nil && (row[1] == "SENT" || row[1] == "DELIVERED") {
+			if !strings.Contains(page, "otp-1") || !strings.Contains(html.UnescapeString(page), "+244923000001") {
+				t.Fatalf("row lacks the reference or the number: %.1500s", page)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not shown as sent: %.1500s", id, page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits, []string{apikey.ScopeCampaignRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := newClient(t, e.BaseURL)
+	oc.signIn(other.APIKey)
+	if _, page := oc.do(http.MethodGet, "/messages", nil); strings.Contains(page, id) || strings.Contains(page, "otp-1") {
+		t.Fatal("another organisation sees the message")
+	}
+}
