@@ -113,7 +113,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"help"}, {"-h"},
 		{"dev", "--help"}, {"serve", "--help"}, {"admin", "--help"}, {"audit", "--help"}, {"audit", "campaign", "--help"},
-		{"projections", "--help"}, {"projections", "verify", "--help"}, {"projections", "rebuild", "-h"},
+		{"projections", "--help"}, {"projections", "verify", "--help"}, {"projections", "rebuild", "-h"}, {"projections", "parked", "--help"},
 		{"probe", "--help"}, {"bench", "--help"}, {"smsc", "--help"},
 	} {
 		r := runZiett(t, nil, args...)
