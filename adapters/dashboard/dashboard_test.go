@@ -44,6 +44,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the live list keeps keyboard focus where it was", func(t *testing.T) {
+		link := "c-" + apiID.String()
+		eval[bool](t, ctx, `document.getElementById("list").dataset.before = "1"; document.getElementById("`+link+`").focus(); true`)
+		// Wait for the next poll to replace the list.
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("list").dataset.before`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`); got != link {
+			t.Fatalf("after the list refreshed, focus is on %q, not %q", got, link)
+		}
+	})
+
 	t.Run("the form shows the API's validation messages beside the fields", func(t *testing.T) {
 		do(t, ctx,
 			chromedp.Navigate(e.BaseURL+"/campaigns/new"),
