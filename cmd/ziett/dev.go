@@ -71,7 +71,8 @@ func runDev(args []string, log *slog.Logger) error {
 	if len(brokers) == 0 {
 		kafkaDir := filepath.Join(dataDir, "kafka")
 		broker, err := kafkabroker.Start(ctx, kafkabroker.Options{Dir: kafkaDir, Addr: holder.Addrs["kafka"],
-			Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }})
+			// Only crash recovery and the broker's own warnings come this way.
+			Logf: func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) }})
 		if err != nil {
 			return fmt.Errorf("embedded kafka on %s: %w", holder.Addrs["kafka"], err)
 		}
