@@ -9,7 +9,7 @@ TEST_FLAGS ?=
 .PHONY: run build test fuzz bench lint fmt clean screenshots bench-dashboard
 
 build:
-	$(GO) build -o $(BIN) ./cmd/ziett
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/ziett
 
 run: build
 	./$(BIN) dev

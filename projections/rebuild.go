@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,11 @@ type Rebuilder struct {
 	// be when Rebuild stops replaying and switches; the rest is applied
 	// while the projector waits. Zero means 1000.
 	SwitchLag int64
+	// StallTimeout is how long a replay or catch-up waits without a
+	// single record while records it needs are still missing, before it
+	// fails with a StallError saying what it waited for (zero means
+	// DefaultStallTimeout).
+	StallTimeout time.Duration
 
 	// verifying makes a replay count the events it cannot apply instead of
 	// parking them: the scratch copy of Verify is thrown away, and the
@@ -47,6 +54,60 @@ type Rebuilder struct {
 	verifying bool
 	skipped   atomic.Int64
 }
+
+// DefaultStallTimeout is Rebuilder.StallTimeout's default. A broker that
+// has the records hands them over in milliseconds; half a minute without
+// one is not slowness.
+const DefaultStallTimeout = 30 * time.Second
+
+// StallError is a replay that stopped receiving records before it had
+// read all it needed: records the broker reports (end offsets, or the
+// live projector's position) that a read_committed consumer does not get,
+// such as those of a transaction left open, or a log that lost them.
+type StallError struct {
+	Phase   string // as in Progress
+	Waited  time.Duration
+	Waiting []PartitionWait
+}
+
+// PartitionWait is one partition a stalled replay was waiting on: it had
+// read up to Position and needed records up to Target (exclusive).
+type PartitionWait struct {
+	Topic            string
+	Partition        int32
+	Position, Target int64
+}
+
+func (e *StallError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s stalled: no record arrived for %s while waiting for", e.Phase, e.Waited.Round(time.Second))
+	for i, w := range e.Waiting {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s/%d from offset %d up to %d (%d offsets)", w.Topic, w.Partition, w.Position, w.Target, w.Target-w.Position)
+	}
+	b.WriteString(". The broker lists records there that a read_committed consumer does not receive (a transaction left open, or a damaged log)")
+	return b.String()
+}
+
+// stallOf lists the partitions where pos is short of target.
+func stallOf(phase string, waited time.Duration, pos, target position) *StallError {
+	e := &StallError{Phase: phase, Waited: waited}
+	for t, ps := range target {
+		for p, to := range ps {
+			if at, _ := pos.get(t, p); at < to {
+				e.Waiting = append(e.Waiting, PartitionWait{Topic: t, Partition: p, Position: at, Target: to})
+			}
+		}
+	}
+	slices.SortFunc(e.Waiting, func(a, b PartitionWait) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return e
+}
+
+func (b *Rebuilder) stallTimeout() time.Duration { return cmp.Or(b.StallTimeout, DefaultStallTimeout) }
 
 // Progress reports a replay.
 type Progress struct {
@@ -351,7 +412,7 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, t
 	}
 	began := time.Now()
 	var events int64
-	lastReport, lastList := time.Time{}, time.Now()
+	lastReport, lastList, lastRecord := time.Time{}, time.Now(), time.Now()
 	report := func(final bool) {
 		if b.Progress == nil || (!final && time.Since(lastReport) < time.Second) {
 			return
@@ -361,6 +422,9 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, t
 	}
 	for lag() > threshold {
 		report(false)
+		if waited := time.Since(lastRecord); waited > b.stallTimeout() {
+			return events, stallOf(phase, waited, scanned, ends)
+		}
 		if limit == nil && time.Since(lastList) > 500*time.Millisecond {
 			if err := listEnds(); err != nil {
 				return events, err
@@ -385,6 +449,9 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, t
 		}
 		var recs []*kgo.Record
 		applied := position{}
+		if fs.NumRecords() > 0 {
+			lastRecord = time.Now()
+		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if limit != nil {
 				if to, _ := limit.get(r.Topic, r.Partition); r.Offset >= to {
@@ -528,7 +595,7 @@ func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string)
 	}
 	began := time.Now()
 	var events int64
-	err = readRanges(ctx, b.Brokers, b.ClientOpts, ranges, func(recs []*kgo.Record) error {
+	err = readRanges(ctx, b.Brokers, b.ClientOpts, b.stallTimeout(), ranges, func(recs []*kgo.Record) error {
 		next := position{}
 		for _, r := range recs {
 			next.set(r.Topic, r.Partition, r.Offset+1)
@@ -545,14 +612,18 @@ func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string)
 // readRanges calls fn with the committed records of each partition in
 // [from, to), in batches. The record at to-1 must be a committed one (a
 // stored projection offset always follows one), which is how the read
-// knows a partition is done.
-func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, ranges map[string]map[int32][2]int64, fn func([]*kgo.Record) error) error {
+// knows a partition is done. When no record arrives for stall while some
+// are missing, it fails with a StallError.
+func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, stall time.Duration, ranges map[string]map[int32][2]int64, fn func([]*kgo.Record) error) error {
 	consume := map[string]map[int32]kgo.Offset{}
+	pos, target := position{}, position{}
 	left := 0
 	for t, ps := range ranges {
 		consume[t] = map[int32]kgo.Offset{}
 		for p, r := range ps {
 			consume[t][p] = kgo.NewOffset().At(r[0])
+			pos.set(t, p, r[0])
+			target.set(t, p, r[1])
 			left++
 		}
 	}
@@ -566,20 +637,34 @@ func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, ranges ma
 	}
 	defer cl.Close()
 	done := map[string]map[int32]bool{}
+	lastRecord := time.Now()
 	for left > 0 {
-		fs := cl.PollFetches(ctx)
+		if waited := time.Since(lastRecord); waited > stall {
+			return stallOf("catch-up", waited, pos, target)
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fs.Err(); err != nil {
-			return err
+		var fetchErr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if fetchErr != nil {
+			return fetchErr
 		}
 		var recs []*kgo.Record
 		fs.EachRecord(func(r *kgo.Record) {
+			lastRecord = time.Now()
 			to := ranges[r.Topic][r.Partition][1]
 			if done[r.Topic][r.Partition] || r.Offset >= to {
 				return
 			}
+			pos.set(r.Topic, r.Partition, r.Offset+1)
 			recs = append(recs, r)
 			if r.Offset == to-1 {
 				if done[r.Topic] == nil {

@@ -37,6 +37,13 @@ type Directory interface {
 	ListSenders(ctx context.Context, org uuid.UUID) ([]postgres.Sender, error)
 }
 
+// Webhooks keeps webhook endpoints (projections/webhooks.Registry): what
+// the API uses, and test events.
+type Webhooks interface {
+	httpapi.WebhookStore
+	SendTest(ctx context.Context, org, endpoint uuid.UUID) (uuid.UUID, error)
+}
+
 // SessionStore keeps browser sessions (postgres.Sessions).
 type SessionStore interface {
 	Create(ctx context.Context, token string, p postgres.Principal, csrf string, expires time.Time) error
@@ -60,7 +67,8 @@ type Config struct {
 	Lists     httpapi.CampaignLists
 	Trail     httpapi.CampaignTrail
 	Balances  httpapi.Balances
-	Webhooks  httpapi.WebhookStore // optional: no webhooks page without it
+	Webhooks  Webhooks             // optional: no webhooks page without it
+	Messages  httpapi.MessageReads // optional: no single-message list without it
 	Commands  Commands
 	Prices    pricing.Table // for the estimate shown before sending
 	Log       *slog.Logger  // default slog.Default()
@@ -145,10 +153,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /campaigns/{campaign_id}/trail", s.page(s.campaignTrail))
 	mux.HandleFunc("GET /campaigns/{campaign_id}/messages.csv", s.page(s.messagesCSV))
 	mux.HandleFunc("GET /balance", s.page(s.balancePage))
+	mux.HandleFunc("GET /messages", s.page(s.messagesPage))
+	mux.HandleFunc("GET /messages/live", s.page(s.messagesLive))
 	mux.HandleFunc("GET /webhooks", s.page(s.webhooksPage))
 	mux.HandleFunc("POST /webhooks", s.form(s.createWebhook))
 	mux.HandleFunc("POST /webhooks/{webhook_id}/rotate", s.form(s.rotateWebhook))
 	mux.HandleFunc("POST /webhooks/{webhook_id}/deliveries/{delivery_id}/resend", s.form(s.resendDelivery))
+	mux.HandleFunc("POST /webhooks/{webhook_id}/test", s.form(s.testWebhook))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, nil, http.StatusNotFound, "Page not found", "There is no page at this address.")
 	})

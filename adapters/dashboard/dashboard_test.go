@@ -2,9 +2,12 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,8 +16,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -35,6 +41,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		do(t, ctx, signIn(e.BaseURL, e.Demo.APIKey), chromedp.WaitVisible(css(row)))
 		if name := text(t, ctx, row+" a"); name != "Black Friday Promo - Luanda" {
 			t.Fatalf("row shows %q", name)
+		}
+	})
+
+	t.Run("the live list keeps keyboard focus where it was", func(t *testing.T) {
+		link := "c-" + apiID.String()
+		eval[bool](t, ctx, `document.getElementById("list").dataset.before = "1"; document.getElementById("`+link+`").focus(); true`)
+		// Wait for the next poll to replace the list.
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("list").dataset.before`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`); got != link {
+			t.Fatalf("after the list refreshed, focus is on %q, not %q", got, link)
 		}
 	})
 
@@ -316,4 +334,156 @@ func TestSessionsAndScopes(t *testing.T) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// TestWebhooksPage adds an endpoint from the dashboard, sends it a test
+// event that a Standard Webhooks verifier (the spec's own library)
+// accepts with the secret the page showed, resends it, and rotates the
+// secret, all against the real sender.
+func TestWebhooksPage(t *testing.T) {
+	type hit struct {
+		body []byte
+		hdr  http.Header
+	}
+	hits := make(chan hit, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hits <- hit{b, r.Header.Clone()}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
+	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "hooks", []string{apikey.ScopeWebhooksManage}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, e.BaseURL)
+	tok := c.signIn(k.Secret)
+	secretRE := regexp.MustCompile(`<code id="webhook-secret">([^<]+)</code>`)
+
+	resp, page := c.do(http.MethodPost, "/webhooks", url.Values{"csrf_token": {tok}, "url": {"ftp://example.com"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "URL scheme should be &#39;https&#39; or &#39;http&#39;.") {
+		t.Fatalf("a bad URL: %d %.300s", resp.StatusCode, page)
+	}
+	resp, page = c.do(http.MethodPost, "/webhooks", url.Values{"csrf_token": {tok}, "url": {receiver.URL + "/hook"}, "description": {"orders"}})
+	m := secretRE.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusCreated || m == nil {
+		t.Fatalf("add endpoint: %d %.300s", resp.StatusCode, page)
+	}
+	secret := html.UnescapeString(m[1])
+	id := regexp.MustCompile(`action="/webhooks/([0-9a-f-]{36})/test"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no test button: %.500s", page)
+	}
+	receive := func(what string) hit {
+		t.Helper()
+		select {
+		case h := <-hits:
+			return h
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: nothing arrived", what)
+		}
+		return hit{}
+	}
+	verify := func(h hit, secret string) {
+		t.Helper()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(h.body, h.hdr); err != nil {
+			t.Fatalf("signature: %v", err)
+		}
+	}
+
+	resp, _ = c.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {tok}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send test: %d", resp.StatusCode)
+	}
+	h := receive("test event")
+	verify(h, secret)
+	var ev struct{ Type string }
+	if err := json.Unmarshal(h.body, &ev); err != nil || ev.Type != "webhook.test" {
+		t.Fatalf("test event %s (%v)", h.body, err)
+	}
+	delivery := h.hdr.Get("webhook-id")
+	// The page lists the delivery, delivered, once the sender recorded it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page = c.do(http.MethodGet, "/webhooks", nil)
+		if strings.Contains(page, `data-delivery-id="`+delivery+`" data-event-type="webhook.test" data-status="DELIVERED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s not shown as delivered: %.2000s", delivery, page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	resp, _ = c.do(http.MethodPost, "/webhooks/"+id[1]+"/deliveries/"+delivery+"/resend", url.Values{"csrf_token": {tok}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("resend: %d", resp.StatusCode)
+	}
+	if h := receive("resend"); h.hdr.Get("webhook-id") != delivery {
+		t.Fatalf("resend sent delivery %s, want %s", h.hdr.Get("webhook-id"), delivery)
+	}
+
+	resp, page = c.do(http.MethodPost, "/webhooks/"+id[1]+"/rotate", url.Values{"csrf_token": {tok}})
+	m = secretRE.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || html.UnescapeString(m[1]) == secret {
+		t.Fatalf("rotate: %d %v", resp.StatusCode, m)
+	}
+	c.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {tok}})
+	verify(receive("test event after rotation"), html.UnescapeString(m[1]))
+
+	other := newClient(t, e.BaseURL)
+	otherTok := other.signIn(e.Demo.APIKey) // no webhooks scope
+	if resp, _ := other.do(http.MethodPost, "/webhooks/"+id[1]+"/test", url.Values{"csrf_token": {otherTok}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a key without the webhooks scope: %d", resp.StatusCode)
+	}
+}
+
+// TestSingleMessagesPage: a message sent through Send Message shows on the
+// messages page of its organisation only, and its status follows it.
+func TestSingleMessagesPage(t *testing.T) {
+	e := stacktest.Start(t)
+	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "otp",
+		[]string{apikey.ScopeMessageSend, apikey.ScopeCampaignRead}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Do(http.MethodPost, "/c/v1/messages", k.Secret, map[string]any{
+		"remitter_id": e.Demo.RemitterID.String(), "channel_type": "SMS", "country_alpha2": "AO",
+		"recipient": "923000001", "content": "Your verification code is 482913.", "reference": "otp-1",
+	})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("send message: %d %s", r.Status, r.Body)
+	}
+	id, _ := r.JSON(t)["message_id"].(string)
+	c := newClient(t, e.BaseURL)
+	c.signIn(e.Demo.APIKey)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page := c.do(http.MethodGet, "/messages/live", nil)
+		row := regexp.MustCompile(`data-message-id="` + id + `"[\s\S]*?data-status="([A-Z]+)"`).FindStringSubmatch(page)
+		if row != nil && (row[1] == "SENT" || row[1] == "DELIVERED") {
+			if !strings.Contains(page, "otp-1") || !strings.Contains(html.UnescapeString(page), "+244923000001") {
+				t.Fatalf("row lacks the reference or the number: %.1500s", page)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not shown as sent: %.1500s", id, page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits, []string{apikey.ScopeCampaignRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := newClient(t, e.BaseURL)
+	oc.signIn(other.APIKey)
+	if _, page := oc.do(http.MethodGet, "/messages", nil); strings.Contains(page, id) || strings.Contains(page, "otp-1") {
+		t.Fatal("another organisation sees the message")
+	}
 }

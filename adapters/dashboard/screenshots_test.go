@@ -34,7 +34,7 @@ func TestScreenshots(t *testing.T) {
 
 	// An endpoint, so that campaigns leave deliveries behind.
 	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "dashboard",
-		[]string{"apikey:campaign:send", "apikey:campaign:read", "apikey:webhooks:manage"}, 1000)
+		[]string{"apikey:campaign:send", "apikey:campaign:read", "apikey:webhooks:manage", "apikey:message:send"}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,16 @@ func TestScreenshots(t *testing.T) {
 	submit("Black Friday Promo - Luanda", "Flash Sale! Enjoy 50% off on all items this weekend only.",
 		"+244990000001", "+244990000002", "990000003", "990000004", "990000005", "990000006")
 	submit("Café da manhã ☕ promo", "Café da manhã grátis ☕ — só hoje nas lojas Ziett! ", "+244990000021", "+244990000022")
+
+	for i, ref := range []string{"otp-7731", "order-1042-shipped", "otp-7732"} {
+		r := e.Do(http.MethodPost, "/c/v1/messages", k.Secret, map[string]any{
+			"remitter_id": e.Demo.RemitterID.String(), "channel_type": "SMS", "country_alpha2": "AO",
+			"recipient": "92300000" + string(rune('1'+i)), "content": "Your code is 482913.", "reference": ref,
+		})
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("send message: %d %s", r.Status, r.Body)
+		}
+	}
 
 	shoot := func(ctx context.Context, name string) {
 		t.Helper()
@@ -96,6 +106,11 @@ func TestScreenshots(t *testing.T) {
 		chromedp.WaitVisible(css(`#name-error`)),
 	)
 	shoot(ctx, "new-campaign-errors")
+	do(t, ctx, chromedp.Navigate(e.BaseURL+"/messages"), chromedp.WaitVisible(css(`tr[data-message-id]`)))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#singles [data-status=SENT], #singles [data-status=DELIVERED]").length >= 3`)); err != nil {
+		t.Fatal(err)
+	}
+	shoot(ctx, "messages")
 	do(t, ctx, chromedp.Navigate(e.BaseURL+"/balance"), chromedp.WaitVisible(css(`#balance`)))
 	shoot(ctx, "balance")
 	do(t, ctx, chromedp.Navigate(e.BaseURL+"/webhooks"), chromedp.WaitVisible(css(`.endpoint`)))

@@ -29,6 +29,8 @@ type reqCtx struct {
 	P    postgres.Principal
 	Org  postgres.Organisation
 	CSRF string
+	// HasMessages is set when the deployment lists single messages.
+	HasMessages bool
 }
 
 // CanSend reports whether the key may create campaigns.
@@ -75,7 +77,7 @@ func (s *Server) session(r *http.Request) (*reqCtx, bool) {
 		}
 		return nil, false
 	}
-	return &reqCtx{P: ss.Principal, Org: ss.Org, CSRF: ss.CSRFToken}, true
+	return &reqCtx{P: ss.Principal, Org: ss.Org, CSRF: ss.CSRFToken, HasMessages: s.cfg.Messages != nil}, true
 }
 
 // toSignin sends a visitor without a session to the sign-in page; an htmx

@@ -50,6 +50,8 @@ func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	switch r.URL.Query().Get("done") {
 	case "resent":
 		d.Notice = "The delivery was queued to be sent again."
+	case "test":
+		d.Notice = "A test event (webhook.test) was queued; its delivery shows below within seconds."
 	}
 	s.renderWebhooks(w, r, c, http.StatusOK, &d)
 }
@@ -115,7 +117,7 @@ func (s *Server) webhookFailure(w http.ResponseWriter, r *http.Request, c *reqCt
 	case errors.Is(err, webhooks.ErrNotFound), errors.Is(err, webhooks.ErrDeliveryNotFound):
 		s.renderError(w, r, c, http.StatusNotFound, "Not found", "There is no such webhook endpoint or delivery in your organisation.")
 	case errors.Is(err, webhooks.ErrDisabled):
-		s.renderWebhooks(w, r, c, http.StatusConflict, &webhooksData{Alert: "The webhook endpoint is disabled; enable it before resending."})
+		s.renderWebhooks(w, r, c, http.StatusConflict, &webhooksData{Alert: "The webhook endpoint is disabled; enable it first."})
 	default:
 		s.unavailable(w, r, c, what, err)
 	}
@@ -157,4 +159,20 @@ func (s *Server) resendDelivery(w http.ResponseWriter, r *http.Request, c *reqCt
 		return
 	}
 	http.Redirect(w, r, "/webhooks?done=resent", http.StatusSeeOther)
+}
+
+// testWebhook sends a test event to one endpoint.
+func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	if s.refuseWebhooks(w, r, c) {
+		return
+	}
+	id, ok := s.webhookID(w, r, c, "webhook_id")
+	if !ok {
+		return
+	}
+	if _, err := s.cfg.Webhooks.SendTest(r.Context(), c.P.OrgID, id); err != nil {
+		s.webhookFailure(w, r, c, "send test webhook", err)
+		return
+	}
+	http.Redirect(w, r, "/webhooks?done=test", http.StatusSeeOther)
 }

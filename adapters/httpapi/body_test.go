@@ -25,9 +25,10 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 	unlimit(t, e, e.Demo.KeyID)
 	wh := whKey(t, e, e.Demo.OrgID)
 
-	const perEndpoint = 10
+	const perEndpoint = 7
 	endpoints := []struct{ name, path, key string }{
 		{"batch submission", batchPath, e.Demo.APIKey},
+		{"single message", "/c/v1/messages", e.Demo.APIKey},
 		{"webhook registration", "/c/v1/webhooks", wh},
 	}
 	type result struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,22 +88,9 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
 		return
 	}
-	tooBig := func() {
-		refuse(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			fmt.Sprintf("The request body exceeds %d bytes (256 KiB).", MaxMessageBodyBytes), ServiceCore, nil)
-	}
-	if r.ContentLength > MaxMessageBodyBytes {
-		tooBig()
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMessageBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			tooBig()
-			return
-		}
-		refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.", ServiceCore, nil)
+	body, problem := readBody(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
+	if problem != nil {
+		refuse(problem.status, problem.code, problem.message, ServiceCore, nil)
 		return
 	}
 	req, ferrs := campaign.ParseMessage(body)

@@ -247,6 +247,7 @@ func TestSessionRulesAgainstAHandDrivenPeer(t *testing.T) {
 	go func() { c.Run(runCtx); close(ran) }()
 	defer func() { stop(); <-ran }()
 	eventually(t, "bind", func() bool { return raw.count(BindTransceiver) == 1 })
+	eventually(t, "the bind gauge", func() bool { return value(m.bindUp.WithLabelValues("raw", "0", "trx")) == 1 })
 	if b, _ := raw.find(BindTransceiver); b.Body.(*Bind).InterfaceVersion != 0x34 {
 		t.Fatalf("bind %+v", b.Body)
 	}
@@ -306,6 +307,9 @@ func TestSessionRulesAgainstAHandDrivenPeer(t *testing.T) {
 		if raw.count(Unbind) != 1 {
 			t.Fatal("no unbind")
 		}
+		if v := value(m.bindUp.WithLabelValues("raw", "0", "trx")); v != 0 {
+			t.Fatalf("bind gauge %v after unbind", v)
+		}
 	})
 }
 
@@ -321,4 +325,41 @@ func value(c prometheus.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return -1
+}
+
+func TestNewClientRefusesBadConfigurations(t *testing.T) {
+	ok := ClientConfig{Addr: "127.0.0.1:2775", SystemID: "a"}
+	rows := []struct {
+		name string
+		mod  func(*ClientConfig)
+	}{
+		{"no address", func(c *ClientConfig) { c.Addr = "" }},
+		{"address without a port", func(c *ClientConfig) { c.Addr = "smsc.example" }},
+		{"no system_id", func(c *ClientConfig) { c.SystemID = "" }},
+		{"system_id over 15 octets", func(c *ClientConfig) { c.SystemID = "abcdefghijklmnop" }},
+		{"password over 8 octets", func(c *ClientConfig) { c.Password = "123456789" }},
+		{"negative binds", func(c *ClientConfig) { c.Binds = -1 }},
+		{"window too large", func(c *ClientConfig) { c.Window = 10001 }},
+		{"unknown long mode", func(c *ClientConfig) { c.Long = 7 }},
+		{"reconnect max below min", func(c *ClientConfig) { c.ReconnectMin, c.ReconnectMax = time.Second, time.Millisecond }},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			cfg := ok
+			r.mod(&cfg)
+			if _, err := NewClient(cfg); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	c, err := NewClient(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg.Binds != 1 || c.cfg.Window != 10 || c.cfg.EnquireLink != 30*time.Second || c.cfg.Mode != Transceiver || c.cfg.Long != LongUDH || c.cfg.ResponseTimeout != 10*time.Second {
+		t.Fatalf("defaults %+v", c.cfg)
+	}
+	if _, err := ParseLongMode("mms"); err == nil {
+		t.Fatal("unknown long mode name accepted")
+	}
 }

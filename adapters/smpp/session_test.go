@@ -159,3 +159,7 @@ func TestSubmitReceivesIDsAndReceiptsFromTheSimulator(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

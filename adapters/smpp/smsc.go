@@ -70,6 +70,22 @@ func ParseRules(s string) ([]OutcomeRule, error) {
 	return out, nil
 }
 
+// FormatRules writes rules in the form ParseRules reads.
+func FormatRules(rules []OutcomeRule) string {
+	items := make([]string, 0, len(rules))
+	for _, r := range rules {
+		switch {
+		case r.SubmitStatus != 0:
+			items = append(items, fmt.Sprintf("%s=0x%02X", r.Suffix, r.SubmitStatus))
+		case r.Err != "":
+			items = append(items, r.Suffix+"="+r.Stat+":"+r.Err)
+		default:
+			items = append(items, r.Suffix+"="+r.Stat)
+		}
+	}
+	return strings.Join(items, ",")
+}
+
 // SMSCConfig configures the simulator. Zero fields take the defaults in
 // their comments.
 type SMSCConfig struct {

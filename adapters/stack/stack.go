@@ -227,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		ui, err := dashboard.New(dashboard.Config{
 			Auth: dir, Sessions: postgres.Sessions{DB: db}, Directory: dir,
 			Campaigns: api.Campaigns, Lists: api.Lists, Trail: api.Trail, Balances: api.Balances,
-			Webhooks: api.Webhooks, Commands: api, Prices: rules.Prices, Log: cfg.Log,
+			Webhooks: whproj.Registry{DB: db}, Messages: api.Messages, Commands: api, Prices: rules.Prices, Log: cfg.Log,
 		})
 		if err != nil {
 			s.Close()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,9 +97,6 @@ func (l *lazyAppender) close() {
 		l.cl.Close()
 	}
 }
-
-// errUsage marks a mistake in the command line; the usage is printed with it.
-var errUsage = errors.New("usage")
 
 func adminMain(ctx context.Context, args []string, out io.Writer, connect func(context.Context) (admin.Service, func(), error)) error {
 	asJSON := false

@@ -29,24 +29,25 @@ Connects to KAFKA_BROKERS / DATABASE_URL, or to a running ` + "`ziett dev`" + `.
 `
 
 func runAudit(args []string, _ *slog.Logger) error {
+	if len(args) >= 1 && isHelp(args[0]) {
+		fmt.Fprint(os.Stdout, auditUsage)
+		return flag.ErrHelp
+	}
 	if len(args) < 1 || args[0] != "campaign" {
-		fmt.Fprint(os.Stderr, auditUsage)
-		return errors.New("audit: expected `campaign`")
+		return usageErr("audit: expected `campaign`\n\n%s", auditUsage)
 	}
 	fs := flag.NewFlagSet("audit campaign", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, auditUsage) }
 	orgFlag := fs.String("org", "", "organisation id of the campaign (default: looked up in the read model)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], os.Stdout, auditUsage); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("audit: give exactly one campaign id")
+		return usageErr("audit: give exactly one campaign id\n\n%s", auditUsage)
 	}
 	id, err := uuid.Parse(fs.Arg(0))
 	if err != nil {
-		return fmt.Errorf("audit: %q is not a campaign id", fs.Arg(0))
+		return usageErr("audit: %q is not a campaign id", fs.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,7 +58,7 @@ func runAudit(args []string, _ *slog.Logger) error {
 	var org uuid.UUID
 	if *orgFlag != "" {
 		if org, err = uuid.Parse(*orgFlag); err != nil {
-			return fmt.Errorf("audit: -org %q is not an organisation id", *orgFlag)
+			return usageErr("audit: -org %q is not an organisation id", *orgFlag)
 		}
 	} else if org, err = lookupOrg(ctx, t, id); err != nil {
 		return err

@@ -66,7 +66,7 @@ type benchOpts struct {
 // runBench starts the service in this process (embedded broker, throwaway
 // Postgres) and measures the five figures of the benchmark.
 func runBench(args []string, _ *slog.Logger) error {
-	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o benchOpts
 	fs.IntVar(&o.messages, "messages", 500_000, "messages in the end-to-end run (1000 per campaign)")
 	fs.DurationVar(&o.postDuration, "post-duration", 5*time.Second, "length of each POST measurement, per connection count")
@@ -79,7 +79,9 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.StringVar(&o.rebuildProf, "rebuild-cpuprofile", "", "write a CPU profile of the rebuild to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the service while it is measured")
 	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs")
-	fs.Parse(args) //nolint:errcheck
+	if err := parseFlags(fs, args, os.Stdout, "usage: ziett bench [flags]\n\nMeasures throughput and latency with an embedded broker and a throwaway\nPostgreSQL (BENCHMARKS.md).\n"); err != nil {
+		return err
+	}
 	if *quick {
 		// Flags given explicitly win over the short run's defaults.
 		set := map[string]bool{}

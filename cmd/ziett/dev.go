@@ -28,11 +28,21 @@ import (
 // messages, so local experiments never stop on funds.
 const demoCredits = 100_000_000
 
+const devUsage = `usage: ziett dev [-provider-latency D] [-rules FILE]
+
+Runs every component in one process with an embedded Kafka broker and a
+private PostgreSQL cluster under $ZIETT_DATA_DIR (default ./var), and prints
+a demo API key (also written to $ZIETT_DATA_DIR/demo.json).
+`
+
 func runDev(args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("dev", flag.ExitOnError)
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	latency := fs.Duration("provider-latency", 0, "mean latency of the simulated providers")
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
-	fs.Parse(args) //nolint:errcheck
+	asJSON := fs.Bool("json", false, "print the demo key, sender id and URL as one JSON object instead of the banner")
+	if err := parseFlags(fs, args, os.Stdout, devUsage); err != nil {
+		return err
+	}
 
 	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
 	if err != nil {
@@ -61,7 +71,8 @@ func runDev(args []string, log *slog.Logger) error {
 	if len(brokers) == 0 {
 		kafkaDir := filepath.Join(dataDir, "kafka")
 		broker, err := kafkabroker.Start(ctx, kafkabroker.Options{Dir: kafkaDir, Addr: holder.Addrs["kafka"],
-			Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }})
+			// Only crash recovery and the broker's own warnings come this way.
+			Logf: func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) }})
 		if err != nil {
 			return fmt.Errorf("embedded kafka on %s: %w", holder.Addrs["kafka"], err)
 		}
@@ -128,7 +139,13 @@ func runDev(args []string, log *slog.Logger) error {
 		st.Close()
 		return err
 	}
-	fmt.Printf(`
+	if *asJSON {
+		if err := json.NewEncoder(os.Stdout).Encode(demo); err != nil {
+			st.Close()
+			return err
+		}
+	} else {
+		fmt.Printf(`
 Ziett Campaigns is running.
 
   API         %s
@@ -143,7 +160,8 @@ Try:
 
 Press Ctrl-C to stop.
 `, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
-		demo.BaseURL, demo.APIKey, demo.RemitterID)
+			demo.BaseURL, demo.APIKey, demo.RemitterID)
+	}
 
 	select {
 	case <-ctx.Done():

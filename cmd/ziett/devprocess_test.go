@@ -377,8 +377,10 @@ func TestDevSurvivesKill9(t *testing.T) {
 			waiting[o.Partition] = true
 		}
 	})
-	if len(waiting) < 8 {
-		t.Fatalf("the kill left work on %d of 8 partitions (before %v); the test needs a backlog on each", len(waiting), before)
+	// The dispatcher works while the campaigns are queued; on a slow
+	// machine it may have finished a partition or two before the kill.
+	if len(waiting) < 5 || backlog < 1500 {
+		t.Fatalf("the kill left %d offsets of work on %d of 8 partitions (before %v); the test needs a backlog on most", backlog, len(waiting), before)
 	}
 	var done int64
 	for len(waiting) > 0 {

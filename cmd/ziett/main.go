@@ -7,64 +7,94 @@
 //	ziett projections rebuild|verify  replay the log into a read model
 //	ziett projections parked|retry-parked  events projectors could not apply
 //	ziett smsc     the SMPP SMSC simulator on its own
+//	ziett probe    the container healthcheck (GET /readyz)
+//	ziett --version  module version and VCS revision
 package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
+
+	"ziett.co/campaigns/adapters/stack"
 )
 
-const usage = `usage: ziett <command> [flags]
+// usage lists the commands; the components come from the stack, so a new
+// one cannot be left out.
+var usage = `usage: ziett <command> [flags]
+       ziett --version [--json]
 
 commands:
   dev      run every component in one process with an embedded Kafka broker
            and a private PostgreSQL cluster under $ZIETT_DATA_DIR (default ./var)
   serve    run components against KAFKA_BROKERS and DATABASE_URL
-           (-components api,processor,dispatcher,completion,projector)
+           (-components ` + strings.Join(stack.All, ",") + `)
   admin    administer organisations, API keys, sender IDs and credits
   audit    print a campaign's events from the log (audit campaign ID)
   projections  rebuild a read model from the log, or verify it (projections rebuild|verify);
            list or re-apply the events projectors parked (projections parked|retry-parked)
+  probe    ask a running process whether it is ready (GET /readyz): the container healthcheck
   bench    measure throughput and latency with an embedded broker and database
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
+
+Every command answers --help (exit 0). Commands that print data take
+--json; under --json an error is printed as a JSON object on stderr.
+Exit codes: 0 done, 1 failed, 2 wrong command line, 3 a verified read
+model differs from the log (docs/cli.md).
 `
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run runs one command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	asJSON := wantsJSON(args)
+	err := dispatch(args, stdout, stderr)
+	if code := exitCode(err); code != exitOK {
+		reportError(stderr, err, asJSON)
+		return code
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	return exitOK
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return usageErr("a command is needed")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	slog.SetDefault(log)
-	var err error
-	switch os.Args[1] {
+	cmd, rest := args[0], args[1:]
+	switch cmd {
 	case "dev":
-		err = runDev(os.Args[2:], log)
+		return runDev(rest, log)
 	case "serve":
-		err = runServe(os.Args[2:], log)
+		return runServe(rest, log)
 	case "admin":
-		err = runAdmin(os.Args[2:], log)
+		return runAdmin(rest, log)
 	case "bench":
-		err = runBench(os.Args[2:], log)
+		return runBench(rest, log)
 	case "smsc":
-		err = runSMSC(os.Args[2:], log)
+		return runSMSC(rest, log)
 	case "audit":
-		err = runAudit(os.Args[2:], log)
+		return runAudit(rest, log)
 	case "projections":
-		err = runProjections(os.Args[2:], log)
-	case "help", "-h", "--help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "ziett: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		return runProjections(rest, log)
+	case "probe":
+		return runProbe(rest, stdout)
+	case "version", "-version", "--version":
+		return printVersion(stdout, wantsJSON(rest))
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "--json", "-json":
+		if len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version" || rest[0] == "version") {
+			return printVersion(stdout, true)
+		}
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ziett:", err)
-		os.Exit(1)
-	}
+	fmt.Fprint(stderr, usage)
+	return usageErr("unknown command %q", cmd)
 }
 
 func logLevel() slog.Level {

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,18 +18,23 @@ import (
 
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
+	"ziett.co/campaigns/projections/ledger"
 )
 
 const projectionsUsage = `usage:
-  ziett projections rebuild [-lag N] NAME   replay the log into fresh tables and switch
-                                           readers to them once caught up
-  ziett projections verify [NAME]           replay into scratch tables and report any
-                                           difference from the live read model
-  ziett projections parked [--json] [NAME]  list the events projectors parked
+  ziett projections rebuild [-lag N] [--json] NAME   replay the log into fresh tables and
+                                                    switch readers to them once caught up
+  ziett projections verify [--json] [NAME]           replay into scratch tables and report any
+                                                    difference from the live read model
+                                                    (both fail when no record arrives for -stall,
+                                                    30s, while records are missing, saying which)
+  ziett projections parked [--json] [NAME]           list the events projectors parked
   ziett projections retry-parked (--id N | --all) [NAME]
-                                           apply parked events again after a fix
+                                                    apply parked events again after a fix
 
-Projections that can be rebuilt: %s.
+Projections: %s (every read model kept in PostgreSQL; the webhook outbox is
+not one: it records what was sent, and a replay must not send again).
+Exit code 3 when verify finds a difference.
 Connects to KAFKA_BROKERS / DATABASE_URL, or to a running ` + "`ziett dev`" + `.
 `
 
@@ -37,10 +43,43 @@ Connects to KAFKA_BROKERS / DATABASE_URL, or to a running ` + "`ziett dev`" + `.
 func rebuildable(log *slog.Logger) map[string]projections.Projection {
 	return map[string]projections.Projection{
 		"campaigns": campaigns.Projection{Log: log},
+		"ledger":    ledger.Projection{Log: log},
 	}
 }
 
+// rebuildJSON is one rebuilt projection under --json.
+type rebuildJSON struct {
+	Projection string  `json:"projection"`
+	Events     int64   `json:"events"`
+	Seconds    float64 `json:"seconds"`
+	Generation int     `json:"generation"`
+	Schema     string  `json:"schema"`
+}
+
+// verifyJSON is one verified projection under --json.
+type verifyJSON struct {
+	Projection string      `json:"projection"`
+	Live       string      `json:"live_schema"`
+	Events     int64       `json:"events"`
+	Seconds    float64     `json:"seconds"`
+	Clean      bool        `json:"clean"`
+	Tables     []tableJSON `json:"tables"`
+}
+
+type tableJSON struct {
+	Table          string   `json:"table"`
+	Rows           int64    `json:"rows"`
+	OnlyLive       int64    `json:"only_live"`
+	OnlyReplayed   int64    `json:"only_replayed"`
+	SampleLive     []string `json:"sample_live"`
+	SampleReplayed []string `json:"sample_replayed"`
+}
+
 func runProjections(args []string, log *slog.Logger) error {
+	return projectionsMain(args, os.Stdout, log)
+}
+
+func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) > 0 && (args[0] == "parked" || args[0] == "retry-parked") {
 		return runParked(args, log)
 	}
@@ -50,31 +89,33 @@ func runProjections(args []string, log *slog.Logger) error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	usage := func() { fmt.Fprintf(os.Stderr, projectionsUsage, strings.Join(names, ", ")) }
+	usage := fmt.Sprintf(projectionsUsage, strings.Join(names, ", "))
+	if len(args) >= 1 && isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return flag.ErrHelp
+	}
 	if len(args) < 1 || (args[0] != "rebuild" && args[0] != "verify") {
-		usage()
-		return errors.New("projections: expected rebuild, verify, parked or retry-parked")
+		return usageErr("projections: expected rebuild, verify, parked or retry-parked\n\n%s", usage)
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("projections "+verb, flag.ContinueOnError)
-	fs.Usage = usage
 	lag := fs.Int64("lag", 1000, "rebuild: records behind the log end at which to switch")
-	if err := fs.Parse(args[1:]); err != nil {
+	stall := fs.Duration("stall", projections.DefaultStallTimeout, "give up when no record arrives for this long while records are still missing")
+	asJSON := fs.Bool("json", false, "print the result as JSON, one object per projection")
+	if err := parseFlags(fs, args[1:], stdout, usage); err != nil {
 		return err
 	}
 	var chosen []string
 	switch {
 	case fs.NArg() == 1:
 		if _, ok := all[fs.Arg(0)]; !ok {
-			usage()
-			return fmt.Errorf("projections: unknown projection %q", fs.Arg(0))
+			return usageErr("projections: unknown projection %q (known: %s)", fs.Arg(0), strings.Join(names, ", "))
 		}
 		chosen = []string{fs.Arg(0)}
 	case fs.NArg() == 0 && verb == "verify":
 		chosen = names
 	default:
-		usage()
-		return fmt.Errorf("projections %s: give one projection name", verb)
+		return usageErr("projections %s: give one projection name (%s)", verb, strings.Join(names, ", "))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,18 +130,26 @@ func runProjections(args []string, log *slog.Logger) error {
 	}
 	defer db.Close()
 
+	enc := json.NewEncoder(stdout)
 	var differ []string
 	for _, name := range chosen {
 		p := newProgress(verb + " " + name)
 		rb := &projections.Rebuilder{Pool: db, Brokers: t.Brokers, Projection: all[name], Log: log,
-			Progress: p.update, SwitchLag: *lag}
+			Progress: p.update, SwitchLag: *lag, StallTimeout: *stall}
 		if verb == "rebuild" {
 			res, err := rb.Rebuild(ctx)
 			p.finish()
 			if err != nil {
 				return fmt.Errorf("rebuild %s: %w", name, err)
 			}
-			fmt.Printf("%s rebuilt from %d events in %s; readers now use generation %d (%s)\n",
+			if *asJSON {
+				if err := enc.Encode(rebuildJSON{Projection: name, Events: res.Events, Seconds: res.Took.Seconds(),
+					Generation: res.Generation, Schema: res.Schema}); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(stdout, "%s rebuilt from %d events in %s; readers now use generation %d (%s)\n",
 				name, res.Events, res.Took.Round(time.Millisecond), res.Generation, res.Schema)
 			continue
 		}
@@ -109,15 +158,34 @@ func runProjections(args []string, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", name, err)
 		}
-		fmt.Print(rep.String())
+		if *asJSON {
+			v := verifyJSON{Projection: name, Live: rep.Live, Events: rep.Events, Seconds: rep.Took.Seconds(), Clean: rep.Clean(),
+				Tables: []tableJSON{}}
+			for _, t := range rep.Tables {
+				v.Tables = append(v.Tables, tableJSON{Table: t.Table, Rows: t.Rows, OnlyLive: t.OnlyLive, OnlyReplayed: t.OnlyReplayed,
+					SampleLive: nonNil(t.SampleLive), SampleReplayed: nonNil(t.SampleReplayed)})
+			}
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprint(stdout, rep.String())
+		}
 		if !rep.Clean() {
 			differ = append(differ, name)
 		}
 	}
 	if len(differ) > 0 {
-		return fmt.Errorf("read models differ from a replay of the log: %s", strings.Join(differ, ", "))
+		return fmt.Errorf("%w: read models differ from a replay of the log: %s", errDiffers, strings.Join(differ, ", "))
 	}
 	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // progress shows a replay's progress on stderr: a live bar on a terminal,

@@ -24,7 +24,7 @@ func runSMSC(args []string, log *slog.Logger) error {
 	delay := fs.Duration("receipt-delay", time.Second, "delay before a delivery receipt (negative: no receipts)")
 	retry := fs.Duration("receipt-retry", time.Second, "wait before delivering an unacknowledged receipt again")
 	throttle := fs.Float64("throttle", 0, "submit_sm per second per account before ESME_RTHROTTLED (0: unlimited)")
-	rules := fs.String("rules", "13=UNDELIV:001,14=REJECTD:002,15=EXPIRED:003,19=0x0B",
+	rules := fs.String("rules", smpp.FormatRules(smpp.DefaultRules),
 		"outcomes by destination suffix: suffix=STAT[:err] or suffix=0xSTATUS to refuse at submit")
 	dropEvery := fs.Int("drop-every", 0, "drop the connection instead of answering every N-th submit_sm (0: never)")
 	dropAfter := fs.Duration("drop-after", 0, "drop every connection this long after it binds (0: never)")

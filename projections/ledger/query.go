@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/kafkalog"
@@ -36,15 +37,23 @@ func (r Reader) Accepted(ctx context.Context, org, campaign uuid.UUID) (bool, er
 }
 
 // Position is the next offset of the organisation stream's partition the
-// ledger will apply; every record before it is reflected in its rows.
+// ledger will apply; every record before it is reflected in its rows. The
+// offsets are kept in the live generation's schema; a rebuild that
+// switches generations between the lookup and the read drops the old
+// schema, so that case is read again.
 func (r Reader) Position(ctx context.Context, partition int32) (int64, error) {
-	var next int64
-	err := r.DB.QueryRow(ctx, `SELECT next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2 AND partition = $3`,
-		Name, kafkalog.OrgEvents, partition).Scan(&next)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+	for try := 0; ; try++ {
+		var next *int64
+		err := r.DB.QueryRow(ctx, `SELECT read_model_next_offset($1, $2, $3)`, Name, kafkalog.OrgEvents, partition).Scan(&next)
+		var pgErr *pgconn.PgError
+		if err != nil && try < 3 && errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+			continue
+		}
+		if err != nil || next == nil {
+			return 0, err
+		}
+		return *next, nil
 	}
-	return next, err
 }
 
 // Entry is one movement of an organisation's balance. Amounts are integer

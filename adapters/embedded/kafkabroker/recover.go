@@ -3,11 +3,14 @@ package kafkabroker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -124,6 +127,9 @@ func AbortOrphans(ctx context.Context, brokers []string) ([]Orphan, error) {
 	return orphans, nil
 }
 
+// scanStall is how long the recovery read may go without a record.
+const scanStall = 30 * time.Second
+
 type partKey struct {
 	topic     string
 	partition int32
@@ -165,11 +171,23 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 	open := map[partKey]map[int64]*Orphan{}
 	committed := map[pidEpoch]bool{}
 	for len(last) > 0 {
-		fs := cl.PollFetches(ctx)
+		// A broker that stops handing out records before the end it
+		// reported must not hang the start: give up, naming where.
+		pollCtx, cancel := context.WithTimeout(ctx, scanStall)
+		fs := cl.PollFetches(pollCtx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := fs.Err(); err != nil {
+		if pollCtx.Err() != nil && fs.NumRecords() == 0 {
+			var at []string
+			for k, end := range last {
+				at = append(at, fmt.Sprintf("%s/%d (end %d)", k.topic, k.partition, end+1))
+			}
+			slices.Sort(at)
+			return nil, fmt.Errorf("reading the log stalled for %s with partitions unread to their end: %s", scanStall, strings.Join(at, ", "))
+		}
+		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
 		fs.EachRecord(func(r *kgo.Record) {
