@@ -279,6 +279,10 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		// Stopping: one reason, not one per message.
+		return ctx.Err()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
