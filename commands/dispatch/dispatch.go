@@ -199,6 +199,14 @@ func (d *Dispatcher) MaxBatch() int {
 	return max(1, int(d.Limit*d.share*batchSeconds))
 }
 
+// Limited reports whether the provider has a throughput limit.
+func (d *Dispatcher) Limited() bool {
+	if d.Budget != nil {
+		return d.Budget.Limit > 0
+	}
+	return d.Limit > 0
+}
+
 // loopName tells the budget which of the provider's loops reports a share.
 func (d *Dispatcher) loopName() string {
 	if d.Priority {
