@@ -32,6 +32,10 @@ type Config struct {
 	PermanentFailure float64
 	// RecordTimes keeps the time of every call, for throughput checks.
 	RecordTimes bool
+	// OnAccept, when set, is told of each message the first time it is
+	// accepted, as the acknowledgement is returned (the benchmark's clock
+	// for "the provider acknowledged it").
+	OnAccept func(id uuid.UUID)
 }
 
 type rejection struct{ code, msg string }
@@ -104,6 +108,9 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 	}
 	ref := s.cfg.Name + "-" + strconv.FormatInt(s.seq.Add(1), 10)
 	s.sent[m.ID] = &acceptance{ref: ref, calls: 1}
+	if s.cfg.OnAccept != nil {
+		s.cfg.OnAccept(m.ID)
+	}
 	return dispatch.Receipt{ProviderRef: ref}, nil
 }
 

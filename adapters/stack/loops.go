@@ -82,7 +82,7 @@ func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog
 	l := &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
 		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
 		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
-	if d, ok := stage.(*dispatch.Dispatcher); ok && d.Limit > 0 {
+	if d, ok := stage.(*dispatch.Dispatcher); ok && d.Limited() {
 		l.PartitionFetchBytes = DispatcherFetchBytes
 	}
 	return l

@@ -78,7 +78,17 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the end-to-end run to this file and print its top functions")
 	fs.StringVar(&o.rebuildProf, "rebuild-cpuprofile", "", "write a CPU profile of the rebuild to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the service while it is measured")
-	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs")
+	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs, Send Message figures scaled down")
+	var mo msgOpts
+	fs.IntVar(&mo.idle, "msg-idle", 1000, "single messages of the idle Send Message run (figure 6)")
+	fs.Float64Var(&mo.idleRate, "msg-idle-rate", 100, "their pace, per second")
+	fs.IntVar(&mo.backlog, "msg-backlog", 200_000, "campaign messages waiting for the provider in figure 7")
+	fs.Float64Var(&mo.limit, "msg-limit", 500, "the provider's max_per_second in figure 7 (the shipped limit of "+benchMsgProvider+")")
+	fs.Float64Var(&mo.singleRate, "msg-rate", 50, "single messages per second during the backlog (figure 7)")
+	fs.DurationVar(&mo.singleFor, "msg-duration", 20*time.Second, "how long figure 7 sends single messages")
+	fs.IntVar(&mo.postConns, "msg-conns", 16, "connections of POST /c/v1/messages (figure 8)")
+	fs.BoolVar(&mo.skipMessages, "skip-messages", false, "skip the Send Message figures (6 to 8)")
+	fs.BoolVar(&mo.only, "messages-only", false, "run only the Send Message figures (6 to 8)")
 	if err := parseFlags(fs, args, os.Stdout, "usage: ziett bench [flags]\n\nMeasures throughput and latency with an embedded broker and a throwaway\nPostgreSQL (BENCHMARKS.md).\n"); err != nil {
 		return err
 	}
@@ -94,6 +104,15 @@ func runBench(args []string, _ *slog.Logger) error {
 		}
 		if !set["runs"] {
 			o.runs = 10
+		}
+		if !set["msg-idle"] {
+			mo.idle = 200
+		}
+		if !set["msg-backlog"] {
+			mo.backlog = 20_000
+		}
+		if !set["msg-duration"] {
+			mo.singleFor = 5 * time.Second
 		}
 	}
 	for _, s := range splitList(*connList) {
@@ -114,12 +133,13 @@ func runBench(args []string, _ *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{opts: o, log: log, started: time.Now(), cmdline: strings.TrimSpace("ziett bench " + strings.Join(args, " ")), loadBefore: loadAvg()}
+	b := &bench{opts: o, msg: mo, log: log, started: time.Now(), cmdline: strings.TrimSpace("ziett bench " + strings.Join(args, " ")), loadBefore: loadAvg()}
 	return b.run(ctx)
 }
 
 type bench struct {
 	opts    benchOpts
+	msg     msgOpts
 	log     *slog.Logger
 	pg      *pgcluster.Cluster
 	started time.Time
@@ -142,6 +162,7 @@ type benchReport struct {
 	peakReset  bool
 	heapPeak   atomic.Uint64 // written by watchHeap's goroutine
 	profileTop string
+	msgs       msgReport
 }
 
 type postLevel struct {
@@ -261,6 +282,13 @@ func (b *bench) run(ctx context.Context) error {
 
 	heapDone := b.watchHeap()
 	defer heapDone()
+	if b.msg.only {
+		if err := b.measureMessages(ctx); err != nil {
+			return err
+		}
+		b.printMessages(os.Stdout)
+		return nil
+	}
 
 	if err := b.measurePosts(ctx); err != nil {
 		return err
@@ -275,6 +303,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.report.vmHWM = vmHWM()
+	if !b.msg.skipMessages {
+		if err := b.measureMessages(ctx); err != nil {
+			return err
+		}
+	}
 	heapDone()
 	b.print(os.Stdout)
 	return nil
@@ -818,6 +851,10 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(w, "(5) peak memory over %s: %s resident (VmHWM), Go heap peak %s\n", scope, fmtBytes(r.vmHWM), fmtBytes(int64(r.heapPeak.Load())))
 	fmt.Fprintf(w, "    one process: every component, the in-process broker holding the whole log in memory, and the load generator;\n")
 	fmt.Fprintf(w, "    PostgreSQL runs in its own processes and is not included.\n")
+	if !b.msg.skipMessages {
+		fmt.Fprintln(w)
+		b.printMessages(w)
+	}
 	if r.profileTop != "" {
 		fmt.Fprintf(w, "\nCPU profile of the end-to-end run (%s)\n%s", b.opts.cpuprofile, r.profileTop)
 	}

@@ -97,17 +97,11 @@ func (b *Budget) Share(loop string, owned, total int) {
 	for k := range b.total {
 		o, t = o+b.owned[k], t+b.total[k]
 	}
-	r := 0.0
-	if t > 0 {
-		r = b.Limit * float64(o) / float64(t)
-	}
+	r, burst := budgetRate(b.Limit, o, t)
 	if r == b.rate && b.lim != nil {
 		return
 	}
 	b.rate = r
-	// A burst of a tenth of a second's worth keeps the instantaneous rate
-	// close to the limit; never less than one or nothing could pass.
-	burst := max(1, int(r/10))
 	if b.lim == nil {
 		b.lim = rate.NewLimiter(rate.Limit(r), burst)
 	} else {
@@ -116,6 +110,27 @@ func (b *Budget) Share(loop string, owned, total int) {
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
+}
+
+// budgetRate is the token bucket for a share owned/total of limit. A
+// bucket of rate r and burst b lets through at most r + b calls in any
+// one-second window, and Run holds one more token while it finds a taker,
+// so the rate is the share less the burst and that token: the calls of
+// all processes stay within the limit in every window, not only on
+// average. The burst is a hundredth of a second's worth (at least one
+// call), which costs one to two percent of the throughput. A share of a
+// few calls per second cannot keep that bound with a positive rate; it
+// gets half the share.
+func budgetRate(limit float64, owned, total int) (r float64, burst int) {
+	if total <= 0 || owned <= 0 {
+		return 0, 1
+	}
+	share := limit * float64(owned) / float64(total)
+	burst = max(1, int(share/100))
+	if share <= 2*float64(burst+1) {
+		return share / 2, 1
+	}
+	return share - float64(burst+1), burst
 }
 
 // Rate is the process's current rate in calls per second (0 with no

@@ -210,6 +210,14 @@ func (d *Dispatcher) MaxBatch() int {
 	return max(1, int(d.Limit*d.share*batchSeconds))
 }
 
+// Limited reports whether the provider has a throughput limit.
+func (d *Dispatcher) Limited() bool {
+	if d.Budget != nil {
+		return d.Budget.Limit > 0
+	}
+	return d.Limit > 0
+}
+
 // loopName tells the budget which of the provider's loops reports a share.
 func (d *Dispatcher) loopName() string {
 	if d.Priority {
@@ -301,6 +309,10 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		// Stopping: one reason, not one per message.
+		return ctx.Err()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -289,6 +290,12 @@ type ListCursor struct {
 
 // List returns up to q.Limit campaigns and whether more follow.
 func (r Reader) List(ctx context.Context, org uuid.UUID, q ListQuery) ([]View, bool, error) {
+	// No stored name holds text PostgreSQL cannot take (NUL, invalid
+	// UTF-8), so a search for it matches nothing; asking PostgreSQL would
+	// only fail. The API refuses such a search; other callers need not.
+	if q.Name != "" && (strings.IndexByte(q.Name, 0) >= 0 || !utf8.ValidString(q.Name)) {
+		return nil, false, nil
+	}
 	sql := `SELECT ` + viewColumns + ` FROM campaigns WHERE org_id = $1 AND kind = 'campaign'`
 	args := []any{org}
 	arg := func(v any) string {

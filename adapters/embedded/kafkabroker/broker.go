@@ -42,6 +42,10 @@ type Broker struct {
 	// Recovered lists the transactions that a crash had left open and that
 	// Start ended on disk.
 	Recovered []Orphan
+	// Damaged lists what an earlier crash without recovery did to the
+	// log (records of aborted transactions now read as committed), found
+	// while recovering.
+	Damaged []Resurrected
 
 	cluster *kfake.Cluster
 	dir     string
@@ -71,7 +75,7 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 	}
 	if unclean {
 		o.Logf("kafka data directory %s was not closed cleanly: ending the transactions it left open", o.Dir)
-		if b.Recovered, err = recoverDir(ctx, o.Dir, b.log); err != nil {
+		if b.Recovered, b.Damaged, err = recoverDir(ctx, o.Dir, b.log); err != nil {
 			return nil, fmt.Errorf("kafkabroker: recover %s: %w", o.Dir, err)
 		}
 		for _, r := range b.Recovered {
@@ -81,6 +85,11 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 			}
 			o.Logf("%s transaction left open by the crash: producer %d epoch %d on %s/%d from offset %d",
 				end, r.ProducerID, r.ProducerEpoch, r.Topic, r.Partition, r.FirstOffset)
+		}
+		for _, d := range b.Damaged {
+			o.Logf("the log was damaged by an earlier crash: %d records of producer %d on %s/%d from offset %d belong to a transaction "+
+				"that crash left open, and read as committed; this cannot be repaired in place (docs/embedded-broker-crash-recovery.md)",
+				d.Records, d.ProducerID, d.Topic, d.Partition, d.FirstOffset)
 		}
 	}
 	if err := os.Remove(filepath.Join(o.Dir, cleanFile)); err != nil && !errors.Is(err, os.ErrNotExist) {

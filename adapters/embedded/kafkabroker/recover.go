@@ -1,6 +1,7 @@
 package kafkabroker
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -38,7 +39,7 @@ type Orphan struct {
 // recoverDir opens dir on a private loopback port, where no client can
 // reach it, writes an abort marker for every orphaned transaction, and
 // closes it cleanly.
-func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, error) {
+func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, []Resurrected, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.DataDir(dir),
@@ -46,16 +47,16 @@ func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, error) 
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }),
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.resetErrors()
-	orphans, err := AbortOrphans(ctx, c.ListenAddrs())
+	orphans, damaged, err := AbortOrphans(ctx, c.ListenAddrs())
 	c.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := log.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A clean stop saves, per partition, a snapshot of what the broker
 	// holds in memory, which the next start prefers to reading the
@@ -66,14 +67,14 @@ func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, error) 
 	// crash.
 	snaps, err := filepath.Glob(filepath.Join(dir, "partitions", "*", "snapshot.json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range snaps {
 		if err := os.Remove(f); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return orphans, nil
+	return orphans, damaged, nil
 }
 
 // AbortOrphans reads every partition of the cluster at brokers from start
@@ -86,45 +87,45 @@ func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, error) 
 // as a coordinator completes a prepared commit. Every other orphan is
 // aborted. Only a cluster no producer is using may be given: a
 // transaction in progress looks exactly like an orphan.
-func AbortOrphans(ctx context.Context, brokers []string) ([]Orphan, error) {
+func AbortOrphans(ctx context.Context, brokers []string) ([]Orphan, []Resurrected, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	tds, err := adm.ListTopics(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := tds.Error(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(tds) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	starts, err := adm.ListStartOffsets(ctx, tds.Names()...)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ends, err := adm.ListEndOffsets(ctx, tds.Names()...)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	orphans, err := scanOpen(ctx, brokers, starts, ends)
+	orphans, damaged, err := scanOpen(ctx, brokers, starts, ends)
 	if err != nil || len(orphans) == 0 {
-		return orphans, err
+		return orphans, damaged, err
 	}
 	if err := writeAborts(ctx, cl, tds, orphans); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return orphans, nil
+	return orphans, damaged, nil
 }
 
 // scanStall is how long the recovery read may go without a record.
@@ -140,9 +141,34 @@ type pidEpoch struct {
 	epoch int16
 }
 
+// Resurrected is the damage an unrecovered crash leaves (a data directory
+// last run by a version without this recovery): records of a transaction
+// the crash left open, which the producer's next commit marker now closes,
+// so every reader takes them for committed. Markers cannot be inserted
+// before a later one, so this is reported, not repaired.
+type Resurrected struct {
+	Topic      string
+	Partition  int32
+	ProducerID int64
+	// FirstOffset is the first such record; Records how many there are.
+	FirstOffset int64
+	Records     int
+}
+
+// openTxn is a producer's transaction in one partition while the scan is
+// inside it.
+type openTxn struct {
+	Orphan
+	// byEpoch counts its records per producer epoch, with the first
+	// offset of each: a transaction is one epoch, so records of another
+	// epoch closed by a commit marker were left open by a crash.
+	byEpoch map[int16]*Resurrected
+}
+
 // scanOpen reads [start, end) of every partition and returns the
-// transactions still open at the end.
-func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets) ([]Orphan, error) {
+// transactions still open at the end, and the records an earlier crash
+// left open that a later commit marker closed.
+func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets) ([]Orphan, []Resurrected, error) {
 	from := map[string]map[int32]kgo.Offset{}
 	last := map[partKey]int64{} // offset of each partition's last record
 	starts.Each(func(s kadm.ListedOffset) {
@@ -157,7 +183,7 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 		last[partKey{s.Topic, s.Partition}] = e.Offset - 1
 	})
 	if len(from) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(from),
@@ -165,11 +191,12 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 		kgo.KeepControlRecords(),
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer cl.Close()
-	open := map[partKey]map[int64]*Orphan{}
+	open := map[partKey]map[int64]*openTxn{}
 	committed := map[pidEpoch]bool{}
+	var damaged []Resurrected
 	for len(last) > 0 {
 		// A broker that stops handing out records before the end it
 		// reported must not hang the start: give up, naming where.
@@ -177,7 +204,7 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 		fs := cl.PollFetches(pollCtx)
 		cancel()
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if pollCtx.Err() != nil && fs.NumRecords() == 0 {
 			var at []string
@@ -185,10 +212,10 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 				at = append(at, fmt.Sprintf("%s/%d (end %d)", k.topic, k.partition, end+1))
 			}
 			slices.Sort(at)
-			return nil, fmt.Errorf("reading the log stalled for %s with partitions unread to their end: %s", scanStall, strings.Join(at, ", "))
+			return nil, nil, fmt.Errorf("reading the log stalled for %s with partitions unread to their end: %s", scanStall, strings.Join(at, ", "))
 		}
 		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+			return nil, nil, err
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			k := partKey{r.Topic, r.Partition}
@@ -204,43 +231,53 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 				// A commit or an abort: either ends the producer's
 				// transaction in this partition. The key is a version
 				// and the type, 1 for a commit.
-				if len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
+				commit := len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1
+				if commit {
 					committed[pidEpoch{r.ProducerID, r.ProducerEpoch}] = true
+					if t := open[k][r.ProducerID]; t != nil {
+						for e, d := range t.byEpoch {
+							if e != r.ProducerEpoch {
+								damaged = append(damaged, *d)
+							}
+						}
+					}
 				}
 				delete(open[k], r.ProducerID)
 			case r.Attrs.IsTransactional():
 				if open[k] == nil {
-					open[k] = map[int64]*Orphan{}
+					open[k] = map[int64]*openTxn{}
 				}
-				if o := open[k][r.ProducerID]; o != nil {
-					o.ProducerEpoch = max(o.ProducerEpoch, r.ProducerEpoch)
-					return
+				t := open[k][r.ProducerID]
+				if t == nil {
+					t = &openTxn{Orphan: Orphan{Topic: r.Topic, Partition: r.Partition,
+						ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, FirstOffset: r.Offset},
+						byEpoch: map[int16]*Resurrected{}}
+					open[k][r.ProducerID] = t
 				}
-				open[k][r.ProducerID] = &Orphan{Topic: r.Topic, Partition: r.Partition,
-					ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, FirstOffset: r.Offset}
+				t.ProducerEpoch = max(t.ProducerEpoch, r.ProducerEpoch)
+				d := t.byEpoch[r.ProducerEpoch]
+				if d == nil {
+					d = &Resurrected{Topic: r.Topic, Partition: r.Partition, ProducerID: r.ProducerID, FirstOffset: r.Offset}
+					t.byEpoch[r.ProducerEpoch] = d
+				}
+				d.Records++
 			}
 		})
 	}
 	var out []Orphan
 	for _, m := range open {
-		for _, o := range m {
-			o.Committed = committed[pidEpoch{o.ProducerID, o.ProducerEpoch}]
-			out = append(out, *o)
+		for _, t := range m {
+			t.Committed = committed[pidEpoch{t.ProducerID, t.ProducerEpoch}]
+			out = append(out, t.Orphan)
 		}
 	}
 	slices.SortFunc(out, func(a, b Orphan) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		if a.Partition != b.Partition {
-			return int(a.Partition - b.Partition)
-		}
-		return int(a.ProducerID - b.ProducerID)
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.ProducerID, b.ProducerID))
 	})
-	return out, nil
+	slices.SortFunc(damaged, func(a, b Resurrected) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.FirstOffset, b.FirstOffset))
+	})
+	return out, damaged, nil
 }
 
 // writeAborts writes one marker per orphan (a commit or an abort, as
