@@ -32,6 +32,7 @@ require (
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/twmb/franz-go/plugin/kprom v1.5.0 // indirect
 )
 
 require (

@@ -28,7 +28,9 @@ func (s *Server) commandRoutes(mux *Mux) {
 // requireScope refuses a key without scope with 403.
 func requireScope(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !principal(r.Context()).HasScope(scope) {
+		if p := principal(r.Context()); !p.HasScope(scope) {
+			requestLog(r.Context()).Info("authorization refused", "method", r.Method, "path", r.URL.Path, "scope", scope,
+				"org_id", p.OrgID, "key_id", p.KeyID, "trace_id", TraceID(r.Context()))
 			writeError(w, r, http.StatusForbidden, CodeInsufficientScope, "The API key lacks the required scope: "+scope+".", ServiceCore, nil)
 			return
 		}

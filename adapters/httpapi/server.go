@@ -3,7 +3,9 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -97,22 +99,53 @@ func principal(ctx context.Context) postgres.Principal {
 	return p
 }
 
-// authed requires a valid key, and scope when it is not empty.
+// authed requires a valid key, and scope when it is not empty. A refused
+// key is logged at info (an operator looks for probing and for customers
+// with a broken key), with a fingerprint of what was sent, never the key;
+// every authenticated read (GET, HEAD) at debug.
 func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 	if scope != "" {
 		h = requireScope(scope, h)
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Auth.Authenticate(r.Context(), r.Header.Get("X-API-KEY"))
+		key := r.Header.Get("X-API-KEY")
+		p, err := s.Auth.Authenticate(r.Context(), key)
 		if err != nil {
 			if !errors.Is(err, postgres.ErrNotFound) {
 				s.Log.Error("authenticate", "err", err, "trace_id", TraceID(r.Context()))
 				writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", "core", nil)
 				return
 			}
+			s.Log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+				"key", keyFingerprint(key), "trace_id", TraceID(r.Context()))
 			writeError(w, r, http.StatusUnauthorized, CodeInvalidAPIKey, "The provided API key is invalid or has been revoked.", "core", nil)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			s.Log.Debug("read", "method", r.Method, "path", r.URL.Path, "org_id", p.OrgID, "key_id", p.KeyID, "trace_id", TraceID(r.Context()))
+		}
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		h(w, r.WithContext(context.WithValue(ctx, loggerKey{}, s.Log)))
 	}
+}
+
+type loggerKey struct{}
+
+// requestLog is the server's logger, as authed passes it on.
+func requestLog(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// keyFingerprint names a refused key in the logs without revealing it:
+// "none", or its length and the first 8 hex digits of its SHA-256, enough
+// to tell one caller's repeated attempts from another's.
+func keyFingerprint(key string) string {
+	if key == "" {
+		return "none"
+	}
+	sum := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("len=%d sha256=%x", len(key), sum[:4])
 }

@@ -6,7 +6,11 @@ package metrics
 
 import (
 	"context"
+	"io/fs"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/schemas"
 )
 
 // Namespace prefixes every series of the service.
@@ -42,6 +50,8 @@ type Metrics struct {
 
 	parkedTotal *prometheus.CounterVec
 	ackLatency  *prometheus.HistogramVec
+
+	kafka *kafkaClients
 
 	// types maps a ce_type header to its counter. It is copied on write
 	// so the produce hook, which runs for every record, reads it without
@@ -127,8 +137,62 @@ func New() *Metrics {
 	}
 	empty := map[string]*eventType{}
 	m.types.Store(&empty)
+	m.kafka = &kafkaClients{k: kprom.NewMetrics(Namespace, kprom.Subsystem("kafka"), kprom.Registerer(reg), kprom.Gatherer(reg),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes))}
+	m.initSeries()
 	return m
 }
+
+// initSeries creates every series whose labels are known in advance, at
+// 0, so that dashboards and alerts see them from the first scrape rather
+// than only once something happened (a rate over a series that appears
+// with its first event misses that event, and an alert on refunds cannot
+// tell "none" from "not exported"). Series labelled by things only the
+// stack knows are created where it names them: stages (Stage), providers
+// (Providers), projections (WatchParked).
+func (m *Metrics) initSeries() {
+	for _, t := range EventTypes() {
+		m.eventsAppended.WithLabelValues(t)
+	}
+	m.debited.WithLabelValues(pricing.Currency)
+	m.refunded.WithLabelValues(pricing.Currency)
+	for _, o := range WebhookOutcomes {
+		m.webhookDeliveries.WithLabelValues(o)
+	}
+	m.ackLatency.WithLabelValues("bulk")
+	m.ackLatency.WithLabelValues("transactional")
+}
+
+// WebhookOutcomes are the outcomes of a webhook delivery attempt.
+var WebhookOutcomes = []string{"delivered", "retry", "failed"}
+
+// EventTypes lists every event type the service has a schema for
+// (schemas/events), as the events_appended_total label names them.
+func EventTypes() []string {
+	names, _ := fs.Glob(schemas.Events, "events/*.json")
+	var out []string
+	for _, n := range names {
+		t := strings.TrimSuffix(path.Base(n), ".json")
+		if i := strings.LastIndex(t, ".v"); i > 0 {
+			t = t[:i]
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Providers creates the series of each provider's delivery queue at 0.
+func (m *Metrics) Providers(names []string) {
+	for _, n := range names {
+		m.deliveriesEnqueued.WithLabelValues(n)
+	}
+}
+
+// KafkaClientHook is the kgo hook (kgo.WithHooks) that feeds franz-go's
+// client metrics (plugin/kprom) of every client of the process.
+func (m *Metrics) KafkaClientHook() kgo.Hook { return m.kafka }
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
@@ -154,6 +218,9 @@ func (m *Metrics) Parked(projection string) {
 // with count at each scrape (the table is shared by every process, so the
 // counter above, per process, cannot tell it).
 func (m *Metrics) WatchParked(projectionNames []string, count func(context.Context) (map[string]int64, error)) {
+	for _, n := range projectionNames {
+		m.parkedTotal.WithLabelValues(n)
+	}
 	m.Registry.MustRegister(&parkedCollector{names: projectionNames, count: count,
 		desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "projection", "parked_events"),
 			"Events parked now (could not be applied; see `ziett projections parked`), by projection.",

@@ -70,9 +70,17 @@ func TestMetricsShowACampaign(t *testing.T) {
 		`ziett_debited_amount_total{currency="AOA"}`:            1,
 		`ziett_consumer_lag{group="ziett.projection.campaigns"`: 0,
 		`ziett_projection_lag_seconds{projection="campaigns"}`:  0,
-		`go_goroutines`:                        1,
-		`go_memory_classes_heap_objects_bytes`: 1,
-		`process_resident_memory_bytes`:        1,
+		// franz-go's client metrics (plugin/kprom), summed over the
+		// process's clients.
+		`ziett_kafka_connects_total{`:                       1,
+		`ziett_kafka_write_bytes_total{`:                    1,
+		`ziett_kafka_produce_records_total{`:                3,
+		`ziett_kafka_fetch_records_total{`:                  3,
+		`ziett_refunded_amount_total{currency="AOA"}`:       0,
+		`ziett_events_appended_total{type="FundsRefunded"}`: 0,
+		`go_goroutines`:                                     1,
+		`go_memory_classes_heap_objects_bytes`:              1,
+		`process_resident_memory_bytes`:                     1,
 	}
 	// Stage counters move when batches commit, which may trail the read
 	// model by a moment; poll until every series is there.

@@ -26,6 +26,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	for _, p := range s.Rules.Routes.Providers() {
 		groups = append(groups, DispatcherGroup(p), PriorityDispatcherGroup(p))
 	}
+	m.Providers(s.Rules.Routes.Providers())
 	var watched []metrics.Projection
 	for _, p := range []projections.Projection{campaigns.Projection{}, ledger.Projection{}} {
 		watched = append(watched, metrics.Projection{Name: p.Name(), Group: projections.Group(p.Name()), Topics: p.Topics()})

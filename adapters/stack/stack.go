@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	// Every client counts what it appends (metrics.KafkaHook).
 	obs := metrics.New()
-	cfg.ClientOpts = append(slices.Clip(cfg.ClientOpts), kgo.WithHooks(obs.KafkaHook()))
+	cfg.ClientOpts = append(slices.Clip(cfg.ClientOpts), kgo.WithHooks(obs.KafkaHook(), obs.KafkaClientHook()))
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
