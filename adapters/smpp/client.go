@@ -812,6 +812,11 @@ func (s *session) readLoop() {
 
 func (s *session) handle(p PDU) {
 	if p.ID&respBit != 0 {
+		if (p.ID == BindTransceiverResp || p.ID == BindReceiverResp) && p.Status == ESME_ROK {
+			// The SMSC may deliver right behind its bind_resp, before
+			// dial has seen it: the bind counts from here.
+			s.bound.Store(true)
+		}
 		s.pmu.Lock()
 		ch, ok := s.pending[p.Seq]
 		delete(s.pending, p.Seq)
