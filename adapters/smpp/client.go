@@ -106,7 +106,10 @@ type ClientConfig struct {
 	// doubles while throttling goes on and resets on success.
 	ThrottleMin, ThrottleMax time.Duration
 	// DeliverConcurrency is how many deliver_sm per bind may be in OnDeliver
-	// at once; default 64. Reading stops while all are busy.
+	// at once; default 64. Up to 16 times as many wait their turn; beyond
+	// that a deliver_sm is answered ESME_RX_T_APPN at once (the SMSC
+	// delivers it again), so slow handling never stops the bind from
+	// reading submit responses.
 	DeliverConcurrency int
 	// OnDeliver handles receipts and mobile-originated messages. The
 	// deliver_sm is answered ESME_ROK only after it returns nil, else
@@ -661,7 +664,7 @@ func newSession(c *Client, idx int, kind uint32, conn net.Conn) *session {
 	s := &session{
 		c: c, idx: idx, kind: kind, conn: conn,
 		pending:    map[uint32]chan PDU{},
-		deliveries: make(chan PDU),
+		deliveries: make(chan PDU, 16*c.cfg.DeliverConcurrency),
 		done:       make(chan struct{}),
 	}
 	s.w = newConnWriter(conn, s.done, func(err error) { s.close(err) })
@@ -809,6 +812,11 @@ func (s *session) readLoop() {
 
 func (s *session) handle(p PDU) {
 	if p.ID&respBit != 0 {
+		if (p.ID == BindTransceiverResp || p.ID == BindReceiverResp) && p.Status == ESME_ROK {
+			// The SMSC may deliver right behind its bind_resp, before
+			// dial has seen it: the bind counts from here.
+			s.bound.Store(true)
+		}
 		s.pmu.Lock()
 		ch, ok := s.pending[p.Seq]
 		delete(s.pending, p.Seq)
@@ -833,8 +841,13 @@ func (s *session) handle(p PDU) {
 			return
 		}
 		select {
-		case s.deliveries <- p: // workers answer it; reading waits while all are busy
-		case <-s.done:
+		case s.deliveries <- p: // a worker answers it
+		default:
+			// Every worker busy and the queue full: refuse rather than stop
+			// reading, which would hold up submit_sm_resp behind slow
+			// handling. The SMSC delivers it again later.
+			s.c.m.deliverError("busy")
+			s.respond(p.Header, DeliverSMResp, ESME_RX_T_APPN, &SMResp{})
 		}
 	default:
 		// A request an ESME never receives (submit_sm, bind, …).

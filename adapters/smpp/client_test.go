@@ -363,3 +363,33 @@ func TestNewClientRefusesBadConfigurations(t *testing.T) {
 		t.Fatal("unknown long mode name accepted")
 	}
 }
+
+func TestSlowDeliveryHandlingDoesNotHoldUpSubmits(t *testing.T) {
+	smsc := startSMSC(t, SMSCConfig{ReceiptRetry: 20 * time.Millisecond})
+	release := make(chan struct{})
+	var handled atomic.Int64
+	c := runClient(t, ClientConfig{Addr: smsc.Addr(), SystemID: "a", DeliverConcurrency: 1, ResponseTimeout: 2 * time.Second,
+		OnDeliver: func(ctx context.Context, d Delivery) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			handled.Add(1)
+			return nil
+		}})
+	ctx := ctxT(t)
+	// 40 receipts arrive while the one worker is stuck: 1 in hand, 16
+	// queued, the rest refused; the submits' responses still come.
+	for i := 0; i < 40; i++ {
+		if _, err := c.Submit(ctx, Submission{Ref: uuid.New(), Source: "Z", Dest: "244990000001", Text: "x"}); err != nil {
+			t.Fatalf("submit %d while deliveries are stuck: %v", i, err)
+		}
+	}
+	eventually(t, "refusals", func() bool { return smsc.Stats().ReceiptsNacked > 0 })
+	close(release)
+	eventually(t, "every receipt handled", func() bool { return smsc.Stats().ReceiptsAcked == 40 })
+	if n := handled.Load(); n < 40 {
+		t.Fatalf("handled %d", n)
+	}
+}

@@ -159,6 +159,17 @@ text = "ok"
 	startBox(t, bearerbox, confPath, dir)
 	eventually(t, "bearerbox to bind", func() bool { return smsc.Stats().Binds >= 1 })
 	startBox(t, smsbox, confPath, dir)
+	// smsbox serves sendsms before it has connected to bearerbox, and
+	// aborts if a request comes in then: wait until bearerbox lists it.
+	eventually(t, "smsbox to connect to bearerbox", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status.txt?password=adminpw", admin))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "smsbox:")
+	})
 
 	send := func(to, text string, extra url.Values) {
 		t.Helper()
