@@ -25,10 +25,12 @@ const (
 )
 
 var (
-	campaignStatuses = []string{campaigns.StatusProcessing, campaigns.StatusSending, campaigns.StatusCompleted, campaigns.StatusFailed}
+	campaignStatuses = []string{campaigns.StatusScheduled, campaigns.StatusProcessing, campaigns.StatusSending, campaigns.StatusPaused,
+		campaigns.StatusCompleted, campaigns.StatusFailed, campaigns.StatusCancelled}
 	messageStatuses  = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageFailed,
 		campaigns.MessageInvalid, campaigns.MessageDuplicate, campaigns.MessageCancelled,
-		campaigns.MessageDelivered, campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected}
+		campaigns.MessageDelivered, campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected,
+		campaigns.MessageSuppressed}
 )
 
 func invalidQuery(w http.ResponseWriter, r *http.Request, fields map[string]string) {

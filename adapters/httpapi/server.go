@@ -52,6 +52,9 @@ type Server struct {
 	// unknown paths under /c/ still get the envelope's 404.
 	UI      http.Handler
 	Control Controller // pause, resume, cancel (control.go)
+	// Suppressions and Consent are the suppression list (suppressions.go).
+	Suppressions SuppressionReads
+	Consent      SuppressionCommands
 	// BodyReadTimeout bounds the time to receive a request's body after
 	// its headers (DefaultBodyReadTimeout when zero; body.go).
 	BodyReadTimeout time.Duration
@@ -80,6 +83,7 @@ func (s *Server) routes() *Mux {
 	s.balanceRoutes(mux)
 	s.webhookRoutes(mux)
 	s.controlRoutes(mux)
+	s.suppressionRoutes(mux)
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
 	}

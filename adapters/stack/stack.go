@@ -219,6 +219,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Trail:          kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
 			Webhooks:       whproj.Registry{DB: db},
 			Control:        control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
+			Suppressions:   campaigns.Reader{DB: db},
+			Consent:        control.Consent{Log: appender},
 			Log:            cfg.Log,
 			Ops:            ops,
 

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/optout"
 	"ziett.co/campaigns/domain/phone"
 	"ziett.co/campaigns/domain/pricing"
 	"ziett.co/campaigns/domain/sms"
@@ -22,6 +23,12 @@ type Plan struct {
 // It is a pure function of the campaign and the rules, so the API's estimate
 // and the processor's debit agree whenever the rules are the same.
 func MakePlan(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
+	return MakePlanExcept(campaignID, c, r, nil)
+}
+
+// MakePlanExcept is MakePlan that gives no message to the numbers for which
+// suppressed is true (nil: none): they are counted, not billed.
+func MakePlanExcept(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules, suppressed func(e164 string) bool) Plan {
 	seg := sms.Analyze(c.Content)
 	p := events.CampaignProcessedV1{
 		Recipients:         events.RecipientCounts{Submitted: len(c.Recipients)},
@@ -44,6 +51,10 @@ func MakePlan(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
 		case seen[n.E164] > 0:
 			item.E164, item.Country, item.Reason = n.E164, n.Country, phone.ReasonDuplicate
 			p.Recipients.Duplicates++
+		case suppressed != nil && suppressed(n.E164):
+			seen[n.E164] = i + 1
+			item.E164, item.Country, item.Reason = n.E164, n.Country, optout.ReasonSuppressed
+			p.Recipients.Suppressed++
 		default:
 			seen[n.E164] = i + 1
 			item.E164, item.Country = n.E164, n.Country

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,12 +12,14 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/optout"
 )
 
 // Failure codes a campaign can end with at processing time.
 const (
 	CodeInsufficientFunds = "BILLING_INSUFFICIENT_FUNDS"
 	CodeNoValidRecipients = "NO_VALID_RECIPIENTS"
+	CodeAllSuppressed     = "ALL_RECIPIENTS_SUPPRESSED"
 )
 
 const source = "processor"
@@ -43,6 +46,10 @@ type Processor struct {
 	processed map[int32]map[uuid.UUID]time.Time
 	// scheduled holds accepted campaigns waiting for their send_at.
 	scheduled map[int32]map[uuid.UUID]Scheduled
+	// suppressed is each organisation's suppression list.
+	suppressed map[int32]map[uuid.UUID]map[string]bool
+	// Keywords are the replies that stop and restart messages.
+	Keywords optout.Keywords
 }
 
 // Scheduled is an accepted campaign held until SendAt.
@@ -62,7 +69,77 @@ const ProcessedWindow = 25 * time.Hour
 func NewProcessor(r Rules, log *slog.Logger) *Processor {
 	return &Processor{Rules: r, Log: log, Now: time.Now,
 		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
-		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{}}
+		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{},
+		suppressed: map[int32]map[uuid.UUID]map[string]bool{}, Keywords: optout.DefaultKeywords}
+}
+
+// suppress adds (on) or removes a number from an organisation's list.
+func (p *Processor) suppress(partition int32, org uuid.UUID, e164 string, on bool) {
+	orgs := p.suppressed[partition]
+	if orgs == nil {
+		orgs = map[uuid.UUID]map[string]bool{}
+		p.suppressed[partition] = orgs
+	}
+	list := orgs[org]
+	if list == nil {
+		list = map[string]bool{}
+		orgs[org] = list
+	}
+	if on {
+		list[e164] = true
+	} else {
+		delete(list, e164)
+	}
+}
+
+// Suppressed reports whether the organisation suppressed the number.
+func (p *Processor) Suppressed(partition int32, org uuid.UUID, e164 string) bool {
+	return p.suppressed[partition][org][e164]
+}
+
+// applySuppression folds a suppression change; it reports whether e was one.
+func (p *Processor) applySuppression(partition int32, e events.Envelope) bool {
+	var s events.SuppressionV1
+	switch e.Type {
+	case events.NumberSuppressed, events.NumberUnsuppressed:
+		if e.Decode(&s) == nil && s.E164 != "" {
+			p.suppress(partition, e.OrgID, s.E164, e.Type == events.NumberSuppressed)
+		}
+		return true
+	}
+	return false
+}
+
+// inbound turns a stop or start keyword from a recipient into a change of
+// the organisation's suppression list, applied at once so that the next
+// campaign of the partition already skips the number.
+func (p *Processor) inbound(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+	var in events.InboundMessageReceivedV1
+	if err := e.Decode(&in); err != nil {
+		p.Log.Error("skipping undecodable InboundMessageReceived", "event_id", e.ID, "err", err)
+		return nil
+	}
+	from := in.From
+	if from != "" && from[0] != '+' {
+		from = "+" + from
+	}
+	var out events.Payload
+	body := events.SuppressionV1{E164: from, Source: events.SuppressionByKeyword, Keyword: strings.TrimSpace(in.Text)}
+	switch p.Keywords.Classify(in.Text) {
+	case optout.Stop:
+		out = events.NumberSuppressedV1{SuppressionV1: body}
+	case optout.Start:
+		out = events.NumberUnsuppressedV1{SuppressionV1: body}
+	default:
+		return nil
+	}
+	env, err := events.New(events.DerivedID(e.ID, out.EventType(), 0), e.OrgID, uuid.Nil, out, p.Now(), e.TraceID, e.ID, source)
+	if err != nil {
+		return err
+	}
+	emit(kafkalog.Encode(kafkalog.OrgEvents, e.OrgID, env))
+	p.suppress(partition, e.OrgID, from, out.EventType() == events.NumberSuppressed)
+	return nil
 }
 
 func (p *Processor) schedule(partition int32, acc events.Envelope, at time.Time) {
@@ -118,6 +195,7 @@ func (p *Processor) Forget(_ string, partition int32) {
 	delete(p.pending, partition)
 	delete(p.processed, partition)
 	delete(p.scheduled, partition)
+	delete(p.suppressed, partition)
 }
 
 // snapshotState is a partition's state as kafkalog snapshots it.
@@ -131,6 +209,8 @@ type snapshotState struct {
 	Processed map[uuid.UUID]time.Time `json:"processed,omitempty"`
 	// Scheduled are the accepted campaigns waiting for their send_at.
 	Scheduled map[uuid.UUID]Scheduled `json:"scheduled,omitempty"`
+	// Suppressed are the organisations' suppression lists.
+	Suppressed map[uuid.UUID][]string `json:"suppressed,omitempty"`
 }
 
 // Snapshot implements kafkalog.Snapshotter.
@@ -152,6 +232,12 @@ func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error)
 		s.Processed[id] = at
 	}
 	s.Scheduled = p.scheduled[partition]
+	s.Suppressed = map[uuid.UUID][]string{}
+	for org, list := range p.suppressed[partition] {
+		for n := range list {
+			s.Suppressed[org] = append(s.Suppressed[org], n)
+		}
+	}
 	return json.Marshal(s)
 }
 
@@ -178,6 +264,12 @@ func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) er
 	p.scheduled[partition] = map[uuid.UUID]Scheduled{}
 	for _, sc := range s.Scheduled {
 		p.schedule(partition, sc.Accepted, sc.SendAt)
+	}
+	p.suppressed[partition] = map[uuid.UUID]map[string]bool{}
+	for org, list := range s.Suppressed {
+		for _, n := range list {
+			p.suppress(partition, org, n, true)
+		}
 	}
 	return nil
 }
@@ -207,6 +299,9 @@ func (p *Processor) Fold(r *kgo.Record) {
 		return
 	case events.CampaignCancelled:
 		delete(p.scheduled[r.Partition], e.CampaignID)
+		return
+	}
+	if p.applySuppression(r.Partition, e) {
 		return
 	}
 	p.applyFunds(r.Partition, e)
@@ -247,10 +342,15 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 			p.Log.Error("skipping undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			continue
 		}
-		if p.applyFunds(r.Partition, e) {
+		if p.applyFunds(r.Partition, e) || p.applySuppression(r.Partition, e) {
 			continue
 		}
 		switch e.Type {
+		case events.InboundMessageReceived:
+			if err := p.inbound(r.Partition, e, emit); err != nil {
+				return err
+			}
+			continue
 		case events.CampaignReleased:
 			if err := p.release(r.Partition, e.CampaignID, emit); err != nil {
 				return err
@@ -347,13 +447,18 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		emit(kafkalog.Encode(kafkalog.OrgEvents, org, env))
 		return env, nil
 	}
-	plan := MakePlan(cid, c, p.Rules)
+	list := p.suppressed[partition][org]
+	plan := MakePlanExcept(cid, c, p.Rules, func(n string) bool { return list[n] })
 	if _, err := out(events.CampaignProcessed, plan.Processed); err != nil {
 		return err
 	}
 	a := p.acct(partition, org)
 	cost := plan.Processed.Cost
 	switch {
+	case plan.Processed.Recipients.Valid == 0 && plan.Processed.Recipients.Suppressed > 0:
+		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeAllSuppressed,
+			Message: "Every valid recipient is on the organisation's suppression list."})
+		return err
 	case plan.Processed.Recipients.Valid == 0:
 		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeNoValidRecipients,
 			Message: "None of the submitted recipients is a valid phone number."})

@@ -71,3 +71,33 @@ func (MessageHeldV1) EventType() Type { return MessageHeld }
 type MessageCancelledV1 struct{ MessageOutcome }
 
 func (MessageCancelledV1) EventType() Type { return MessageCancelled }
+
+// Consent: an organisation's suppression list (org stream).
+const (
+	// NumberSuppressed: the organisation sends nothing more to the number
+	// (a stop keyword from it, or the customer's own list).
+	NumberSuppressed Type = "NumberSuppressed"
+	// NumberUnsuppressed lifts it (a start keyword, or the customer).
+	NumberUnsuppressed Type = "NumberUnsuppressed"
+)
+
+// Sources of a suppression change.
+const (
+	SuppressionByKeyword = "keyword"
+	SuppressionByAPI     = "api"
+)
+
+type SuppressionV1 struct {
+	E164   string `json:"e164"`
+	Source string `json:"source"`
+	// Keyword is the reply that caused it, when Source is keyword.
+	Keyword string `json:"keyword,omitempty"`
+}
+
+type NumberSuppressedV1 struct{ SuppressionV1 }
+
+func (NumberSuppressedV1) EventType() Type { return NumberSuppressed }
+
+type NumberUnsuppressedV1 struct{ SuppressionV1 }
+
+func (NumberUnsuppressedV1) EventType() Type { return NumberUnsuppressed }

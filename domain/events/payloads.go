@@ -46,6 +46,8 @@ type RecipientCounts struct {
 	Valid      int `json:"valid"`
 	Invalid    int `json:"invalid"`
 	Duplicates int `json:"duplicates"`
+	// Suppressed are valid numbers on the organisation's suppression list.
+	Suppressed int `json:"suppressed,omitempty"`
 }
 
 // Recipient is one submitted number after normalization. Invalid and

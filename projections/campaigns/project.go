@@ -21,6 +21,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/optout"
 	"ziett.co/campaigns/domain/phone"
 	"ziett.co/campaigns/domain/sms"
 	"ziett.co/campaigns/projections"
@@ -50,6 +51,9 @@ const (
 	MessageInvalid   = "INVALID"
 	MessageDuplicate = "DUPLICATE"
 	MessageCancelled = "CANCELLED"
+	// MessageSuppressed: the number is on the organisation's suppression
+	// list; no message, not billed.
+	MessageSuppressed = "SUPPRESSED"
 	// After a delivery receipt (a SENT message moves on to one of these).
 	MessageDelivered   = events.ReceiptDelivered
 	MessageUndelivered = events.ReceiptUndelivered
@@ -307,6 +311,7 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		}
 		// A campaign that failed before its messages were queued keeps a
 		// message total of zero even if this event is applied again.
+		b.Queue(`UPDATE campaigns SET suppressed = $2 WHERE campaign_id = $1`, e.CampaignID, c.Recipients.Suppressed)
 		b.Queue(`UPDATE campaigns SET processed_at = $2, valid = $3, invalid = $4, duplicates = $5, encoding = $6,
 				segments_per_message = $7, segments_total = $8, ucs2_chars = $9, by_provider = $10,
 				msg_total = CASE WHEN status = $11 THEN msg_total ELSE $3 END
@@ -334,6 +339,20 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 			e.CampaignID, StatusSending, at, StatusProcessing)
 		// A campaign paused before its messages were queued stays paused.
 		b.Queue(`UPDATE campaigns SET sending_at = $2 WHERE campaign_id = $1 AND sending_at IS NULL`, e.CampaignID, at)
+	case events.NumberSuppressed:
+		var n events.NumberSuppressedV1
+		if err := e.Decode(&n); err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO suppressions (org_id, e164, source, keyword, created_at) VALUES ($1, $2, $3, NULLIF($4, ''), $5)
+			ON CONFLICT (org_id, e164) DO UPDATE SET source = EXCLUDED.source, keyword = EXCLUDED.keyword, created_at = EXCLUDED.created_at`,
+			e.OrgID, n.E164, n.Source, n.Keyword, at)
+	case events.NumberUnsuppressed:
+		var n events.NumberUnsuppressedV1
+		if err := e.Decode(&n); err != nil {
+			return err
+		}
+		b.Queue(`DELETE FROM suppressions WHERE org_id = $1 AND e164 = $2`, e.OrgID, n.E164)
 	case events.CampaignScheduled:
 		var c events.CampaignScheduledV1
 		if err := e.Decode(&c); err != nil {
@@ -400,6 +419,9 @@ func queueRecipients(b *pgx.Batch, e events.Envelope, c events.CampaignProcessed
 			if first, ok := firstOf[it.E164]; ok {
 				errs[i] = "Duplicate of recipient " + strconv.Itoa(first) + "."
 			}
+		case it.Reason == optout.ReasonSuppressed:
+			sts[i], codes[i] = MessageSuppressed, it.Reason
+			errs[i] = "The number is on the organisation's suppression list (it opted out)."
 		case it.Reason != "":
 			sts[i], codes[i] = MessageInvalid, it.Reason
 			errs[i] = reasonText(it.Reason)

@@ -23,6 +23,9 @@ type Recipients struct {
 	Valid      int `json:"valid"`
 	Invalid    int `json:"invalid"`
 	Duplicates int `json:"duplicates"`
+	// Suppressed are valid numbers on the organisation's suppression list:
+	// no message, not billed.
+	Suppressed int `json:"suppressed"`
 }
 
 // Messages counts a campaign's messages by what became of them. Sent
@@ -144,7 +147,7 @@ const viewColumns = `campaign_id, name, status, channel_type, remitter_id, count
 	created_at, processed_at, sending_at, completed_at, failed_at, submitted, valid, invalid, duplicates,
 	msg_total, encoding, segments_per_message, segments_total, ucs2_chars, currency,
 	cost_estimated, cost_debited, cost_refunded, failure_code, failure_message, kind,
-	send_at, scheduled_at, paused_at, resumed_at, cancelled_at`
+	send_at, scheduled_at, paused_at, resumed_at, cancelled_at, suppressed`
 
 func scanView(row pgx.Row) (View, error) {
 	var v View
@@ -155,7 +158,7 @@ func scanView(row pgx.Row) (View, error) {
 		&v.Recipients.Submitted, &v.Recipients.Valid, &v.Recipients.Invalid, &v.Recipients.Duplicates,
 		&v.Messages.Total, &v.Segments.Encoding, &v.Segments.PerMessage, &v.Segments.Total, &v.Segments.UCS2Chars,
 		&v.Cost.Currency, &v.Cost.Estimated, &v.Cost.Debited, &v.Cost.Refunded, &fcode, &fmsg, &v.Kind,
-		&v.SendAt, &v.ScheduledAt, &v.PausedAt, &v.ResumedAt, &v.CancelledAt)
+		&v.SendAt, &v.ScheduledAt, &v.PausedAt, &v.ResumedAt, &v.CancelledAt, &v.Recipients.Suppressed)
 	if err != nil {
 		return v, err
 	}
