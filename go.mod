@@ -16,6 +16,7 @@ require (
 	github.com/chromedp/chromedp v0.23.1
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/goccy/go-json v0.10.5
+	github.com/twmb/franz-go/plugin/kprom v1.5.0
 )
 
 require (
@@ -32,7 +33,6 @@ require (
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
-	github.com/twmb/franz-go/plugin/kprom v1.5.0 // indirect
 )
 
 require (

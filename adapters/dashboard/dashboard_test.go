@@ -18,21 +18,38 @@ import (
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"ziett.co/campaigns/adapters/dashboard"
+	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/projections/campaigns"
+	"ziett.co/campaigns/projections/ledger"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-// TestDashboardInBrowser drives a real Chromium through the dashboard of
+// TestDashboard runs the dashboard's scenarios against one real stack
+// (broker, PostgreSQL, every component, webhooks allowed to loopback
+// receivers), each as a subtest.
+func TestDashboard(t *testing.T) {
+	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
+	t.Run("in a browser", func(t *testing.T) { dashboardInBrowser(t, e) })
+	t.Run("sessions and scopes", func(t *testing.T) { sessionsAndScopes(t, e) })
+	t.Run("cookies are Secure over TLS", func(t *testing.T) { cookiesAreSecureOverTLS(t, e) })
+	t.Run("webhooks page", func(t *testing.T) { webhooksPage(t, e) })
+	t.Run("single messages page", func(t *testing.T) { singleMessagesPage(t, e) })
+}
+
+// dashboardInBrowser drives a real Chromium through the dashboard of
 // a real stack: sign-in, a campaign created through the API, one created
 // from the form and followed to COMPLETED without a reload, the API's
 // validation messages beside the fields, sign-out, and a second
 // organisation that never sees the first's campaigns.
-func TestDashboardInBrowser(t *testing.T) {
-	e := stacktest.Start(t)
+func dashboardInBrowser(t *testing.T, e *stacktest.Env) {
 	apiID := e.Submit(e.SeedRequest())
 	ctx := browser(t, 90*time.Second, 1280, 900)
 
@@ -202,11 +219,10 @@ func (c *client) signIn(key string) string {
 	return csrfOf(c.t, page)
 }
 
-// TestSessionsAndScopes checks over real HTTP what a browser cannot show:
+// sessionsAndScopes checks over real HTTP what a browser cannot show:
 // the cookie's attributes, CSRF refusals, a key without the send scope,
 // sign-out and expiry.
-func TestSessionsAndScopes(t *testing.T) {
-	e := stacktest.Start(t)
+func sessionsAndScopes(t *testing.T, e *stacktest.Env) {
 
 	t.Run("the session cookie is HttpOnly and SameSite=Strict", func(t *testing.T) {
 		c := newClient(t, e.BaseURL)
@@ -296,13 +312,17 @@ func TestSessionsAndScopes(t *testing.T) {
 	})
 
 	t.Run("an idle or expired session is over", func(t *testing.T) {
+		k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "expiry", []string{apikey.ScopeCampaignRead}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, sql := range []string{
-			`UPDATE dashboard_sessions SET last_seen_at = now() - interval '2 hours'`,
-			`UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'`,
+			`UPDATE dashboard_sessions SET last_seen_at = now() - interval '2 hours' WHERE key_id = $1`,
+			`UPDATE dashboard_sessions SET expires_at = now() - interval '1 second' WHERE key_id = $1`,
 		} {
 			c := newClient(t, e.BaseURL)
-			c.signIn(e.Demo.APIKey)
-			if _, err := e.Stack.DB.Exec(context.Background(), sql); err != nil {
+			c.signIn(k.Secret)
+			if _, err := e.Stack.DB.Exec(context.Background(), sql, k.KeyID); err != nil {
 				t.Fatal(err)
 			}
 			resp, _ := c.do(http.MethodGet, "/campaigns", nil)
@@ -336,11 +356,11 @@ func TestSessionsAndScopes(t *testing.T) {
 	})
 }
 
-// TestWebhooksPage adds an endpoint from the dashboard, sends it a test
+// webhooksPage adds an endpoint from the dashboard, sends it a test
 // event that a Standard Webhooks verifier (the spec's own library)
 // accepts with the secret the page showed, resends it, and rotates the
 // secret, all against the real sender.
-func TestWebhooksPage(t *testing.T) {
+func webhooksPage(t *testing.T, e *stacktest.Env) {
 	type hit struct {
 		body []byte
 		hdr  http.Header
@@ -352,7 +372,6 @@ func TestWebhooksPage(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(receiver.Close)
-	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
 	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "hooks", []string{apikey.ScopeWebhooksManage}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -443,10 +462,9 @@ func TestWebhooksPage(t *testing.T) {
 	}
 }
 
-// TestSingleMessagesPage: a message sent through Send Message shows on the
+// singleMessagesPage: a message sent through Send Message shows on the
 // messages page of its organisation only, and its status follows it.
-func TestSingleMessagesPage(t *testing.T) {
-	e := stacktest.Start(t)
+func singleMessagesPage(t *testing.T, e *stacktest.Env) {
 	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "otp",
 		[]string{apikey.ScopeMessageSend, apikey.ScopeCampaignRead}, 0)
 	if err != nil {
@@ -486,4 +504,45 @@ func TestSingleMessagesPage(t *testing.T) {
 	if _, page := oc.do(http.MethodGet, "/messages", nil); strings.Contains(page, id) || strings.Contains(page, "otp-1") {
 		t.Fatal("another organisation sees the message")
 	}
+}
+
+// cookiesAreSecureOverTLS serves the dashboard over TLS and checks
+// that the sign-in and session cookies are marked Secure there.
+func cookiesAreSecureOverTLS(t *testing.T, e *stacktest.Env) {
+	dir := postgres.Directory{DB: e.Stack.DB}
+	ui, err := dashboard.New(dashboard.Config{
+		Auth: dir, Sessions: postgres.Sessions{DB: e.Stack.DB}, Directory: dir,
+		Campaigns: campaigns.Reader{DB: e.Stack.DB}, Lists: campaigns.Reader{DB: e.Stack.DB},
+		Trail: kafkalog.Trail{Brokers: e.Brokers}, Balances: ledger.Reader{DB: e.Stack.DB},
+		Commands: &httpapi.Server{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(ui.Handler())
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	jar := c.hc.Jar
+	c.hc = srv.Client()
+	c.hc.Jar, c.hc.Timeout = jar, 20*time.Second
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, page := c.do(http.MethodGet, "/signin", nil)
+	secure := func(resp *http.Response, name string) {
+		t.Helper()
+		for _, ck := range resp.Cookies() {
+			if ck.Name == name && ck.Value != "" {
+				if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+					t.Fatalf("cookie %s over TLS: %+v", name, ck)
+				}
+				return
+			}
+		}
+		t.Fatalf("no %s cookie", name)
+	}
+	secure(resp, "ziett_signin")
+	resp, _ = c.do(http.MethodPost, "/signin", url.Values{"csrf_token": {csrfOf(t, page)}, "api_key": {e.Demo.APIKey}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in over TLS: %d", resp.StatusCode)
+	}
+	secure(resp, "ziett_session")
 }

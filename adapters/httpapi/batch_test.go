@@ -335,6 +335,7 @@ func TestBatchValidation(t *testing.T) {
 		{"country lower case", mut(set("country_alpha2", "ao")), map[string]string{"country_alpha2": countryMsg}},
 		{"country 3 letters", mut(set("country_alpha2", "AOO")), map[string]string{"country_alpha2": countryMsg}},
 		{"country unassigned", mut(set("country_alpha2", "XX")), map[string]string{"country_alpha2": "Value error, 'XX' is not an ISO 3166-1 alpha-2 country code."}},
+		{"country without a numbering plan", mut(set("country_alpha2", "AQ")), map[string]string{"country_alpha2": "Value error, 'AQ' (Antarctica) has no telephone numbering plan, so local numbers cannot be read for it; give the country whose numbering plan the recipients' numbers follow."}},
 		{"country PT", mut(set("country_alpha2", "PT")), nil},
 		{"remitter not a uuid", mut(set("remitter_id", "sender-1")), map[string]string{"remitter_id": "Input should be a valid UUID"}},
 		{"remitter v4", mut(set("remitter_id", "550e8400-e29b-41d4-a716-446655440000")), map[string]string{"remitter_id": "UUID version 7 expected"}},

@@ -185,8 +185,8 @@ func parseNewEndpoint(obj map[string]json.RawMessage) (webhooks.NewEndpoint, map
 		default:
 			in.EventTypes = nil
 			for _, t := range types {
-				if !slices.Contains(webhooks.EventTypes, t) {
-					ferrs["event_types"] = fmt.Sprintf("Unknown event type %q; accepted: %s.", t, strings.Join(webhooks.EventTypes, ", "))
+				if !slices.Contains(webhooks.AllEventTypes, t) {
+					ferrs["event_types"] = fmt.Sprintf("Unknown event type %q; accepted: %s.", t, strings.Join(webhooks.AllEventTypes, ", "))
 					break
 				}
 				if !slices.Contains(in.EventTypes, t) {

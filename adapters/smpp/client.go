@@ -441,17 +441,23 @@ func (c *Client) acquire(ctx context.Context) (*session, error) {
 		}
 		c.mu.Unlock()
 		var timer <-chan time.Time
+		var t *time.Timer
 		if soonest != 0 {
-			t := time.NewTimer(time.Duration(soonest - now))
-			defer t.Stop()
+			t = time.NewTimer(time.Duration(soonest - now))
 			timer = t.C
 		}
 		select {
 		case <-ctx.Done():
 			c.signal()
+			if t != nil {
+				t.Stop()
+			}
 			return nil, ctx.Err()
 		case <-c.wake:
 		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}
 }

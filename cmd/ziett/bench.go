@@ -89,6 +89,7 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.IntVar(&mo.postConns, "msg-conns", 16, "connections of POST /c/v1/messages (figure 8)")
 	fs.BoolVar(&mo.skipMessages, "skip-messages", false, "skip the Send Message figures (6 to 8)")
 	fs.BoolVar(&mo.only, "messages-only", false, "run only the Send Message figures (6 to 8)")
+	fs.StringVar(&mo.cpuprofile, "msg-cpuprofile", "", "write a CPU profile of Send Message figures 6 and 7 to this file and print its top functions")
 	if err := parseFlags(fs, args, os.Stdout, "usage: ziett bench [flags]\n\nMeasures throughput and latency with an embedded broker and a throwaway\nPostgreSQL (BENCHMARKS.md).\n"); err != nil {
 		return err
 	}

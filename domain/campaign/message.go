@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
@@ -77,8 +76,8 @@ func ParseMessage(body []byte) (MessageRequest, FieldErrors) {
 			errs[fieldCountryAlpha2], countryOK = problem, false
 		case !matchCountry(s):
 			errs[fieldCountryAlpha2], countryOK = msgCountryMatch, false
-		case !isISOAlpha2(s):
-			errs[fieldCountryAlpha2], countryOK = fmt.Sprintf("Value error, '%s' is not an ISO 3166-1 alpha-2 country code.", s), false
+		case countryProblem(s) != "":
+			errs[fieldCountryAlpha2], countryOK = countryProblem(s), false
 		default:
 			r.CountryAlpha2 = s
 		}

@@ -139,9 +139,9 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 		switch {
 		case !matchCountry(s):
 			errs[fieldCountryAlpha2] = msgCountryMatch
-		case !isISOAlpha2(s):
+		case countryProblem(s) != "":
 			// Echoing s is safe: it matched ^[A-Z]{2}$ above.
-			errs[fieldCountryAlpha2] = fmt.Sprintf("Value error, '%s' is not an ISO 3166-1 alpha-2 country code.", s)
+			errs[fieldCountryAlpha2] = countryProblem(s)
 		default:
 			r.CountryAlpha2 = s
 		}
@@ -163,13 +163,6 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 		return Request{}, errs
 	}
 	return r, nil
-}
-
-// isISOAlpha2 reports whether code is an officially assigned ISO 3166-1
-// alpha-2 code. It is case-sensitive because the API accepts upper case only.
-func isISOAlpha2(code string) bool {
-	_, ok := isoAlpha2[code]
-	return ok
 }
 
 // decodeObject returns the top-level members of body, or the message for

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/nyaruka/phonenumbers"
 
 	"ziett.co/campaigns/domain/text"
 )
@@ -233,6 +234,9 @@ func TestParseRequestFields(t *testing.T) {
 			want: FieldErrors{"country_alpha2": "Value error, 'XX' is not an ISO 3166-1 alpha-2 country code."}},
 		{name: "country exceptionally reserved UK", mutate: set("country_alpha2", "UK"),
 			want: FieldErrors{"country_alpha2": "Value error, 'UK' is not an ISO 3166-1 alpha-2 country code."}},
+		{name: "country without a numbering plan AQ", mutate: set("country_alpha2", "AQ"),
+			want: FieldErrors{"country_alpha2": "Value error, 'AQ' (Antarctica) has no telephone numbering plan, so local numbers cannot be read for it; " +
+				"give the country whose numbering plan the recipients' numbers follow."}},
 		{name: "country number", mutate: raw("country_alpha2", `12`),
 			want: FieldErrors{"country_alpha2": "Input should be a valid string"}},
 		{name: "country null", mutate: raw("country_alpha2", `null`),
@@ -510,7 +514,7 @@ func assertValid(t testing.TB, r Request) {
 	if r.RemitterID.Version() != 7 || r.RemitterID.Variant() != uuid.RFC4122 {
 		t.Fatalf("accepted remitter %s", r.RemitterID)
 	}
-	if !reCountry.MatchString(r.CountryAlpha2) || !isISOAlpha2(r.CountryAlpha2) {
+	if !reCountry.MatchString(r.CountryAlpha2) || countryProblem(r.CountryAlpha2) != "" {
 		t.Fatalf("accepted country %q", r.CountryAlpha2)
 	}
 	if n := len(r.Recipients); n < 2 || n > MaxRecipients {
@@ -595,24 +599,47 @@ func TestMatchCountryAgainstRegexp(t *testing.T) {
 	}
 }
 
-func TestISOAlpha2Table(t *testing.T) {
-	if len(isoAlpha2) != 249 {
-		t.Fatalf("%d codes, want the 249 officially assigned", len(isoAlpha2))
+// The accepted codes are the ISO 3166-1 territories that have a numbering
+// plan, from CLDR (golang.org/x/text) and libphonenumber: a local number
+// can then be read for each of them; assigned codes without a plan are
+// refused with a message that says so; reserved, withdrawn and made-up
+// codes as unknown.
+func TestCountryCodes(t *testing.T) {
+	codes := CountryCodes()
+	if len(codes) < 240 || len(codes) > 250 {
+		t.Fatalf("%d codes accepted", len(codes))
 	}
-	for code := range isoAlpha2 {
+	for _, code := range codes {
 		if !reCountry.MatchString(code) {
 			t.Fatalf("code %q does not match %s", code, countryPattern)
 		}
-	}
-	for _, code := range []string{"AO", "PT", "BR", "US", "GB", "SS", "BQ", "CW", "SX", "AX", "AQ", "UM"} {
-		if !isISOAlpha2(code) {
-			t.Errorf("%s should be assigned", code)
+		// Every accepted code reads a local number of its own plan.
+		cc := phonenumbers.GetCountryCodeForRegion(code)
+		ex := phonenumbers.GetExampleNumber(code)
+		if cc == 0 {
+			t.Errorf("%s has no country calling code", code)
+		} else if ex != nil {
+			local := phonenumbers.Format(ex, phonenumbers.NATIONAL)
+			if n, err := phonenumbers.Parse(local, code); err != nil || n.GetCountryCode() != int32(cc) {
+				t.Errorf("%s: local number %q: %v", code, local, err)
+			}
 		}
 	}
-	// Reserved, user-assigned or withdrawn codes.
-	for _, code := range []string{"UK", "EU", "UN", "XK", "AN", "CS", "YU", "ZZ", "AA", "QM", "XX", "ao"} {
-		if isISOAlpha2(code) {
-			t.Errorf("%s should not be assigned", code)
+	for _, code := range []string{"AO", "PT", "BR", "US", "GB", "SS", "BQ", "CW", "SX", "AX", "XK"} {
+		if p := countryProblem(code); p != "" {
+			t.Errorf("%s refused: %s", code, p)
+		}
+	}
+	for code, name := range map[string]string{"AQ": "Antarctica", "BV": "Bouvet Island", "UM": "U.S. Outlying Islands"} {
+		want := "Value error, '" + code + "' (" + name + ") has no telephone numbering plan"
+		if p := countryProblem(code); !strings.HasPrefix(p, want) {
+			t.Errorf("%s: %q, want %q…", code, p, want)
+		}
+	}
+	// Reserved, withdrawn or unassigned codes.
+	for _, code := range []string{"UK", "EU", "UN", "AC", "TA", "AN", "CS", "YU", "SU", "ZR", "ZZ", "AA", "QM", "XX", "ao"} {
+		if p := countryProblem(code); p != "Value error, '"+code+"' is not an ISO 3166-1 alpha-2 country code." {
+			t.Errorf("%s: %q", code, p)
 		}
 	}
 }

@@ -156,6 +156,10 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			}
 			rcpts = append(rcpts, receipt{id: m.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: m.Index,
 				provider: m.Provider, status: m.Status, refs: m.ProviderRefs, stat: m.Stat, err: m.Err, at: m.DoneAt})
+			// A receipt changes a single message's status: its webhook
+			// (message.delivered, message.undelivered) is recorded from
+			// this change; campaigns have no receipt webhooks.
+			changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: m.Status, At: e.OccurredAt})
 		default:
 			if err := queueOrgEvent(b, e); err != nil {
 				return err

@@ -27,9 +27,56 @@ const (
 	CampaignCancelled  = "campaign.cancelled"
 )
 
-// EventTypes lists every event type, in the order a campaign meets them.
+// EventTypes lists the campaign event types, in the order a campaign meets
+// them: what an endpoint registered without event_types receives.
 var EventTypes = []string{CampaignScheduled, CampaignProcessing, CampaignSending, CampaignPaused, CampaignResumed,
 	CampaignCompleted, CampaignFailed, CampaignCancelled}
+
+// Message-level event types of single messages (Send Message), sent only
+// to endpoints that subscribe to them by name.
+const (
+	MessageSent        = "message.sent"
+	MessageDelivered   = "message.delivered"
+	MessageUndelivered = "message.undelivered"
+	MessageFailed      = "message.failed"
+)
+
+// MessageEventTypes lists the message-level event types.
+var MessageEventTypes = []string{MessageSent, MessageDelivered, MessageUndelivered, MessageFailed}
+
+// AllEventTypes is every event type an endpoint may subscribe to.
+var AllEventTypes = append(append([]string{}, EventTypes...), MessageEventTypes...)
+
+// messageType is the message-level event of a single message's change,
+// given what Retrieve Message shows; "" for changes customers are not
+// told of (PROCESSING, SENDING).
+func messageType(change string, v campaigns.SingleView) string {
+	switch change {
+	case campaigns.StatusCompleted:
+		// The outcome is in: the provider took the message, or it failed.
+		if v.Status == campaigns.SingleFailed {
+			return MessageFailed
+		}
+		return MessageSent
+	case campaigns.StatusFailed:
+		return MessageFailed
+	case campaigns.MessageDelivered:
+		return MessageDelivered
+	case campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected:
+		return MessageUndelivered
+	}
+	return ""
+}
+
+// MessageEvent is the body of a message-level webhook: Event's layout with
+// the message as Retrieve Message shows it.
+type MessageEvent struct {
+	ID        uuid.UUID            `json:"id"`
+	Type      string               `json:"type"`
+	Timestamp time.Time            `json:"timestamp"`
+	Sequence  int                  `json:"sequence"`
+	Data      campaigns.SingleView `json:"data"`
+}
 
 var typeOfStatus = map[string]string{
 	campaigns.StatusScheduled:  CampaignScheduled,
@@ -135,11 +182,7 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 	b := &pgx.Batch{}
 	for _, c := range changes {
 		subs := byOrg[c.OrgID]
-		typ, ok := typeOfStatus[c.Status]
-		if c.Event != "" {
-			typ, ok = c.Event, true
-		}
-		if subs == nil || !ok || seen[c.EventID] {
+		if subs == nil || seen[c.EventID] {
 			continue
 		}
 		v, ok := views[c.CampaignID]
@@ -150,17 +193,42 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 			o.log().Error("webhook outbox: changed campaign not in the read model", "campaign_id", c.CampaignID)
 			continue
 		}
+		var typ string
+		var payload []byte
+		var evID uuid.UUID
 		if v.Kind == campaigns.KindMessage {
 			// A single message is a campaign of one in the read model;
-			// its subscribers get message events, not campaign events.
-			continue
+			// its subscribers get message-level events instead.
+			mv, err := campaigns.Reader{DB: tx}.Single(ctx, c.OrgID, c.CampaignID)
+			if err != nil {
+				return err
+			}
+			if typ = messageType(c.Status, mv); typ == "" {
+				continue
+			}
+			seq[c.CampaignID]++
+			evID = EventID(c.EventID)
+			if payload, err = json.Marshal(MessageEvent{ID: evID, Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: mv}); err != nil {
+				return err
+			}
+		} else {
+			if typ, ok = typeOfStatus[c.Status]; c.Event != "" {
+				typ, ok = c.Event, true
+			}
+			if !ok {
+				continue
+			}
+			seq[c.CampaignID]++
+			evID = EventID(c.EventID)
+			var err error
+			if payload, err = json.Marshal(Event{ID: evID, Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: v}); err != nil {
+				return err
+			}
 		}
-		seq[c.CampaignID]++
-		ev := Event{ID: EventID(c.EventID), Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID], Data: v}
-		payload, err := json.Marshal(ev)
-		if err != nil {
-			return err
-		}
+		ev := struct {
+			ID       uuid.UUID
+			Sequence int
+		}{evID, seq[c.CampaignID]}
 		b.Queue(`INSERT INTO public.webhook_events (event_id, source_event_id, org_id, campaign_id, type, sequence, payload, occurred_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			ev.ID, c.EventID, c.OrgID, c.CampaignID, typ, ev.Sequence, payload, c.At)
