@@ -27,7 +27,7 @@ const (
 var (
 	campaignStatuses = []string{campaigns.StatusScheduled, campaigns.StatusProcessing, campaigns.StatusSending, campaigns.StatusPaused,
 		campaigns.StatusCompleted, campaigns.StatusFailed, campaigns.StatusCancelled}
-	messageStatuses  = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageFailed,
+	messageStatuses = []string{campaigns.MessageQueued, campaigns.MessageSent, campaigns.MessageFailed,
 		campaigns.MessageInvalid, campaigns.MessageDuplicate, campaigns.MessageCancelled,
 		campaigns.MessageDelivered, campaigns.MessageUndelivered, campaigns.MessageExpired, campaigns.MessageRejected,
 		campaigns.MessageSuppressed}
