@@ -84,8 +84,10 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		Webhooks:       whproj.Registry{},
 		// The dashboard's pages are its own mux's; its package checks them
 		// against the document's Dashboard operations.
-		UI:      http.NotFoundHandler(),
-		Control: control.Service{},
+		UI:           http.NotFoundHandler(),
+		Control:      control.Service{},
+		Suppressions: campaigns.Reader{},
+		Consent:      control.Consent{},
 	}
 	// A route group registers only when its part is set: every part must
 	// be, or its routes would escape this test.
