@@ -149,6 +149,7 @@ func runDev(args []string, log *slog.Logger) error {
 Ziett Campaigns is running.
 
   API         %s
+  Dashboard   %s/ (sign in with the API key)
   API key     %s
   remitter_id %s
   org_id      %s
@@ -159,7 +160,7 @@ Try:
     -d '{"name":"Demo","remitter_id":"%s","channel_type":"SMS","country_alpha2":"AO","content":"Hello","recipients":["+244990000001","+244990000002","990000003"]}'
 
 Press Ctrl-C to stop.
-`, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
+`, demo.BaseURL, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
 			demo.BaseURL, demo.APIKey, demo.RemitterID)
 	}
 
