@@ -173,7 +173,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 				// say the dispatchers keep to.
 				pc.RatePerSecond = rules.Throughput[name]
 			}
-			prov := smsprovider.NewSimulated(pc)
+			prov, err := smsprovider.NewJournaled(pc)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("provider %s: %w", name, err)
+			}
 			s.Providers[name] = prov
 			budget := dispatch.NewBudget(rules.Throughput[name])
 			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
