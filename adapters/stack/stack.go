@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -188,14 +189,14 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	if has(Projector) {
-		for range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
+		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
 			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
-				Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
+				Log:        cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: memberID(cfg.InstanceID, i),
 				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
 		}
 		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
+			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
 			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}).Run, runCtx)
 	}
 	if has(Webhooks) {
@@ -301,4 +302,14 @@ func (s *Stack) Close() error {
 	s.Kafka.Close()
 	s.DB.Close()
 	return s.Err()
+}
+
+// memberID is the static group instance id of a process's i-th projector
+// member: unique within the group, stable across restarts. None without a
+// process instance id.
+func memberID(instance string, i int) string {
+	if instance == "" {
+		return ""
+	}
+	return instance + "-" + strconv.Itoa(i)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -11,31 +10,10 @@ import (
 	"time"
 )
 
-// childArgsEnv carries the arguments with which the test binary runs
-// itself as the ziett command (TestRunAsZiett): the chaos run then kills
-// real processes without a separate build.
-const childArgsEnv = "ZIETT_TEST_CHILD_ARGS"
-
-// TestRunAsZiett is not a test: in a child started by ziettCommand it runs
-// the command's main with the arguments given.
-func TestRunAsZiett(t *testing.T) {
-	raw := os.Getenv(childArgsEnv)
-	if raw == "" {
-		t.Skip("runs only as a child process of the chaos test")
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(raw), &args); err != nil {
-		t.Fatal(err)
-	}
-	os.Args = append([]string{"ziett"}, args...)
-	main()
-	os.Exit(0)
-}
-
+// ziettCommand runs the test binary as the ziett command (TestMain).
 func ziettCommand(args ...string) *exec.Cmd {
-	b, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRunAsZiett$", "-test.count=1")
-	cmd.Env = []string{childArgsEnv + "=" + string(b)}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{runMainEnv + "=1"}
 	return cmd
 }
 
@@ -59,13 +37,16 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// The chaos suite's checker, short: each component runs as its own
-// process against one broker and one PostgreSQL, campaigns are posted
-// under Idempotency-Keys with providers that fail some messages, and
-// processes are killed with SIGKILL and restarted from disk. Nothing
-// accepted is lost, doubled, stuck or miscounted; no message reaches a
-// provider twice; every outcome is in the log once; the read model equals
-// a replay of the log. `make chaos` runs the same with many more kills.
+// The chaos suite, short. The whole `ziett dev` (its broker and its
+// PostgreSQL included) is killed with SIGKILL and restarted from its data
+// directory; then each component runs as its own `ziett serve` process
+// against one broker and one PostgreSQL, and each is killed once.
+// Meanwhile campaigns are posted under Idempotency-Keys (retried until
+// answered) with providers that fail some messages. Nothing accepted is
+// lost, doubled, stuck or miscounted; debits and refunds are exact; no
+// message reaches a provider twice; every outcome is in the log once; the
+// read model equals a replay of the log. `make chaos` runs the same with
+// many more kills.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -79,7 +60,7 @@ func TestChaosShort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := chaosConfig{Dir: dir, Modes: []string{"components"}, Kills: 4, MinUp: 500 * time.Millisecond, MaxUp: 1500 * time.Millisecond,
+	c := chaosConfig{Dir: dir, Modes: []string{"dev", "components"}, Kills: 5, Lean: true, MinUp: 500 * time.Millisecond, MaxUp: 1500 * time.Millisecond,
 		Rate: 4, Recipients: 6, Permanent: 0.1, Transient: 0.1, Settle: time.Minute,
 		HTTPPort: ports[0], KafkaPort: ports[1], Command: ziettCommand, Out: &out}
 	results, err := runChaosModes(t.Context(), c)
