@@ -299,18 +299,19 @@ func (p *proc) waitHealthy(ctx context.Context, timeout time.Duration) error {
 }
 
 // kill is a power cut: SIGKILL to the process group and, for `ziett dev`,
-// to its PostgreSQL server's.
+// to every process of its PostgreSQL server (found by its data directory,
+// since the one starting may not have written postmaster.pid yet).
 func (p *proc) kill() error {
-	var pm int
-	if p.pgDir != "" {
-		if b, err := os.ReadFile(filepath.Join(p.pgDir, "pgdata", "postmaster.pid")); err == nil {
-			pm, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-		}
-	}
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck
-	if pm > 0 {
-		syscall.Kill(-pm, syscall.SIGKILL) //nolint:errcheck
-		syscall.Kill(pm, syscall.SIGKILL)  //nolint:errcheck
+	var pg []int
+	if p.pgDir != "" {
+		pg = processesOf(filepath.Join(p.pgDir, "pgdata"))
+		for _, pid := range pg {
+			if pgid, err := syscall.Getpgid(pid); err == nil && pgid > 1 {
+				syscall.Kill(-pgid, syscall.SIGKILL) //nolint:errcheck
+			}
+			syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck
+		}
 	}
 	select {
 	case <-p.done:
@@ -320,13 +321,39 @@ func (p *proc) kill() error {
 	// The server's processes must be gone before the next start finds
 	// its data directory.
 	deadline := time.Now().Add(30 * time.Second)
-	for pm > 0 && syscall.Kill(pm, 0) == nil {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres %d of %s did not die", pm, p.name)
+	for _, pid := range pg {
+		for syscall.Kill(pid, 0) == nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("postgres process %d of %s did not die", pid, p.name)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// processesOf lists the processes whose command line names dir (a
+// PostgreSQL server and pg_ctl run with -D dir).
+func processesOf(dir string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, arg := range bytes.Split(b, []byte{0}) {
+			if string(arg) == dir {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // stop ends the process cleanly.

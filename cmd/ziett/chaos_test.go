@@ -37,16 +37,15 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// The chaos suite, short. The whole `ziett dev` (its broker and its
-// PostgreSQL included) is killed with SIGKILL and restarted from its data
-// directory; then each component runs as its own `ziett serve` process
-// against one broker and one PostgreSQL, and each is killed once.
-// Meanwhile campaigns are posted under Idempotency-Keys (retried until
-// answered) with providers that fail some messages. Nothing accepted is
-// lost, doubled, stuck or miscounted; debits and refunds are exact; no
-// message reaches a provider twice; every outcome is in the log once; the
-// read model equals a replay of the log. `make chaos` runs the same with
-// many more kills.
+// The chaos suite, short: each pipeline component runs as its own `ziett
+// serve` process against one broker and one PostgreSQL, and each is killed
+// with SIGKILL once and restarted, while campaigns are posted under
+// Idempotency-Keys (retried until answered) with providers that fail some
+// messages. Nothing accepted is lost, doubled, stuck or miscounted; debits
+// and refunds are exact; no message reaches a provider twice; every outcome
+// is in the log once; the read model equals a replay of the log. `make
+// chaos` runs the same with many more kills, and kills the whole `ziett
+// dev` too (TestDevSurvivesKill9 does that in the tests).
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -60,7 +59,7 @@ func TestChaosShort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := chaosConfig{Dir: dir, Modes: []string{"dev", "components"}, Kills: 5, Lean: true, MinUp: 500 * time.Millisecond, MaxUp: 1500 * time.Millisecond,
+	c := chaosConfig{Dir: dir, Modes: []string{"components"}, Kills: 5, Lean: true, MinUp: 500 * time.Millisecond, MaxUp: 1500 * time.Millisecond,
 		Rate: 4, Recipients: 6, Permanent: 0.1, Transient: 0.1, Settle: time.Minute,
 		HTTPPort: ports[0], KafkaPort: ports[1], Command: ziettCommand, Out: &out}
 	results, err := runChaosModes(t.Context(), c)
