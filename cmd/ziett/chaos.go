@@ -287,7 +287,7 @@ func (p *proc) waitHealthy(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited while starting: %v", p.name, p.cmd.ProcessState)
+			return fmt.Errorf("%s exited while starting: %v (see %s.log)", p.name, p.cmd.ProcessState, p.name)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
