@@ -6,7 +6,7 @@ BIN       := bin/ziett
 PKGS      := ./...
 TEST_FLAGS ?=
 
-.PHONY: run build test fuzz bench lint fmt clean screenshots bench-dashboard
+.PHONY: run build test fuzz bench chaos lint fmt clean screenshots bench-dashboard
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/ziett
@@ -31,6 +31,13 @@ fuzz:
 
 bench: build bench-dashboard
 	$(GO) run ./cmd/ziett bench
+
+# Kill -9 the whole `ziett dev` 20 times, then single `ziett serve`
+# components 20 times, under load; then check the books (RELIABILITY.md).
+# Not part of `make test`: it takes several minutes.
+CHAOS_FLAGS ?=
+chaos: build
+	./$(BIN) chaos $(CHAOS_FLAGS)
 
 # The dashboard's campaign list for an organisation with 10,000 campaigns:
 # p50 and p99 per case (BENCHMARKS.md, "Dashboard").

@@ -55,6 +55,15 @@ type Runner struct {
 	Log        *slog.Logger
 	ClientOpts []kgo.Opt
 	MaxBatch   int
+	// InstanceID, when set, makes the runner a static member of its
+	// group: restarted after a crash, it gets its partitions back at once.
+	// A dynamic member that dies stalls every member of the group until
+	// the broker gives up on it (the session or rebalance timeout, most of
+	// a minute), because a rebalance waits for every known member. Unique
+	// per member, stable across restarts; a static member that stops
+	// cleanly does not leave the group either, so its partitions wait out
+	// the session timeout.
+	InstanceID string
 	// Committed, when set, is told of every batch that committed (the
 	// projection throughput metrics).
 	Committed func(kgo.Fetches)
@@ -110,6 +119,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		// rather than every 3 s.
 		kgo.HeartbeatInterval(time.Second),
 	}, r.ClientOpts...)
+	if r.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(r.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"html"
 	"io"
@@ -345,6 +346,53 @@ func sessionsAndScopes(t *testing.T, e *stacktest.Env) {
 		resp, _ := c.do(http.MethodGet, "/campaigns", nil)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("revoked key still signed in: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("messages export as CSV, of one status when filtered, for the organisation only", func(t *testing.T) {
+		req := e.SeedRequest()
+		req["recipients"] = []string{"+244990000001", "+244990000002", "1234567"}
+		id := e.Submit(req)
+		e.WaitStatus(id, 30*time.Second, "COMPLETED")
+		c := newClient(t, e.BaseURL)
+		c.signIn(e.Demo.APIKey)
+		read := func(path string) (int, [][]string) {
+			resp, body := c.do(http.MethodGet, path, nil)
+			if resp.StatusCode != http.StatusOK {
+				return resp.StatusCode, nil
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+				t.Fatalf("%s: Content-Type %s", path, ct)
+			}
+			rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return resp.StatusCode, rows
+		}
+		_, rows := read("/campaigns/" + id.String() + "/messages.csv")
+		if len(rows) != 4 || rows[0][0] != "index" || rows[0][4] != "status" {
+			t.Fatalf("all messages: %q", rows)
+		}
+		statuses := map[string]int{}
+		for _, r := range rows[1:] {
+			statuses[r[4]]++
+		}
+		if statuses["INVALID"] != 1 || statuses["SENT"]+statuses["DELIVERED"] != 2 {
+			t.Fatalf("statuses %v", statuses)
+		}
+		_, rows = read("/campaigns/" + id.String() + "/messages.csv?status=INVALID")
+		if len(rows) != 2 || rows[1][2] != "1234567" {
+			t.Fatalf("INVALID only: %q", rows)
+		}
+		other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits, []string{apikey.ScopeCampaignRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oc := newClient(t, e.BaseURL)
+		oc.signIn(other.APIKey)
+		if resp, _ := oc.do(http.MethodGet, "/campaigns/"+id.String()+"/messages.csv", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("another organisation's export: %d", resp.StatusCode)
 		}
 	})
 

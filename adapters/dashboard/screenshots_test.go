@@ -119,4 +119,8 @@ func TestScreenshots(t *testing.T) {
 	phone := browser(t, time.Minute, 390, 844)
 	do(t, phone, signIn(e.BaseURL, k.Secret), chromedp.WaitVisible(css(`tr[data-campaign-id]`)))
 	shoot(phone, "campaigns-phone")
+	do(t, phone, chromedp.Click(css(`tr[data-campaign-id] a`)), chromedp.WaitVisible(css(`#trail .trail`)))
+	shoot(phone, "campaign-phone")
+	do(t, phone, chromedp.Navigate(e.BaseURL+"/campaigns/new"), chromedp.WaitVisible(css(`#name`)))
+	shoot(phone, "new-campaign-phone")
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -102,6 +103,12 @@ func TestSendMessage(t *testing.T) {
 	})
 	if len(debits) != 1 {
 		t.Errorf("%d debits of the message, want 1", len(debits))
+	}
+	// The dispatcher observed its acceptance-to-acknowledgement latency
+	// under the transactional priority.
+	if r := e.Do(http.MethodGet, "/metrics", "", nil); r.Status != http.StatusOK ||
+		!regexp.MustCompile(`(?m)^ziett_message_ack_latency_seconds_count\{priority="transactional"\} [1-9]`).Match(r.Body) {
+		t.Errorf("/metrics has no transactional acknowledgement latency: %d", r.Status)
 	}
 	// A single message is not a campaign.
 	if r := e.Do(http.MethodGet, "/c/v1/campaigns/"+id.String(), key, nil); r.Status != http.StatusNotFound {

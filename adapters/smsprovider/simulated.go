@@ -7,6 +7,7 @@ package smsprovider
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Config struct {
 	// accepted, as the acknowledgement is returned (the benchmark's clock
 	// for "the provider acknowledged it").
 	OnAccept func(id uuid.UUID)
+	// JournalDir, with NewJournaled, keeps the provider's decisions in
+	// a file there so that they outlive the process (journal.go).
+	JournalDir string
 }
 
 type rejection struct{ code, msg string }
@@ -59,6 +63,7 @@ type Simulated struct {
 
 	throttled atomic.Int64
 	seq       atomic.Int64
+	journal   *os.File
 }
 
 func NewSimulated(cfg Config) *Simulated {
@@ -94,6 +99,7 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 	defer s.mu.Unlock()
 	if a, dup := s.sent[m.ID]; dup {
 		a.calls++
+		s.record("D %s", m.ID)
 		return dispatch.Receipt{ProviderRef: a.ref}, nil
 	}
 	if r, dup := s.rejected[m.ID]; dup {
@@ -102,12 +108,14 @@ func (s *Simulated) Send(ctx context.Context, m dispatch.Message) (dispatch.Rece
 	if p := rand.Float64(); p < s.cfg.PermanentFailure {
 		r := rejection{"INVALID_DESTINATION", "destination rejected by operator"}
 		s.rejected[m.ID] = r
+		s.record("R %s %s", m.ID, r.code)
 		return dispatch.Receipt{}, &dispatch.Error{Code: r.code, Message: r.msg, Permanent: true}
 	} else if p < s.cfg.PermanentFailure+s.cfg.TransientFailure {
 		return dispatch.Receipt{}, &dispatch.Error{Code: "TEMPORARY_FAILURE", Message: "operator temporarily unavailable"}
 	}
 	ref := s.cfg.Name + "-" + strconv.FormatInt(s.seq.Add(1), 10)
 	s.sent[m.ID] = &acceptance{ref: ref, calls: 1}
+	s.record("S %s %s", m.ID, ref)
 	if s.cfg.OnAccept != nil {
 		s.cfg.OnAccept(m.ID)
 	}

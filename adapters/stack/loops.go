@@ -56,12 +56,20 @@ func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider s
 }
 
 // DispatcherFetchBytes is how much of one queue partition a rate-limited
-// dispatcher fetches at a time: about a hundred deliveries, or one producer
+// dispatcher fetches at a time: a few dozen deliveries, or one producer
 // batch, so that at the provider's limit every partition with work is
 // served every few seconds (docs/partition-fairness.md). A dispatcher
 // without a limit works through a default-sized fetch in about a second
 // and keeps the default, which costs fewer fetches.
-const DispatcherFetchBytes = 8 << 10
+const DispatcherFetchBytes = 2 << 10
+
+// fairFetch bounds a rate-limited dispatcher's fetches (DispatcherFetchBytes).
+func fairFetch(l *kafkalog.TxLoop) *kafkalog.TxLoop {
+	if d, ok := l.Stage.(*dispatch.Dispatcher); ok && d.Limited() {
+		l.PartitionFetchBytes = DispatcherFetchBytes
+	}
+	return l
+}
 
 // NewDispatchers are one provider's two dispatchers (campaign queue and
 // priority queue) as Start builds them, sharing budget.
@@ -79,13 +87,9 @@ func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Pr
 
 // DispatcherLoop is one provider's dispatcher loop as Start runs it.
 func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
-	l := &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
+	return fairFetch(&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
 		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
-	if d, ok := stage.(*dispatch.Dispatcher); ok && d.Limited() {
-		l.PartitionFetchBytes = DispatcherFetchBytes
-	}
-	return l
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID})
 }
 
 // PriorityDispatcherGroup is the consumer group of one provider's
@@ -98,9 +102,9 @@ func PriorityDispatcherGroup(provider string) string { return DispatcherGroup(pr
 // other loop has in hand; the two share the provider's budget
 // (dispatch.Budget), priority first.
 func PriorityDispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: PriorityDispatcherGroup(provider),
+	return fairFetch(&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: PriorityDispatcherGroup(provider),
 		Topics: []string{kafkalog.PriorityDeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID}
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID})
 }
 
 // LoadRules is the rules a configuration runs with: Rules if set, else

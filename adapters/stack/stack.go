@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -173,7 +174,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 				// say the dispatchers keep to.
 				pc.RatePerSecond = rules.Throughput[name]
 			}
-			prov := smsprovider.NewSimulated(pc)
+			prov, err := smsprovider.NewJournaled(pc)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("provider %s: %w", name, err)
+			}
 			s.Providers[name] = prov
 			budget := dispatch.NewBudget(rules.Throughput[name])
 			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
@@ -184,14 +189,14 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	if has(Projector) {
-		for range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
+		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
 			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
 				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
-				Log:        cfg.Log, ClientOpts: cfg.ClientOpts,
+				Log:        cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: memberID(cfg.InstanceID, i),
 				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
 		}
 		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts,
+			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
 			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}).Run, runCtx)
 	}
 	if has(Webhooks) {
@@ -299,4 +304,14 @@ func (s *Stack) Close() error {
 	s.Kafka.Close()
 	s.DB.Close()
 	return s.Err()
+}
+
+// memberID is the static group instance id of a process's i-th projector
+// member: unique within the group, stable across restarts. None without a
+// process instance id.
+func memberID(instance string, i int) string {
+	if instance == "" {
+		return ""
+	}
+	return instance + "-" + strconv.Itoa(i)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
@@ -43,6 +44,8 @@ type env struct {
 
 func start(t *testing.T, opts ...stacktest.Option) *env {
 	e := stacktest.Start(t, append([]stacktest.Option{fast}, opts...)...)
+	// Every answer of the API is checked against the OpenAPI document.
+	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	_, key, err := e.Stack.Admin.Dir.CreateKey(t.Context(), e.Demo.OrgID, "webhooks",
 		[]string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead, apikey.ScopeWebhooksManage})
 	if err != nil {
@@ -109,6 +112,7 @@ func TestCampaignStatusWebhooksArriveSignedAndOrdered(t *testing.T) {
 	e := start(t)
 	rc := newReceiver(t)
 	hook, secret := e.endpoint(rc.URL())
+	spec := contract.Load(t)
 
 	done := e.submit()
 	failed := e.submit("1234567", "7654321")
@@ -131,6 +135,10 @@ func TestCampaignStatusWebhooksArriveSignedAndOrdered(t *testing.T) {
 		slices.SortFunc(evs, func(a, b received) int { return a.Event.Sequence - b.Event.Sequence })
 		for i, r := range evs {
 			verify(t, r, secret)
+			// The delivery matches the document's webhooks section.
+			if err := spec.CheckWebhook(r.Event.Type, r.Header, r.Body); err != nil {
+				t.Error(err)
+			}
 			if r.Event.Type != types[i] || r.Event.Sequence != i+1 {
 				t.Errorf("campaign %s event %d: %s seq %d, want %s seq %d", id, i, r.Event.Type, r.Event.Sequence, types[i], i+1)
 			}

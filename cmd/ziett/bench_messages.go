@@ -478,9 +478,10 @@ func (b *bench) printMessages(w io.Writer) {
 		bl.maxPerSecond, bl.maxPerSecondWhole, bl.campaignCallsMeanwhle, bl.throttled)
 	fmt.Fprintf(w, "    meanwhile: load average %s; goroutines waited for a CPU p50 %s, p99 %s, p99.9 %s (Go scheduler latency)\n",
 		r.loadBacklog, fmtDur(r.schedBacklog[0]), fmtDur(r.schedBacklog[1]), fmtDur(r.schedBacklog[2]))
-	fmt.Fprintf(w, "    target p99 ≤ %s: %s; limit holds (≤ %.0f calls in every one-second window, none throttled): %s\n\n",
-		targetMsgBacklogP99, met(bl.lat.pct(99) <= targetMsgBacklogP99), b.msg.limit,
-		met(float64(bl.maxPerSecondWhole) <= b.msg.limit && bl.throttled == 0))
+	fmt.Fprintf(w, "    target p99 ≤ %s: %s; the limit holds (≤ %.0f calls in every one-second window): %s\n",
+		targetMsgBacklogP99, met(bl.lat.pct(99) <= targetMsgBacklogP99), b.msg.limit, met(float64(bl.maxPerSecondWhole) <= b.msg.limit))
+	fmt.Fprintf(w, "    (the simulated operator refuses a call its own bucket, a tenth of a second deep, has no token for: calls bunched by a\n")
+	fmt.Fprintf(w, "    CPU stall can be throttled within the per-second limit; each is retried and counted as a call)\n\n")
 	p := r.posts
 	fmt.Fprintf(w, "(8) POST /c/v1/messages, API and projector (no processing), %s\n", p.elapsed)
 	fmt.Fprintf(w, "    %d connections: %d requests, %.0f req/s, p50 %s, p99 %s, max %s\n\n", p.conns, p.requests,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -147,5 +148,44 @@ func TestComposeFileIsValid(t *testing.T) {
 	}
 	if p.Services["prometheus"].Volumes == nil {
 		t.Error("prometheus mounts no configuration")
+	}
+}
+
+// promtool finds Prometheus's own checker: on PATH, or unpacked by .ci/run
+// into .ci/promtool. Missing, the test is skipped on a development machine
+// and fails in CI.
+func promtool(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("promtool"); err == nil {
+		return p
+	}
+	p, err := filepath.Abs("../../.ci/promtool/usr/bin/promtool")
+	if err == nil {
+		if _, err = os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("promtool is required in CI (.ci/run unpacks it from Debian's prometheus package): %v", err)
+	}
+	t.Skipf("promtool not found (%v); .ci/run unpacks it", err)
+	return ""
+}
+
+// The monitoring configuration passes promtool: the scrape configuration
+// and the alerting rules it loads are valid, and the rules' unit tests
+// (deploy/alerts_test.yml) pass.
+func TestPrometheusConfigPassesPromtool(t *testing.T) {
+	bin := promtool(t)
+	for _, args := range [][]string{
+		{"check", "config", "prometheus.yml"},
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+	} {
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Dir = "../../deploy"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

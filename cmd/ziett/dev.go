@@ -28,7 +28,8 @@ import (
 // messages, so local experiments never stop on funds.
 const demoCredits = 100_000_000
 
-const devUsage = `usage: ziett dev [-provider-latency D] [-rules FILE]
+const devUsage = `usage: ziett dev [-provider-latency D] [-provider-permanent-failure P] [-provider-transient-failure P]
+                 [-provider-journal DIR] [-rules FILE] [-json]
 
 Runs every component in one process with an embedded Kafka broker and a
 private PostgreSQL cluster under $ZIETT_DATA_DIR (default ./var), and prints
@@ -37,10 +38,13 @@ a demo API key (also written to $ZIETT_DATA_DIR/demo.json).
 
 func runDev(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	latency := fs.Duration("provider-latency", 0, "mean latency of the simulated providers")
+	prov := providerFlags(fs)
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	asJSON := fs.Bool("json", false, "print the demo key, sender id and URL as one JSON object instead of the banner")
 	if err := parseFlags(fs, args, os.Stdout, devUsage); err != nil {
+		return err
+	}
+	if err := checkProvider(prov); err != nil {
 		return err
 	}
 
@@ -118,7 +122,7 @@ func runDev(args []string, log *slog.Logger) error {
 
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr,
-		Provider: smsprovider.Config{Latency: *latency}, Log: log,
+		Provider: *prov, Log: log,
 		// Local receivers are the point of dev mode; production refuses
 		// loopback unless the operator allows it.
 		Webhooks: webhooks.Config{Allow: webhooks.Loopback},
@@ -149,6 +153,7 @@ func runDev(args []string, log *slog.Logger) error {
 Ziett Campaigns is running.
 
   API         %s
+  Dashboard   %s/ (sign in with the API key)
   API key     %s
   remitter_id %s
   org_id      %s
@@ -159,7 +164,7 @@ Try:
     -d '{"name":"Demo","remitter_id":"%s","channel_type":"SMS","country_alpha2":"AO","content":"Hello","recipients":["+244990000001","+244990000002","990000003"]}'
 
 Press Ctrl-C to stop.
-`, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
+`, demo.BaseURL, demo.BaseURL, demo.APIKey, demo.RemitterID, demo.OrgID, filepath.Join(dataDir, "demo.json"),
 			demo.BaseURL, demo.APIKey, demo.RemitterID)
 	}
 
@@ -208,4 +213,30 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// providerFlags are the simulated providers' settings, for dev and serve.
+func providerFlags(fs *flag.FlagSet) *smsprovider.Config {
+	var c smsprovider.Config
+	fs.DurationVar(&c.Latency, "provider-latency", c.Latency, "mean latency of the simulated providers")
+	fs.Float64Var(&c.PermanentFailure, "provider-permanent-failure", c.PermanentFailure,
+		"probability that a simulated provider rejects a message for good (it is failed and refunded)")
+	fs.Float64Var(&c.TransientFailure, "provider-transient-failure", c.TransientFailure,
+		"probability that a simulated provider call fails temporarily (it is retried)")
+	fs.StringVar(&c.JournalDir, "provider-journal", env("ZIETT_PROVIDER_JOURNAL", c.JournalDir),
+		"directory where the simulated providers keep their decisions across restarts, as a real operator would")
+	return &c
+}
+
+// checkProvider refuses probabilities outside [0, 1].
+func checkProvider(c *smsprovider.Config) error {
+	for name, p := range map[string]float64{"provider-permanent-failure": c.PermanentFailure, "provider-transient-failure": c.TransientFailure} {
+		if p < 0 || p > 1 {
+			return usageErr("-%s must be between 0 and 1, got %v", name, p)
+		}
+	}
+	if c.PermanentFailure+c.TransientFailure > 1 {
+		return usageErr("-provider-permanent-failure and -provider-transient-failure add up to more than 1")
+	}
+	return nil
 }

@@ -383,6 +383,7 @@ func TestDevSurvivesKill9(t *testing.T) {
 		t.Fatalf("the kill left %d offsets of work on %d of 8 partitions (before %v); the test needs a backlog on most", backlog, len(waiting), before)
 	}
 	var done int64
+	var trace []string // each partition's first commit, for a failure
 	for len(waiting) > 0 {
 		if ctx.Err() != nil {
 			t.Fatalf("partitions %v committed nothing after the restart", waiting)
@@ -391,8 +392,13 @@ func TestDevSurvivesKill9(t *testing.T) {
 		done = 0
 		for part, at := range now {
 			done += max(0, at-before[part])
-			if at > before[part] {
+		}
+		for part, at := range now {
+			if at > before[part] && waiting[part] {
 				delete(waiting, part)
+				end, _ := endsListed.Lookup(queue, part)
+				trace = append(trace, fmt.Sprintf("p%d (%d..%d) at %s, %d done", part, before[part], end.Offset,
+					time.Since(p.started).Round(10*time.Millisecond), done))
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -403,7 +409,8 @@ func TestDevSurvivesKill9(t *testing.T) {
 	// backlog); draining partitions one after the other instead does
 	// nearly all of it before the last one starts.
 	if done*3 > backlog*2 {
-		t.Errorf("%d of %d backlog offsets were done before the last partition with work committed anything", done, backlog)
+		t.Errorf("%d of %d backlog offsets were done before the last partition with work committed anything; first commits: %s",
+			done, backlog, strings.Join(trace, "; "))
 	}
 
 	// The producer's next transaction after the crash is visible.

@@ -8,6 +8,7 @@
 //	ziett projections parked|retry-parked  events projectors could not apply
 //	ziett smsc     the SMPP SMSC simulator on its own
 //	ziett probe    the container healthcheck (GET /readyz)
+//	ziett chaos    kill processes under load and check the books
 //	ziett --version  module version and VCS revision
 package main
 
@@ -38,6 +39,8 @@ commands:
   probe    ask a running process whether it is ready (GET /readyz): the container healthcheck
   bench    measure throughput and latency with an embedded broker and database
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
+  chaos    kill processes with SIGKILL under load, then check that nothing
+           accepted was lost, doubled or miscounted (docs/chaos.md)
 
 Every command answers --help (exit 0). Commands that print data take
 --json; under --json an error is printed as a JSON object on stderr.
@@ -83,6 +86,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runProjections(rest, log)
 	case "probe":
 		return runProbe(rest, stdout)
+	case "chaos":
+		return runChaos(rest, log)
 	case "version", "-version", "--version":
 		return printVersion(stdout, wantsJSON(rest))
 	case "help", "-h", "-help", "--help":

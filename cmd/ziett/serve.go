@@ -11,12 +11,11 @@ import (
 	"strings"
 	"syscall"
 
-	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
 )
 
-const serveUsage = `usage: ziett serve [-components LIST] [-rules FILE] [-webhook-allow CIDRS]
+const serveUsage = `usage: ziett serve [-components LIST] [-rules FILE] [-webhook-allow CIDRS] [-provider-… (as dev)]
 
 Runs components against the Kafka cluster of KAFKA_BROKERS and the
 PostgreSQL of DATABASE_URL, serving the API (or, without the api component,
@@ -58,7 +57,11 @@ func runServe(args []string, log *slog.Logger) error {
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	allow := fs.String("webhook-allow", os.Getenv("ZIETT_WEBHOOK_ALLOW"),
 		"comma-separated CIDRs that webhook deliveries may reach although they are private, loopback or otherwise reserved (env ZIETT_WEBHOOK_ALLOW)")
+	prov := providerFlags(fs)
 	if err := parseFlags(fs, args, os.Stdout, serveUsage); err != nil {
+		return err
+	}
+	if err := checkProvider(prov); err != nil {
 		return err
 	}
 	allowed, err := parseAllowList(*allow)
@@ -74,7 +77,7 @@ func runServe(args []string, log *slog.Logger) error {
 	defer stop()
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "0.0.0.0:8080"),
-		Components: splitList(*comps), Provider: smsprovider.Config{}, Log: log,
+		Components: splitList(*comps), Provider: *prov, Log: log,
 		RulesFile: *rules, InstanceID: os.Getenv("ZIETT_INSTANCE_ID"),
 		Webhooks: webhooks.Config{Allow: allowed},
 	})

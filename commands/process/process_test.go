@@ -278,3 +278,51 @@ func TestShippedRoutes(t *testing.T) {
 		}
 	}
 }
+
+// A single message is processed like a campaign of one: debited by the
+// same single writer, with the message id the API returned (its campaign
+// id), on its provider's priority queue; one the balance cannot pay for
+// fails without a debit or a delivery.
+func TestProcessorSendsASingleMessageOnThePriorityQueue(t *testing.T) {
+	p := NewProcessor(DefaultRules(), quiet)
+	handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 700, Currency: "AOA"}))
+	msg := func(recipient string) events.CampaignAcceptedV1 {
+		a := accepted(recipient)
+		a.Kind, a.Reference = events.KindMessage, "otp-1"
+		return a
+	}
+	id := uuid.Must(uuid.NewV7())
+	var deliveries []*kgo.Record
+	var out []events.Envelope
+	err := p.Handle(context.Background(), []*kgo.Record{rec(t, 1, id, msg("+244923456789"))}, func(r *kgo.Record) {
+		if r.Topic != kafkalog.OrgEvents {
+			deliveries = append(deliveries, r)
+			return
+		}
+		e, err := kafkalog.Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if types(out) != "CampaignProcessed,FundsDebited,MessagesEnqueued" || p.Balance(0, org) != 200 {
+		t.Fatalf("outputs %s, balance %d; want one 500 debit from 700", types(out), p.Balance(0, org))
+	}
+	if len(deliveries) != 1 || deliveries[0].Topic != kafkalog.PriorityDeliveryTopic("unitel") {
+		t.Fatalf("deliveries %v, want one on %s", deliveries, kafkalog.PriorityDeliveryTopic("unitel"))
+	}
+	d, err := kafkalog.DecodeDelivery(deliveries[0])
+	if err != nil || d.MessageID != id || d.CampaignID != id || !d.Priority || d.CampaignTotal != 1 {
+		t.Fatalf("delivery %+v (%v), want message id = campaign id %s, priority, one message", d, err, id)
+	}
+
+	out = handle(t, p, rec(t, 2, uuid.Must(uuid.NewV7()), msg("+244923456780")))
+	var f events.CampaignFailedV1
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeInsufficientFunds ||
+		!strings.Contains(f.Message, "message") || p.Balance(0, org) != 200 {
+		t.Fatalf("outputs %s %+v, balance %d; want a BILLING_INSUFFICIENT_FUNDS failure and no debit", types(out), f, p.Balance(0, org))
+	}
+}

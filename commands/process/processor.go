@@ -464,8 +464,12 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 			Message: "None of the submitted recipients is a valid phone number."})
 		return err
 	case cost > a.balance:
+		what := "campaign"
+		if c.IsMessage() {
+			what = "message"
+		}
 		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeInsufficientFunds,
-			Message: "The account balance was too low to pay for this campaign when it was processed."})
+			Message: "The account balance was too low to pay for this " + what + " when it was processed."})
 		return err
 	}
 	a.balance -= cost

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -110,4 +111,47 @@ func (tr Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		tr.T.Error(err)
 	}
 	return resp, nil
+}
+
+// CheckWebhook validates a delivery the service sent to a receiver, its
+// headers and its body, against the document's `webhooks` entry for its
+// event type.
+func (s *Spec) CheckWebhook(eventType string, header http.Header, body []byte) error {
+	item, ok := s.doc.Webhooks[eventType]
+	if !ok || item.Post == nil {
+		return fmt.Errorf("webhook %s: not in the document's webhooks", eventType)
+	}
+	op := item.Post
+	for _, p := range op.Parameters {
+		if p.Value == nil || p.Value.In != openapi3.ParameterInHeader {
+			continue
+		}
+		v := header.Get(p.Value.Name)
+		if v == "" {
+			if p.Value.Required {
+				return fmt.Errorf("webhook %s: header %s is missing", eventType, p.Value.Name)
+			}
+			continue
+		}
+		if p.Value.Schema != nil {
+			if err := s.doc.ValidateSchemaJSON(p.Value.Schema.Value, v); err != nil {
+				return fmt.Errorf("webhook %s: header %s %q: %v", eventType, p.Value.Name, v, err)
+			}
+		}
+	}
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		return fmt.Errorf("webhook %s: no request body in the document", eventType)
+	}
+	mt := op.RequestBody.Value.Content.Get(strings.TrimSpace(strings.Split(header.Get("Content-Type"), ";")[0]))
+	if mt == nil || mt.Schema == nil {
+		return fmt.Errorf("webhook %s: Content-Type %q is not in the document", eventType, header.Get("Content-Type"))
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("webhook %s: body is not JSON: %v", eventType, err)
+	}
+	if err := s.doc.ValidateSchemaJSON(mt.Schema.Value, v); err != nil {
+		return fmt.Errorf("webhook %s: body does not match the document: %v\nbody: %.500s", eventType, err, body)
+	}
+	return nil
 }
