@@ -148,3 +148,28 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The document's webhooks section describes a delivery for every event
+// type an endpoint can subscribe to, and nothing else.
+func TestEveryWebhookEventIsDocumented(t *testing.T) {
+	raw, err := httpapi.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Webhooks map[string]json.RawMessage `json:"webhooks"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range whproj.AllEventTypes {
+		if _, ok := doc.Webhooks[typ]; !ok {
+			t.Errorf("event type %s has no entry in the document's webhooks section", typ)
+		}
+	}
+	for typ := range doc.Webhooks {
+		if !slices.Contains(whproj.AllEventTypes, typ) {
+			t.Errorf("the document's webhooks section describes %s, which no endpoint can subscribe to", typ)
+		}
+	}
+}
