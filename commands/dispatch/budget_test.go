@@ -132,13 +132,14 @@ func TestBudgetServesPriorityFirst(t *testing.T) {
 }
 
 // Under contention from both kinds, the budget's grants never exceed its
-// limit in any one-second window.
+// limit in any one-second window. The run lasts until one and a half
+// seconds' worth of grants were made, however long the machine takes.
 func TestBudgetGrantsHoldTheLimit(t *testing.T) {
 	const limit = 300
 	b := NewBudget(limit)
 	b.Share("bulk", 4, 8)
 	b.Share("bulk/priority", 4, 8)
-	ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	go b.Run(ctx)
 	var mu sync.Mutex
@@ -149,15 +150,19 @@ func TestBudgetGrantsHoldTheLimit(t *testing.T) {
 			for b.Wait(ctx, i%4 == 0) == nil {
 				mu.Lock()
 				grants = append(grants, time.Now())
+				enough := len(grants) >= limit*3/2
 				mu.Unlock()
+				if enough {
+					cancel()
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if len(grants) < limit*3/2 {
+		t.Fatalf("only %d grants before the deadline", len(grants))
+	}
 	if worst := maxInWindow(grants, time.Second); worst > limit {
 		t.Fatalf("%d grants within one second, limit %d", worst, limit)
-	}
-	if len(grants) < limit {
-		t.Fatalf("only %d grants in 2.5 s at %d/s", len(grants), limit)
 	}
 }
