@@ -109,6 +109,19 @@ func TestAdminCommands(t *testing.T) {
 	if p, _ := dir.Authenticate(ctx, key.Secret); p.RatePerMinute != 600 {
 		t.Fatalf("rate after set-rate: %d", p.RatePerMinute)
 	}
+	if p, _ := dir.Authenticate(ctx, key.Secret); p.MessageRatePerSecond != 100 {
+		t.Fatalf("a new key's Send Message rate is %d per second, want the default 100", p.MessageRatePerSecond)
+	}
+	out, err = run("key", "set-message-rate", "--key", key.KeyID, "--rate", "250")
+	if err != nil || !strings.Contains(out, "250 requests per second on POST /c/v1/messages") {
+		t.Fatalf("key set-message-rate: %v\n%s", err, out)
+	}
+	if p, _ := dir.Authenticate(ctx, key.Secret); p.MessageRatePerSecond != 250 || p.RatePerMinute != 600 {
+		t.Fatalf("rates after set-message-rate: %d/s, %d/min", p.MessageRatePerSecond, p.RatePerMinute)
+	}
+	if _, err := run("key", "set-message-rate", "--key", key.KeyID, "--rate", "0"); err == nil {
+		t.Fatal("key set-message-rate accepted a rate of 0")
+	}
 	var keys []struct {
 		KeyID     string  `json:"key_id"`
 		RevokedAt *string `json:"revoked_at"`
