@@ -110,9 +110,9 @@ type Stack struct {
 	Addr      string // the API's listen address, when it runs
 	Providers map[string]*smsprovider.Simulated
 	// Links are the providers reached over SMPP.
-	Links map[string]*smsprovider.Link
-	Rules     process.Rules
-	Metrics   *metrics.Metrics // this stack's series (observe.go)
+	Links   map[string]*smsprovider.Link
+	Rules   process.Rules
+	Metrics *metrics.Metrics // this stack's series (observe.go)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
