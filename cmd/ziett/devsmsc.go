@@ -24,7 +24,15 @@ func startDevSMSC(rules *process.Rules, addr string, receiptDelay time.Duration,
 	if len(unlinked) == 0 {
 		return nil, nil
 	}
-	s, err := smpp.NewSMSC(smpp.SMSCConfig{Addr: addr, ReceiptDelay: receiptDelay, Rules: smpp.DefaultRules, Log: log})
+	// The demo's receipt outcomes; refusals at submit are left to tests, so
+	// that every valid number of a dev campaign is sent.
+	var rules []smpp.OutcomeRule
+	for _, r := range smpp.DefaultRules {
+		if r.SubmitStatus == 0 {
+			rules = append(rules, r)
+		}
+	}
+	s, err := smpp.NewSMSC(smpp.SMSCConfig{Addr: addr, ReceiptDelay: receiptDelay, Rules: rules, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +54,7 @@ func startDevSMSC(rules *process.Rules, addr string, receiptDelay time.Duration,
 	}
 	rules.Links = links
 	log.Info("embedded smsc started", "addr", s.Addr(), "providers", unlinked, "receipt_delay", receiptDelay,
-		"outcomes", "numbers ending 13 UNDELIV, 14 REJECTD, 15 EXPIRED, 19 refused")
+		"outcomes", "numbers ending 13 UNDELIV, 14 REJECTD, 15 EXPIRED, others DELIVRD")
 	return s, nil
 }
 
