@@ -924,6 +924,9 @@ func benchMachine() string {
 
 // recipientGen makes distinct, valid Angolan mobile numbers in the formats
 // customers send: mostly E.164, some national, some spaced.
+// benchText is every benchmark message's text: one GSM-7 segment.
+const benchText = "Flash Sale! Enjoy 50% off on all items this weekend only."
+
 type recipientGen struct{ next int }
 
 func newRecipientGen(series int) *recipientGen { return &recipientGen{next: series * 2_000_000} }
@@ -951,7 +954,7 @@ func (g *recipientGen) body(remitter, name string) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{
 		"name": name, "remitter_id": remitter, "channel_type": "SMS", "country_alpha2": "AO",
-		"content":    "Flash Sale! Enjoy 50% off on all items this weekend only.",
+		"content":    benchText,
 		"recipients": rs,
 	})
 	return b

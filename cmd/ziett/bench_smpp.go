@@ -61,6 +61,12 @@ func (b *bench) measureSMPP(ctx context.Context) error {
 		return err
 	}
 	defer smsc.Close()
+	return b.measureSMPPInto(ctx, smsc)
+}
+
+// measureSMPPInto runs figure (6) against smsc.
+func (b *bench) measureSMPPInto(ctx context.Context, smsc *smpp.SMSC) error {
+	smscBefore := smsc.Stats()
 	const submitConns = 4
 	e, err := b.startEnvWith(ctx, "bench_smpp", stack.All, submitConns, func(r *process.Rules) {
 		smppLinks(r, smsc.Addr(), b.opts.smppBinds, b.opts.smppWindow)
@@ -158,7 +164,9 @@ func (b *bench) measureSMPP(ctx context.Context) error {
 	wg.Wait()
 	r.messages, r.campaigns, r.completed = want, n, completedAt
 	r.binds, r.window, r.providers = b.opts.smppBinds, b.opts.smppWindow, len(e.st.Links)
-	r.smsc = smsc.Stats()
+	st := smsc.Stats()
+	r.smsc = smpp.SMSCStats{Submits: st.Submits - smscBefore.Submits, Duplicates: st.Duplicates - smscBefore.Duplicates,
+		ReceiptsSent: st.ReceiptsSent - smscBefore.ReceiptsSent, ReceiptsAcked: st.ReceiptsAcked - smscBefore.ReceiptsAcked}
 	after := stageCounts(e.st)
 	for name, a := range after {
 		c := stageCount{name: name, records: a.records - before[name].records, batches: a.batches - before[name].batches}

@@ -26,13 +26,13 @@ func startDevSMSC(rules *process.Rules, addr string, receiptDelay time.Duration,
 	}
 	// The demo's receipt outcomes; refusals at submit are left to tests, so
 	// that every valid number of a dev campaign is sent.
-	var rules []smpp.OutcomeRule
+	var outcomes []smpp.OutcomeRule
 	for _, r := range smpp.DefaultRules {
 		if r.SubmitStatus == 0 {
-			rules = append(rules, r)
+			outcomes = append(outcomes, r)
 		}
 	}
-	s, err := smpp.NewSMSC(smpp.SMSCConfig{Addr: addr, ReceiptDelay: receiptDelay, Rules: rules, Log: log})
+	s, err := smpp.NewSMSC(smpp.SMSCConfig{Addr: addr, ReceiptDelay: receiptDelay, Rules: outcomes, Log: log})
 	if err != nil {
 		return nil, err
 	}
