@@ -85,9 +85,9 @@ type Config struct {
 	// BodyReadTimeout bounds the time the API waits for a request's body
 	// after its headers (httpapi.DefaultBodyReadTimeout when zero).
 	BodyReadTimeout time.Duration
-	// RequireLinks refuses to start when a routed provider has no link in
-	// the rules (production); otherwise such a provider gets the simulated
-	// provider configured by Provider (tests).
+	// RequireLinks refuses to start a dispatcher when a routed provider has
+	// no link in the rules (production); otherwise such a provider gets the
+	// simulated provider configured by Provider (tests).
 	RequireLinks bool
 	// ProjectorMembers is how many members of the campaign projector's
 	// consumer group this process runs (default DefaultProjectorMembers).
@@ -145,7 +145,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	rules, err := cfg.LoadRules()
-	if err == nil && cfg.RequireLinks {
+	// Only a process that dispatches talks to providers.
+	if err == nil && cfg.RequireLinks && slices.Contains(cfg.Components, Dispatcher) {
 		if u := rules.Unlinked(); len(u) > 0 {
 			err = fmt.Errorf("provider %s is routed but has no link: give it an \"smpp\" (or \"simulated\") object in the rules file", strings.Join(u, ", "))
 		}
