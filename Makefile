@@ -6,7 +6,7 @@ BIN       := bin/ziett
 PKGS      := ./...
 TEST_FLAGS ?=
 
-.PHONY: run build test fuzz bench chaos lint fmt clean screenshots bench-dashboard
+.PHONY: run build test fuzz bench bench-kannel chaos lint fmt clean screenshots bench-dashboard
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/ziett

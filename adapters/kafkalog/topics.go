@@ -21,11 +21,16 @@ const (
 	OrgEvents        = "ziett.org-events"
 	MessageEvents    = "ziett.message-events"
 	DeliveriesPrefix = "ziett.deliveries."
+	// Receipts holds operator delivery receipts as received (operational,
+	// not events), keyed by campaign; the receipt stage turns them into
+	// one MessageDelivered or MessageUndelivered per message.
+	Receipts = "ziett.receipts"
 
 	// Snapshot topics hold the state of the stateful stages, one partition
 	// per partition of the topic they consume (see SnapshotPolicy).
 	ProcessorSnapshots  = "ziett.snapshots.processor"
 	CompletionSnapshots = "ziett.snapshots.completion"
+	ReceiptSnapshots    = "ziett.snapshots.receipts"
 )
 
 // DeliveryTopic is the queue of one provider.
@@ -80,11 +85,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, l Layout, providers []str
 	for _, p := range providers {
 		qs = append(qs, DeliveryTopic(p), PriorityDeliveryTopic(p))
 	}
-	if err := create(qs, queues); err != nil {
+	if err := create(append(qs, Receipts), queues); err != nil {
 		return err
 	}
 	return ensureSnapshotTopics(ctx, adm, l.Replication, map[string]string{
-		ProcessorSnapshots: OrgEvents, CompletionSnapshots: MessageEvents,
+		ProcessorSnapshots: OrgEvents, CompletionSnapshots: MessageEvents, ReceiptSnapshots: Receipts,
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 const (
 	ProcessorGroup  = "ziett.processor"
 	CompletionGroup = "ziett.completion"
+	ReceiptsGroup   = "ziett.receipts"
 )
 
 // DispatcherGroup is the consumer group of one provider's dispatchers.
@@ -46,6 +47,13 @@ func CompletionLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
 	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: CompletionGroup, Topics: []string{kafkalog.MessageEvents},
 		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
 		Snapshots: cfg.snapshots(kafkalog.CompletionSnapshots)}
+}
+
+// ReceiptsLoop is the receipt stage's loop as Start runs it.
+func ReceiptsLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
+	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: ReceiptsGroup, Topics: []string{kafkalog.Receipts},
+		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+		Snapshots: cfg.snapshots(kafkalog.ReceiptSnapshots)}
 }
 
 // NewDispatcher is one provider's dispatcher as Start builds it.

@@ -22,7 +22,7 @@ import (
 // returns the operational parts the API serves.
 func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops, error) {
 	m := s.Metrics
-	groups := []string{ProcessorGroup, CompletionGroup}
+	groups := []string{ProcessorGroup, CompletionGroup, ReceiptsGroup}
 	for _, p := range s.Rules.Routes.Providers() {
 		groups = append(groups, DispatcherGroup(p), PriorityDispatcherGroup(p))
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/commands/receipts"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
@@ -83,6 +85,10 @@ type Config struct {
 	// BodyReadTimeout bounds the time the API waits for a request's body
 	// after its headers (httpapi.DefaultBodyReadTimeout when zero).
 	BodyReadTimeout time.Duration
+	// RequireLinks refuses to start a dispatcher when a routed provider has
+	// no link in the rules (production); otherwise such a provider gets the
+	// simulated provider configured by Provider (tests).
+	RequireLinks bool
 	// ProjectorMembers is how many members of the campaign projector's
 	// consumer group this process runs (default DefaultProjectorMembers).
 	ProjectorMembers int
@@ -103,8 +109,10 @@ type Stack struct {
 	Admin     admin.Service
 	Addr      string // the API's listen address, when it runs
 	Providers map[string]*smsprovider.Simulated
-	Rules     process.Rules
-	Metrics   *metrics.Metrics // this stack's series (observe.go)
+	// Links are the providers reached over SMPP.
+	Links   map[string]*smsprovider.Link
+	Rules   process.Rules
+	Metrics *metrics.Metrics // this stack's series (observe.go)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -137,6 +145,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	rules, err := cfg.LoadRules()
+	// Only a process that dispatches talks to providers.
+	if err == nil && cfg.RequireLinks && slices.Contains(cfg.Components, Dispatcher) {
+		if u := rules.Unlinked(); len(u) > 0 {
+			err = fmt.Errorf("provider %s is routed but has no link: give it an \"smpp\" (or \"simulated\") object in the rules file", strings.Join(u, ", "))
+		}
+	}
 	if err != nil {
 		cl.Close()
 		db.Close()
@@ -151,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	appender := kafkalog.NewAppender(cl)
 	dir := postgres.Directory{DB: db}
 	s := &Stack{DB: db, Kafka: cl, Admin: admin.Service{Dir: dir, Log: appender}, Rules: rules,
-		cancel: cancel, Providers: map[string]*smsprovider.Simulated{}}
+		cancel: cancel, Providers: map[string]*smsprovider.Simulated{}, Links: map[string]*smsprovider.Link{}}
 	s.Metrics = obs
 	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
 
@@ -167,19 +181,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(Dispatcher) {
 		for _, name := range rules.Routes.Providers() {
-			pc := cfg.Provider
-			pc.Name = name
-			if pc.RatePerSecond == 0 {
-				// The simulated operator enforces the contract the rules
-				// say the dispatchers keep to.
-				pc.RatePerSecond = rules.Throughput[name]
-			}
-			prov, err := smsprovider.NewJournaled(pc)
+			prov, err := s.provider(runCtx, cfg, rules, name)
 			if err != nil {
 				s.Close()
-				return nil, fmt.Errorf("provider %s: %w", name, err)
+				return nil, err
 			}
-			s.Providers[name] = prov
 			budget := dispatch.NewBudget(rules.Throughput[name])
 			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
 			bulk, prio := NewDispatchers(cfg, db, name, prov, budget)
@@ -187,6 +193,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.run(cfg.Log, "dispatcher."+name, s.stage("dispatcher."+name, DispatcherLoop(cfg, name, bulk)).Run, runCtx)
 			s.run(cfg.Log, "dispatcher."+name+".priority", s.stage("dispatcher."+name+".priority", PriorityDispatcherLoop(cfg, name, prio)).Run, runCtx)
 		}
+		// Receipts are appended by the links of this component; the stage
+		// deciding them runs beside the dispatchers.
+		dec := receipts.NewDecider(cfg.Log)
+		dec.Decided = obs.Receipts()
+		s.run(cfg.Log, "receipts", s.stage("receipts", ReceiptsLoop(cfg, dec)).Run, runCtx)
 	}
 	if has(Projector) {
 		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +12,12 @@ import (
 	"ziett.co/campaigns/domain/events"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild()
+	}
+	stacktest.Main(m)
+}
 
 // The seed's own example goes from 202 to COMPLETED, and the log holds
 // the campaign's story in order.

@@ -34,6 +34,7 @@ import (
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/commands/admin"
+	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
@@ -61,6 +62,11 @@ type benchOpts struct {
 	cpuprofile   string
 	rebuildProf  string
 	logLevel     string
+	// Figure (9), over SMPP.
+	smppMessages int
+	smppBinds    int
+	smppWindow   int
+	smppProfile  string
 }
 
 // runBench starts the service in this process (embedded broker, throwaway
@@ -78,6 +84,10 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the end-to-end run to this file and print its top functions")
 	fs.StringVar(&o.rebuildProf, "rebuild-cpuprofile", "", "write a CPU profile of the rebuild to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the service while it is measured")
+	fs.IntVar(&o.smppMessages, "smpp-messages", 200_000, "messages in the end-to-end run over SMPP with receipts (0 skips it)")
+	fs.IntVar(&o.smppBinds, "smpp-binds", 2, "binds per provider link in the SMPP run")
+	fs.IntVar(&o.smppWindow, "smpp-window", 64, "submit_sm window per bind in the SMPP run")
+	fs.StringVar(&o.smppProfile, "smpp-cpuprofile", "", "write a CPU profile of the SMPP run to this file and print its top functions")
 	quick := fs.Bool("quick", false, "a short run: 20,000 messages, 2s per POST level, 10 single runs, Send Message figures scaled down")
 	var mo msgOpts
 	fs.IntVar(&mo.idle, "msg-idle", 1000, "single messages of the idle Send Message run (figure 6)")
@@ -114,6 +124,9 @@ func runBench(args []string, _ *slog.Logger) error {
 		}
 		if !set["msg-duration"] {
 			mo.singleFor = 5 * time.Second
+		}
+		if !set["smpp-messages"] {
+			o.smppMessages = 20_000
 		}
 	}
 	for _, s := range splitList(*connList) {
@@ -164,6 +177,7 @@ type benchReport struct {
 	heapPeak   atomic.Uint64 // written by watchHeap's goroutine
 	profileTop string
 	msgs       msgReport
+	smpp       smppResult
 }
 
 type postLevel struct {
@@ -309,6 +323,9 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := b.measureSMPP(ctx); err != nil {
+		return err
+	}
 	heapDone()
 	b.print(os.Stdout)
 	return nil
@@ -324,6 +341,11 @@ type benchEnv struct {
 }
 
 func (b *bench) startEnv(ctx context.Context, name string, components []string, conns int) (*benchEnv, error) {
+	return b.startEnvWith(ctx, name, components, conns, nil)
+}
+
+// startEnvWith is startEnv with the rules adjusted by edit (links).
+func (b *bench) startEnvWith(ctx context.Context, name string, components []string, conns int, edit func(*process.Rules)) (*benchEnv, error) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		return nil, err
@@ -341,6 +363,9 @@ func (b *bench) startEnv(ctx context.Context, name string, components []string, 
 		return nil, err
 	}
 	rules.Throughput = nil
+	if edit != nil {
+		edit(&rules)
+	}
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL(name), HTTPAddr: "127.0.0.1:0",
 		Components: components, Partitions: int32(b.opts.partitions),
@@ -856,8 +881,10 @@ func (b *bench) print(w io.Writer) {
 		fmt.Fprintln(w)
 		b.printMessages(w)
 	}
+	fmt.Fprintln(w)
+	b.printSMPP(w)
 	if r.profileTop != "" {
-		fmt.Fprintf(w, "\nCPU profile of the end-to-end run (%s)\n%s", b.opts.cpuprofile, r.profileTop)
+		fmt.Fprintf(w, "CPU profile of the end-to-end run (%s)\n%s", b.opts.cpuprofile, r.profileTop)
 	}
 }
 
@@ -897,6 +924,9 @@ func benchMachine() string {
 
 // recipientGen makes distinct, valid Angolan mobile numbers in the formats
 // customers send: mostly E.164, some national, some spaced.
+// benchText is every benchmark message's text: one GSM-7 segment.
+const benchText = "Flash Sale! Enjoy 50% off on all items this weekend only."
+
 type recipientGen struct{ next int }
 
 func newRecipientGen(series int) *recipientGen { return &recipientGen{next: series * 2_000_000} }
@@ -924,7 +954,7 @@ func (g *recipientGen) body(remitter, name string) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{
 		"name": name, "remitter_id": remitter, "channel_type": "SMS", "country_alpha2": "AO",
-		"content":    "Flash Sale! Enjoy 50% off on all items this weekend only.",
+		"content":    benchText,
 		"recipients": rs,
 	})
 	return b

@@ -114,7 +114,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"--help"}, {"help"}, {"-h"},
 		{"dev", "--help"}, {"serve", "--help"}, {"admin", "--help"}, {"audit", "--help"}, {"audit", "campaign", "--help"},
 		{"projections", "--help"}, {"projections", "verify", "--help"}, {"projections", "rebuild", "-h"}, {"projections", "parked", "--help"},
-		{"probe", "--help"}, {"bench", "--help"}, {"smsc", "--help"}, {"chaos", "--help"},
+		{"probe", "--help"}, {"bench", "--help"}, {"bench-kannel", "--help"}, {"smsc", "--help"}, {"chaos", "--help"},
 	} {
 		r := runZiett(t, nil, args...)
 		if r.code != 0 || !strings.Contains(strings.ToLower(r.stdout+r.stderr), "usage") {

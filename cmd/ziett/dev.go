@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"ziett.co/campaigns/adapters/embedded/datalock"
 	"ziett.co/campaigns/adapters/embedded/kafkabroker"
@@ -21,6 +22,7 @@ import (
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/commands/admin"
+	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -28,17 +30,21 @@ import (
 // messages, so local experiments never stop on funds.
 const demoCredits = 100_000_000
 
-const devUsage = `usage: ziett dev [-provider-latency D] [-provider-permanent-failure P] [-provider-transient-failure P]
-                 [-provider-journal DIR] [-rules FILE] [-json]
+const devUsage = `usage: ziett dev [-rules FILE] [-smsc-addr ADDR] [-smsc-receipt-delay D] [-json]
+                 [-provider-latency D] [-provider-permanent-failure P] [-provider-transient-failure P]
+                 [-provider-journal DIR]
 
 Runs every component in one process with an embedded Kafka broker and a
 private PostgreSQL cluster under $ZIETT_DATA_DIR (default ./var), and prints
-a demo API key (also written to $ZIETT_DATA_DIR/demo.json).
+a demo API key (also written to $ZIETT_DATA_DIR/demo.json). Providers without
+a link in the rules are sent over SMPP to an embedded SMSC simulator.
 `
 
 func runDev(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	prov := providerFlags(fs)
+	smscAddr := fs.String("smsc-addr", env("ZIETT_SMSC_ADDR", "127.0.0.1:0"), "listen address of the embedded SMSC that providers without a link in the rules are sent to")
+	receiptDelay := fs.Duration("smsc-receipt-delay", time.Second, "how long after a submission the embedded SMSC sends its delivery receipt")
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	asJSON := fs.Bool("json", false, "print the demo key, sender id and URL as one JSON object instead of the banner")
 	if err := parseFlags(fs, args, os.Stdout, devUsage); err != nil {
@@ -120,16 +126,31 @@ func runDev(args []string, log *slog.Logger) error {
 		log.Info("embedded postgres started", "url", dbURL)
 	}
 
+	rs, err := process.LoadRules(*rules)
+	if err != nil {
+		return err
+	}
+	// Providers without a link go to the embedded SMSC over SMPP, unless
+	// a -provider-* flag asks for the in-process simulated providers.
+	if !simulatedRequested(fs) {
+		smsc, err := startDevSMSC(&rs, *smscAddr, *receiptDelay, log)
+		if err != nil {
+			return err
+		}
+		if smsc != nil {
+			defer smsc.Close()
+		}
+	}
 	st, err := stack.Start(ctx, stack.Config{
-		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr,
-		Provider: *prov, Log: log,
+		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr, Log: log, Rules: &rs,
+		Provider: *prov,
 		// Local receivers are the point of dev mode; production refuses
 		// loopback unless the operator allows it.
 		Webhooks: webhooks.Config{Allow: webhooks.Loopback},
 		// One dev process per data directory: a stable instance id lets a
 		// restart take over its partitions (and abort a transaction a
 		// crash left open) at once.
-		RulesFile: *rules, InstanceID: env("ZIETT_INSTANCE_ID", "dev"),
+		InstanceID: env("ZIETT_INSTANCE_ID", "dev"),
 	})
 	if err != nil {
 		return err

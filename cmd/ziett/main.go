@@ -38,6 +38,7 @@ commands:
            list or re-apply the events projectors parked (projections parked|retry-parked)
   probe    ask a running process whether it is ready (GET /readyz): the container healthcheck
   bench    measure throughput and latency with an embedded broker and database
+  bench-kannel  Kannel (bearerbox, smsbox) and Ziett over SMPP into one embedded SMSC, side by side
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
   chaos    kill processes with SIGKILL under load, then check that nothing
            accepted was lost, doubled or miscounted (docs/chaos.md)
@@ -78,6 +79,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runAdmin(rest, log)
 	case "bench":
 		return runBench(rest, log)
+	case "bench-kannel":
+		return runBenchKannel(rest, log)
 	case "smsc":
 		return runSMSC(rest, log)
 	case "audit":

@@ -78,7 +78,10 @@ func runServe(args []string, log *slog.Logger) error {
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "0.0.0.0:8080"),
 		Components: splitList(*comps), Provider: *prov, Log: log,
-		RulesFile: *rules, InstanceID: os.Getenv("ZIETT_INSTANCE_ID"),
+		// The simulated providers stand in for missing links only when
+		// asked for with a -provider-* flag (tests, chaos runs).
+		RequireLinks: !simulatedRequested(fs),
+		RulesFile:    *rules, InstanceID: os.Getenv("ZIETT_INSTANCE_ID"),
 		Webhooks: webhooks.Config{Allow: allowed},
 	})
 	if err != nil {

@@ -40,11 +40,16 @@ const source = "dispatcher"
 // Message is what a provider needs to send one SMS. ID is our idempotency
 // reference: a provider that sees the same ID twice sends once.
 type Message struct {
-	ID       uuid.UUID
-	To       string
-	Sender   string
-	Content  string
-	Segments int
+	ID uuid.UUID
+	// CampaignID, OrgID and Index say whose message it is, for providers
+	// that must map their own references back to it (delivery receipts).
+	CampaignID uuid.UUID
+	OrgID      uuid.UUID
+	Index      int
+	To         string
+	Sender     string
+	Content    string
+	Segments   int
 }
 
 // Receipt is the provider's acknowledgement of a submission.
@@ -354,7 +359,8 @@ func (d *Dispatcher) claim(ctx context.Context, recs []*kgo.Record) (map[partiti
 // handover when reconcile is set, and returns its outcome event.
 func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile bool) (*kgo.Record, error) {
 	rt := d.retry()
-	m := Message{ID: dl.MessageID, To: dl.To, Sender: dl.Sender, Content: dl.Content, Segments: dl.Segments}
+	m := Message{ID: dl.MessageID, CampaignID: dl.CampaignID, OrgID: dl.OrgID, Index: dl.Index,
+		To: dl.To, Sender: dl.Sender, Content: dl.Content, Segments: dl.Segments}
 	outcome := events.MessageOutcome{
 		MessageID: dl.MessageID, Index: dl.Index, Provider: dl.Provider,
 		CampaignTotal: dl.CampaignTotal, Cost: dl.Cost, Currency: dl.Currency,

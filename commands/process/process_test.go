@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,29 @@ func TestMakePlan(t *testing.T) {
 	}
 }
 
+// A provider's link: SMPP with its defaults applied, or the simulator;
+// a routed provider without either is reported as unlinked.
+func TestParseRulesLinks(t *testing.T) {
+	src := strings.Replace(string(DefaultRulesJSON()), `"unitel": {"max_per_second": 500}`,
+		`"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc.unitel.ao:2775", "system_id": "ziett", "password_env": "UNITEL_PW", "source_ton": 5}}`, 1)
+	src = strings.Replace(src, `"movicel": {"max_per_second": 300}`, `"movicel": {"max_per_second": 300, "simulated": {"latency": "5ms"}}`, 1)
+	r, err := ParseRules([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Links["unitel"].SMPP
+	if s == nil || s.Binds != 1 || s.Window != 10 || time.Duration(s.EnquireLink) != 30*time.Second || s.LongMessages != "udh" ||
+		s.BindMode != BindTransceiver || s.TLS || s.SourceTON == nil || *s.SourceTON != 5 || s.SourceNPI != nil || s.PasswordEnv != "UNITEL_PW" {
+		t.Fatalf("unitel's smpp link with defaults applied: %+v", s)
+	}
+	if m := r.Links["movicel"].Simulated; m == nil || time.Duration(m.Latency) != 5*time.Millisecond {
+		t.Fatalf("movicel's simulated link: %+v", m)
+	}
+	if got := r.Unlinked(); slices.Contains(got, "unitel") || slices.Contains(got, "movicel") || !slices.Contains(got, "africell") {
+		t.Fatalf("unlinked = %v", got)
+	}
+}
+
 func TestParseRules(t *testing.T) {
 	r := DefaultRules()
 	if r.Routes.Provider("+244923456789") != "unitel" || r.Prices.UnitPrice("AO") != 500 || r.Throughput["unitel"] <= 0 {
@@ -94,6 +118,19 @@ func TestParseRules(t *testing.T) {
 		{"price for unrouted provider", `"providers": {}`, `"providers": {"nobody": {"default": 1}}`},
 		{"free destination", `"AO": 500`, `"AO": 0`},
 		{"negative throughput", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": -1}`},
+		{"smpp without addr", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"system_id": "z", "password": "p"}}`},
+		{"smpp addr without port", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc", "system_id": "z", "password": "p"}}`},
+		{"smpp without system_id", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "password": "p"}}`},
+		{"smpp with both passwords", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "password_env": "P"}}`},
+		{"smpp without password", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z"}}`},
+		{"smpp password too long", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "123456789"}}`},
+		{"smpp unknown long mode", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "long_messages": "split"}}`},
+		{"smpp bad enquire_link", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "enquire_link": "soon"}}`},
+		{"smpp window zero or less", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "window": -1}}`},
+		{"smpp source_ton out of range", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "source_ton": 300}}`},
+		{"smpp unknown key", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p", "windows": 5}}`},
+		{"both link kinds", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "simulated": {}, "smpp": {"addr": "smsc:2775", "system_id": "z", "password": "p"}}`},
+		{"simulated failure above one", `"unitel": {"max_per_second": 500}`, `"unitel": {"max_per_second": 500, "simulated": {"permanent_failure": 1.5}}`},
 	}
 	for _, b := range bad {
 		src := string(DefaultRulesJSON())

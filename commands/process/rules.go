@@ -19,6 +19,20 @@ type Rules struct {
 	// Throughput is each provider's limit in submissions per second, shared
 	// by all its dispatchers; a provider not listed is not limited.
 	Throughput map[string]float64
+	// Links says how each provider is reached; a provider without one has
+	// no link (see Link).
+	Links map[string]Link
+}
+
+// Unlinked are the routed providers without a link, sorted.
+func (r Rules) Unlinked() []string {
+	var out []string
+	for _, p := range r.Routes.Providers() {
+		if l := r.Links[p]; l.SMPP == nil && l.Simulated == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 //go:embed rules.json
@@ -45,6 +59,7 @@ type rulesFile struct {
 	} `json:"pricing"`
 	Providers map[string]struct {
 		MaxPerSecond float64 `json:"max_per_second"`
+		Link
 	} `json:"providers"`
 }
 
@@ -75,6 +90,7 @@ func ParseRules(b []byte) (Rules, error) {
 		return Rules{}, fmt.Errorf("rules: %w", err)
 	}
 	tp := map[string]float64{}
+	links := map[string]Link{}
 	for name, p := range f.Providers {
 		if !routes.Has(name) {
 			return Rules{}, fmt.Errorf("rules: providers names %q, which no route uses", name)
@@ -85,8 +101,14 @@ func ParseRules(b []byte) (Rules, error) {
 		if p.MaxPerSecond > 0 {
 			tp[name] = p.MaxPerSecond
 		}
+		if err := p.Link.validate(name); err != nil {
+			return Rules{}, err
+		}
+		if p.SMPP != nil || p.Simulated != nil {
+			links[name] = p.Link
+		}
 	}
-	return Rules{Routes: routes, Prices: prices, Throughput: tp}, nil
+	return Rules{Routes: routes, Prices: prices, Throughput: tp, Links: links}, nil
 }
 
 // LoadRules reads the rules file at path, or the shipped rules when path is

@@ -427,11 +427,8 @@ func (r Reader) Messages(ctx context.Context, org, campaign uuid.UUID, q Message
 			}
 			if m.Status != MessageDelivered && code == nil {
 				// The receipt's error is the message's.
-				c, t := "RECEIPT_"+m.Status, "The operator reported "+m.Receipt.Stat
-				if m.Receipt.Err != "" {
-					t += " (error " + m.Receipt.Err + ")"
-				}
-				code, text = &c, &t
+				f := receiptError(m.Status, m.Receipt.Stat, m.Receipt.Err)
+				code, text = &f.Code, &f.Message
 			}
 		}
 		if code != nil || text != nil {
@@ -511,4 +508,14 @@ func (r Reader) Status(ctx context.Context, org, id uuid.UUID) (campaign.Status,
 		return "", ErrNotFound
 	}
 	return campaign.Status(st), err
+}
+
+// receiptError is the error a message shows after a receipt that did not
+// deliver it.
+func receiptError(status, stat, errc string) *Failure {
+	f := &Failure{Code: "RECEIPT_" + status, Message: "The operator reported " + stat}
+	if errc != "" {
+		f.Message += " (error " + errc + ")"
+	}
+	return f
 }
