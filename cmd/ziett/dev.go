@@ -139,6 +139,11 @@ func runDev(args []string, log *slog.Logger) error {
 		}
 		if smsc != nil {
 			defer smsc.Close()
+			stopReplies, err := serveReplies(ctx, dataDir, smsc, rs, log)
+			if err != nil {
+				return err
+			}
+			defer stopReplies()
 		}
 	}
 	st, err := stack.Start(ctx, stack.Config{

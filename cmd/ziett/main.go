@@ -7,6 +7,7 @@
 //	ziett projections rebuild|verify  replay the log into a read model
 //	ziett projections parked|retry-parked  events projectors could not apply
 //	ziett smsc     the SMPP SMSC simulator on its own
+//	ziett reply    a recipient's reply into the running dev SMSC
 //	ziett probe    the container healthcheck (GET /readyz)
 //	ziett chaos    kill processes under load and check the books
 //	ziett --version  module version and VCS revision
@@ -40,6 +41,7 @@ commands:
   bench    measure throughput and latency with an embedded broker and database
   bench-kannel  Kannel (bearerbox, smsbox) and Ziett over SMPP into one embedded SMSC, side by side
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
+  reply    send a recipient's reply (e.g. STOP) into the running ziett dev through its embedded SMSC
   chaos    kill processes with SIGKILL under load, then check that nothing
            accepted was lost, doubled or miscounted (docs/chaos.md)
 
@@ -83,6 +85,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runBenchKannel(rest, log)
 	case "smsc":
 		return runSMSC(rest, log)
+	case "reply":
+		return runReply(rest)
 	case "audit":
 		return runAudit(rest, log)
 	case "projections":
