@@ -82,6 +82,9 @@ type Change struct {
 	// Event, when set, names the change for webhooks instead of its status
 	// (a resumed campaign is SENDING again).
 	Event string
+	// Message, when set, is the index of the message whose status this is
+	// (a receipt's decision, or a failure) rather than the campaign's.
+	Message *int
 }
 
 // Projection is the projections.Projection of the campaign read model.
@@ -149,6 +152,10 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			outs = append(outs, outcome{id: o.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: o.Index,
 				provider: o.Provider, status: st, cost: o.Cost, currency: o.Currency, ref: o.ProviderRef,
 				code: o.ErrorCode, errText: o.Error, attempts: o.Attempts, at: e.OccurredAt})
+			if st == MessageFailed {
+				idx := o.Index
+				changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt, Message: &idx})
+			}
 		case events.MessageDelivered, events.MessageUndelivered:
 			var m events.MessageReceipt
 			if err := e.Decode(&m); err != nil {
@@ -156,10 +163,11 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			}
 			rcpts = append(rcpts, receipt{id: m.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: m.Index,
 				provider: m.Provider, status: m.Status, refs: m.ProviderRefs, stat: m.Stat, err: m.Err, at: m.DoneAt})
-			// A receipt changes a single message's status: its webhook
+			// A receipt changes a message's status: its webhook
 			// (message.delivered, message.undelivered) is recorded from
-			// this change; campaigns have no receipt webhooks.
-			changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: m.Status, At: e.OccurredAt})
+			// this change, for endpoints that subscribe to message events.
+			idx := m.Index
+			changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: m.Status, At: e.OccurredAt, Message: &idx})
 		default:
 			if err := queueOrgEvent(b, e); err != nil {
 				return err

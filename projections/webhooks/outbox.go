@@ -196,7 +196,33 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 		var typ string
 		var payload []byte
 		var evID uuid.UUID
-		if v.Kind == campaigns.KindMessage {
+		if v.Kind == campaigns.KindMessage && c.Message != nil && c.Status == campaigns.MessageFailed {
+			// A single message's failure is told by its campaign's status.
+			continue
+		}
+		if v.Kind != campaigns.KindMessage && c.Message != nil {
+			// A campaign message's event goes only to the endpoints that
+			// ask for message events.
+			typ = campaignMessageType(c.Status)
+			if !slices.ContainsFunc(subs, func(s subscriber) bool { return slices.Contains(s.events, typ) }) {
+				continue
+			}
+			ms, _, err := campaigns.Reader{DB: tx}.Messages(ctx, c.OrgID, c.CampaignID,
+				campaigns.MessageQuery{AfterIndex: *c.Message - 1, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(ms) != 1 {
+				continue
+			}
+			seq[c.CampaignID]++
+			evID = EventID(c.EventID)
+			body := CampaignMessageEvent{ID: evID, Type: typ, Timestamp: c.At.UTC(), Sequence: seq[c.CampaignID]}
+			body.Data.CampaignID, body.Data.Message = c.CampaignID, ms[0]
+			if payload, err = json.Marshal(body); err != nil {
+				return err
+			}
+		} else if v.Kind == campaigns.KindMessage {
 			// A single message is a campaign of one in the read model;
 			// its subscribers get message-level events instead.
 			mv, err := campaigns.Reader{DB: tx}.Single(ctx, c.OrgID, c.CampaignID)
@@ -248,6 +274,30 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 		}
 	}
 	return Publish(ctx, wsql.TxFromPgx(tx), Topic, msgs...)
+}
+
+// campaignMessageType is the event of a campaign message's change.
+func campaignMessageType(status string) string {
+	switch status {
+	case campaigns.MessageDelivered:
+		return MessageDelivered
+	case campaigns.MessageFailed:
+		return MessageFailed
+	}
+	return MessageUndelivered
+}
+
+// CampaignMessageEvent is the body of a message event of a campaign's
+// message: the message as the campaign's message list shows it.
+type CampaignMessageEvent struct {
+	ID        uuid.UUID `json:"id"`
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Sequence  int       `json:"sequence"`
+	Data      struct {
+		CampaignID uuid.UUID `json:"campaign_id"`
+		campaigns.Message
+	} `json:"data"`
 }
 
 // sequences returns the last sequence number of each campaign and the log
