@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -17,24 +18,37 @@ func ziettCommand(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// freePorts reserves n distinct free TCP ports (released before use, so a
-// race with another process is possible but unlikely).
-func freePorts(t *testing.T, n int) []int {
+// freeRange finds n consecutive free TCP ports and returns the first: the
+// chaos run puts the API on it and each process's operations listener on
+// the ones after it. They are released before use, so a race with another
+// process is possible but unlikely.
+func freeRange(t *testing.T, n int) int {
 	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 100 {
+		first, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		base := first.Addr().(*net.TCPAddr).Port
+		ls := []net.Listener{first}
+		ok := true
+		for i := 1; i < n && ok; i++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return base
+		}
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
 }
 
 // The chaos suite, short: each pipeline component runs as its own `ziett
@@ -51,7 +65,10 @@ func TestChaosShort(t *testing.T) {
 		t.Skip("starts and kills processes")
 	}
 	var out strings.Builder
-	ports := freePorts(t, 12)
+	// The API and the processes' operations listeners take consecutive
+	// ports; the broker one of its own after them.
+	base := freeRange(t, 13)
+	ports := []int{base, base + 12}
 	// PostgreSQL runs as another user when the test runs as root.
 	dir := t.TempDir()
 	for _, d := range []string{dir, filepath.Dir(dir)} {
