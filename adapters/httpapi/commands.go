@@ -52,46 +52,98 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p := principal(r.Context())
 	status, code := 0, ""
-	refuse := func(st int, c, msg, service string, fields map[string]string) {
-		status, code = st, c
-		writeError(w, r, st, c, msg, service, fields)
-	}
 	defer func() {
 		s.Log.Info("batch request", "status", status, "code", code, "org_id", p.OrgID, "key_id", p.KeyID,
 			"trace_id", TraceID(r.Context()), "duration_ms", time.Since(start).Milliseconds())
 	}()
 
+	body, idemKey, ref := readCommand(w, r, MaxBodyBytes, fmt.Sprintf("%d bytes (1 MiB)", MaxBodyBytes))
+	if ref == nil {
+		var res accept.Result
+		if res, ref = s.submit(r.Context(), p, TraceID(r.Context()), body, idemKey); ref == nil {
+			status = http.StatusAccepted
+			if res.Replayed {
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
+			writeJSON(w, http.StatusAccepted, map[string]string{
+				"message":     msgAccepted,
+				"campaign_id": res.CampaignID.String(),
+			})
+			return
+		}
+	}
+	status, code = ref.Status, ref.Code
+	ref.write(w, r)
+}
+
+// write answers with the refusal in the error envelope.
+func (ref *Refusal) write(w http.ResponseWriter, r *http.Request) {
+	if ref.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
+	}
+	writeError(w, r, ref.Status, ref.Code, ref.Message, ref.Service, ref.Fields)
+}
+
+// readCommand does what every command endpoint does first, cheapest check
+// first: a JSON content type, a well-formed Idempotency-Key, and a body of
+// at most limit bytes that arrives in time.
+func readCommand(w http.ResponseWriter, r *http.Request, limit int64, limitText string) (body []byte, idemKey string, ref *Refusal) {
 	if !jsonContentType(r.Header.Get("Content-Type")) {
-		refuse(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
-			"Content-Type must be application/json (UTF-8).", ServiceCore, nil)
-		return
+		return nil, "", &Refusal{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
+			Message: "Content-Type must be application/json (UTF-8).", Service: ServiceCore}
 	}
 	idemKey, msg := idempotencyKey(r.Header)
 	if msg != "" {
-		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
-		return
+		return nil, "", &Refusal{Status: http.StatusBadRequest, Code: CodeInvalidIdempotencyKey, Message: msg, Service: ServiceCore}
 	}
-	body, problem := readBody(w, r, MaxBodyBytes, fmt.Sprintf("%d bytes (1 MiB)", MaxBodyBytes))
+	body, problem := readBody(w, r, limit, limitText)
 	if problem != nil {
-		refuse(problem.status, problem.code, problem.message, ServiceCore, nil)
-		return
+		return nil, "", &Refusal{Status: problem.status, Code: problem.code, Message: problem.message, Service: ServiceCore}
 	}
-	res, ref := s.submit(r.Context(), p, TraceID(r.Context()), body, idemKey)
-	if ref != nil {
-		if ref.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
+	return body, idemKey, nil
+}
+
+// parseRefusal is the refusal of a body that did not parse: not JSON, not
+// an object, or fields that failed validation.
+func parseRefusal(body []byte, ferrs map[string]string) *Refusal {
+	if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
+		if !json.Valid(body) {
+			return &Refusal{Status: http.StatusBadRequest, Code: CodeMalformedJSON,
+				Message: "The request body is not valid JSON. " + bodyMsg + ".", Service: ServiceCore}
 		}
-		refuse(ref.Status, ref.Code, ref.Message, ref.Service, ref.Fields)
-		return
+		return &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeInvalidBodyType,
+			Message: "The request body must be a JSON object.", Service: ServiceCore, Fields: ferrs}
 	}
-	status = http.StatusAccepted
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+	return &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: msgValidation, Service: ServiceCore, Fields: ferrs}
+}
+
+// acceptRefusal maps an error of the accept service to its answer; what
+// names the thing that was not recorded ("campaign", "message") and funds
+// is the 402's message. It logs what it cannot name.
+func (s *Server) acceptRefusal(err error, what, funds, traceID string) *Refusal {
+	var short *accept.InsufficientFundsError
+	var busy *accept.InProgressError
+	switch {
+	case errors.Is(err, accept.ErrUnknownSender):
+		return &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: msgValidation, Service: ServiceCore,
+			Fields: map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."}}
+	case errors.Is(err, accept.ErrUnroutable):
+		return &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: msgValidation, Service: ServiceCore,
+			Fields: map[string]string{"recipient": "Value error, no provider delivers to this number."}}
+	case errors.As(err, &short):
+		return &Refusal{Status: http.StatusPaymentRequired, Code: CodeInsufficientFunds, Message: funds, Service: ServiceBilling}
+	case errors.Is(err, accept.ErrIdempotencyKeyReused):
+		return &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+			Message: "This Idempotency-Key was already used with a different request body.", Service: ServiceCore}
+	case errors.As(err, &busy):
+		return &Refusal{Status: http.StatusConflict, Code: CodeIdempotencyInProgress,
+			Message: "A request with this Idempotency-Key is still being processed. Retry later.", Service: ServiceCore,
+			RetryAfter: ceilSeconds(busy.RetryAfter)}
+	default:
+		s.Log.Error("accept "+what, "err", err, "trace_id", traceID)
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "The " + what + " could not be recorded; it was not accepted. Retry later.", Service: ServiceCore, RetryAfter: 1}
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{
-		"message":     msgAccepted,
-		"campaign_id": res.CampaignID.String(),
-	})
 }
 
 // jsonContentType accepts application/json with no charset or UTF-8, the
@@ -157,50 +209,20 @@ func (s *Server) SubmitBatch(ctx context.Context, p postgres.Principal, traceID 
 
 // submit validates a batch body and accepts it.
 func (s *Server) submit(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *Refusal) {
-	refusal := func(st int, c, msg, service string, fields map[string]string) *Refusal {
-		return &Refusal{Status: st, Code: c, Message: msg, Service: service, Fields: fields}
-	}
 	req, ferrs := campaign.ParseRequest(body)
 	if ferrs != nil {
-		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
-			if !json.Valid(body) {
-				return accept.Result{}, refusal(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
-			}
-			return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
-		}
-		return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+		return accept.Result{}, parseRefusal(body, ferrs)
 	}
 	if req.SendAt != nil {
 		if err := campaign.CheckSendAt(*req.SendAt, time.Now()); err != nil {
-			return accept.Result{}, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
-				map[string]string{campaign.FieldSendAt: "Value error, " + err.Error() + "."})
+			return accept.Result{}, &Refusal{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: msgValidation,
+				Service: ServiceCore, Fields: map[string]string{campaign.FieldSendAt: "Value error, " + err.Error() + "."}}
 		}
 	}
 
 	res, err := s.Accept.Accept(ctx, accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: traceID}, req, idemKey)
-	var funds *accept.InsufficientFundsError
-	var busy *accept.InProgressError
-	switch {
-	case err == nil:
-		return res, nil
-	case errors.Is(err, accept.ErrUnknownSender):
-		return res, refusal(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
-			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
-	case errors.As(err, &funds):
-		return res, refusal(http.StatusPaymentRequired, CodeInsufficientFunds, msgFunds, ServiceBilling, nil)
-	case errors.Is(err, accept.ErrIdempotencyKeyReused):
-		return res, refusal(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
-			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
-	case errors.As(err, &busy):
-		ref := refusal(http.StatusConflict, CodeIdempotencyInProgress,
-			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
-		ref.RetryAfter = ceilSeconds(busy.RetryAfter)
-		return res, ref
-	default:
-		s.Log.Error("accept campaign", "err", err, "trace_id", traceID)
-		ref := refusal(http.StatusServiceUnavailable, CodeUnavailable,
-			"The campaign could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
-		ref.RetryAfter = 1
-		return res, ref
+	if err != nil {
+		return res, s.acceptRefusal(err, "campaign", msgFunds, traceID)
 	}
+	return res, nil
 }

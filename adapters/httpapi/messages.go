@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,82 +69,34 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p := principal(r.Context())
 	status, code := 0, ""
-	refuse := func(st int, c, msg, service string, fields map[string]string) {
-		status, code = st, c
-		writeError(w, r, st, c, msg, service, fields)
-	}
 	defer func() {
 		s.Log.Debug("message request", "status", status, "code", code, "org_id", p.OrgID, "key_id", p.KeyID,
 			"trace_id", TraceID(r.Context()), "duration_ms", time.Since(start).Milliseconds())
 	}()
-	if !jsonContentType(r.Header.Get("Content-Type")) {
-		refuse(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
-			"Content-Type must be application/json (UTF-8).", ServiceCore, nil)
-		return
-	}
-	idemKey, msg := idempotencyKey(r.Header)
-	if msg != "" {
-		refuse(http.StatusBadRequest, CodeInvalidIdempotencyKey, msg, ServiceCore, nil)
-		return
-	}
-	body, problem := readBody(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
-	if problem != nil {
-		refuse(problem.status, problem.code, problem.message, ServiceCore, nil)
-		return
-	}
-	req, ferrs := campaign.ParseMessage(body)
-	if ferrs != nil {
-		if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
-			if !json.Valid(body) {
-				refuse(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".", ServiceCore, nil)
+	body, idemKey, ref := readCommand(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
+	if ref == nil {
+		req, ferrs := campaign.ParseMessage(body)
+		if ferrs != nil {
+			ref = parseRefusal(body, ferrs)
+		} else {
+			var res accept.Result
+			var err error
+			if res, err = s.Accept.AcceptMessage(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey); err == nil {
+				status = http.StatusAccepted
+				if res.Replayed {
+					w.Header().Set("Idempotent-Replayed", "true")
+				}
+				writeJSON(w, http.StatusAccepted, map[string]string{
+					"message":    msgMessageAccepted,
+					"message_id": res.CampaignID.String(),
+				})
 				return
 			}
-			refuse(http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore, ferrs)
-			return
+			ref = s.acceptRefusal(err, "message", msgMessageFunds, TraceID(r.Context()))
 		}
-		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
-		return
 	}
-	res, err := s.Accept.AcceptMessage(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey)
-	var funds *accept.InsufficientFundsError
-	var busy *accept.InProgressError
-	switch {
-	case err == nil:
-	case errors.Is(err, accept.ErrUnknownSender):
-		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
-			map[string]string{"remitter_id": "Sender ID not found or not approved for this organisation."})
-		return
-	case errors.Is(err, accept.ErrUnroutable):
-		refuse(http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore,
-			map[string]string{"recipient": "Value error, no provider delivers to this number."})
-		return
-	case errors.As(err, &funds):
-		refuse(http.StatusPaymentRequired, CodeInsufficientFunds, msgMessageFunds, ServiceBilling, nil)
-		return
-	case errors.Is(err, accept.ErrIdempotencyKeyReused):
-		refuse(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
-			"This Idempotency-Key was already used with a different request body.", ServiceCore, nil)
-		return
-	case errors.As(err, &busy):
-		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(busy.RetryAfter)))
-		refuse(http.StatusConflict, CodeIdempotencyInProgress,
-			"A request with this Idempotency-Key is still being processed. Retry later.", ServiceCore, nil)
-		return
-	default:
-		s.Log.Error("accept message", "err", err, "trace_id", TraceID(r.Context()))
-		w.Header().Set("Retry-After", "1")
-		refuse(http.StatusServiceUnavailable, CodeUnavailable,
-			"The message could not be recorded; it was not accepted. Retry later.", ServiceCore, nil)
-		return
-	}
-	status = http.StatusAccepted
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{
-		"message":    msgMessageAccepted,
-		"message_id": res.CampaignID.String(),
-	})
+	status, code = ref.Status, ref.Code
+	ref.write(w, r)
 }
 
 func messageNotFound(w http.ResponseWriter, r *http.Request) {
