@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -220,43 +221,32 @@ func (e *Env) SubmitMessage(fields map[string]any) uuid.UUID {
 // statuses, and returns its body.
 func (e *Env) WaitMessage(id uuid.UUID, timeout time.Duration, statuses ...string) map[string]any {
 	e.T.Helper()
-	deadline := time.Now().Add(timeout)
-	var last Response
-	for time.Now().Before(deadline) {
-		last = e.Do(http.MethodGet, "/c/v1/messages/"+id.String(), e.Demo.APIKey, nil)
-		if last.Status == http.StatusOK {
-			m := last.JSON(e.T)
-			for _, s := range statuses {
-				if m["status"] == s {
-					return m
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.T.Fatalf("message %s did not reach %v within %s; last answer %d %s", id, statuses, timeout, last.Status, last.Body)
-	return nil
+	return e.waitFor("message", "/c/v1/messages/"+id.String(), timeout, statuses)
 }
 
 // WaitStatus polls Retrieve Campaign until the campaign has one of the
 // statuses, and returns its body.
 func (e *Env) WaitStatus(id uuid.UUID, timeout time.Duration, statuses ...string) map[string]any {
 	e.T.Helper()
+	return e.waitFor("campaign", "/c/v1/campaigns/"+id.String(), timeout, statuses)
+}
+
+// waitFor polls a resource until its status is one of statuses.
+func (e *Env) waitFor(what, path string, timeout time.Duration, statuses []string) map[string]any {
+	e.T.Helper()
 	deadline := time.Now().Add(timeout)
 	var last Response
 	for time.Now().Before(deadline) {
-		last = e.Do(http.MethodGet, "/c/v1/campaigns/"+id.String(), e.Demo.APIKey, nil)
+		last = e.Do(http.MethodGet, path, e.Demo.APIKey, nil)
 		if last.Status == http.StatusOK {
 			m := last.JSON(e.T)
-			for _, s := range statuses {
-				if m["status"] == s {
-					return m
-				}
+			if slices.Contains(statuses, fmt.Sprint(m["status"])) {
+				return m
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.T.Fatalf("campaign %s did not reach %v within %s; last answer %d %s", id, statuses, timeout, last.Status, last.Body)
+	e.T.Fatalf("%s %s did not reach %v within %s; last answer %d %s", what, path, statuses, timeout, last.Status, last.Body)
 	return nil
 }
 
