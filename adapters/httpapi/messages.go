@@ -148,22 +148,7 @@ func (s *Server) listSingles(w http.ResponseWriter, r *http.Request) {
 	if !sq.From.IsZero() && !sq.To.IsZero() && !sq.From.Before(sq.To) {
 		q.errs["created_to"] = "Must be later than created_from."
 	}
-	if parts, ok := q.cursor(cursorSingles); ok {
-		var micros int64
-		var id uuid.UUID
-		var err error
-		if len(parts) == 2 {
-			micros, err = strconv.ParseInt(parts[0], 10, 64)
-			if err == nil {
-				id, err = uuid.Parse(parts[1])
-			}
-		}
-		if len(parts) != 2 || err != nil {
-			q.badCursor()
-		} else {
-			sq.After = &campaigns.ListCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}
-		}
-	}
+	sq.After = q.listCursor(cursorSingles)
 	if ferrs := q.result(); ferrs != nil {
 		invalidQuery(w, r, ferrs)
 		return

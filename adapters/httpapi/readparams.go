@@ -139,6 +139,23 @@ func (q *query) cursor(kind string) (parts []string, ok bool) {
 	return parts[1:], true
 }
 
+// listCursor decodes a (created_at, id) cursor of the given kind; nil when
+// there is none or it is bad (then an error is recorded).
+func (q *query) listCursor(kind string) *campaigns.ListCursor {
+	parts, ok := q.cursor(kind)
+	if !ok {
+		return nil
+	}
+	if len(parts) == 2 {
+		micros, err := strconv.ParseInt(parts[0], 10, 64)
+		if id, err2 := uuid.Parse(parts[1]); err == nil && err2 == nil {
+			return &campaigns.ListCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}
+		}
+	}
+	q.badCursor()
+	return nil
+}
+
 func (q *query) badCursor() { q.errs["cursor"] = "The cursor is not one this list returned." }
 
 func encodeCursor(kind string, parts ...string) string {
@@ -182,22 +199,7 @@ func parseListQuery(r *http.Request) (campaigns.ListQuery, map[string]string) {
 	if !lq.From.IsZero() && !lq.To.IsZero() && !lq.From.Before(lq.To) {
 		q.errs["created_to"] = "Must be later than created_from."
 	}
-	if parts, ok := q.cursor(cursorCampaigns); ok {
-		var micros int64
-		var id uuid.UUID
-		var err error
-		if len(parts) == 2 {
-			micros, err = strconv.ParseInt(parts[0], 10, 64)
-			if err == nil {
-				id, err = uuid.Parse(parts[1])
-			}
-		}
-		if len(parts) != 2 || err != nil {
-			q.badCursor()
-		} else {
-			lq.After = &campaigns.ListCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}
-		}
-	}
+	lq.After = q.listCursor(cursorCampaigns)
 	return lq, q.result()
 }
 

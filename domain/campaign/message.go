@@ -43,21 +43,7 @@ func ParseMessage(body []byte) (MessageRequest, FieldErrors) {
 	}
 	errs := FieldErrors{}
 	var r MessageRequest
-	if s, ok := stringField(fields, fieldRemitterID, msgInvalidUUID, errs); ok {
-		r.RemitterID = parseRemitterID(s, errs)
-	}
-	if s, ok := stringField(fields, fieldContent, msgInvalidString, errs); ok {
-		if checkText(fieldContent, s, text.Multiline, errs) && checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
-			r.Content = s
-		}
-	}
-	if s, ok := stringField(fields, fieldChannelType, msgInvalidString, errs); ok {
-		if s == channelSMS {
-			r.ChannelType = s
-		} else {
-			errs[fieldChannelType] = msgChannelSMS
-		}
-	}
+	r.RemitterID, r.Content, r.ChannelType = parseSending(fields, errs)
 	recipientOK := false
 	if s, ok := stringField(fields, fieldRecipient, msgInvalidString, errs); ok {
 		if matchRecipient(s) {

@@ -108,23 +108,7 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 	errs := FieldErrors{}
 	var r Request
 
-	if s, ok := stringField(fields, fieldRemitterID, msgInvalidUUID, errs); ok {
-		r.RemitterID = parseRemitterID(s, errs)
-	}
-	if s, ok := stringField(fields, fieldContent, msgInvalidString, errs); ok {
-		if checkText(fieldContent, s, text.Multiline, errs) && checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
-			r.Content = s
-		}
-	}
-	if s, ok := stringField(fields, fieldChannelType, msgInvalidString, errs); ok {
-		// Exact match like pydantic's strict enum: accepting "sms" here would
-		// make a later, case-sensitive channel lookup the place that fails.
-		if s == channelSMS {
-			r.ChannelType = s
-		} else {
-			errs[fieldChannelType] = msgChannelSMS
-		}
-	}
+	r.RemitterID, r.Content, r.ChannelType = parseSending(fields, errs)
 	if raw, ok := fields[fieldRecipients]; ok {
 		r.Recipients = parseRecipients(raw, errs)
 	} else {
@@ -369,4 +353,27 @@ func matchRecipient(s string) bool {
 // matchCountry is countryPattern without the regexp engine.
 func matchCountry(s string) bool {
 	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+}
+
+// parseSending validates the fields every sending command has: remitter_id,
+// content and channel_type.
+func parseSending(fields map[string]json.RawMessage, errs FieldErrors) (remitter uuid.UUID, content, channel string) {
+	if s, ok := stringField(fields, fieldRemitterID, msgInvalidUUID, errs); ok {
+		remitter = parseRemitterID(s, errs)
+	}
+	if s, ok := stringField(fields, fieldContent, msgInvalidString, errs); ok {
+		if checkText(fieldContent, s, text.Multiline, errs) && checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
+			content = s
+		}
+	}
+	if s, ok := stringField(fields, fieldChannelType, msgInvalidString, errs); ok {
+		// Exact match like pydantic's strict enum: accepting "sms" here would
+		// make a later, case-sensitive channel lookup the place that fails.
+		if s == channelSMS {
+			channel = s
+		} else {
+			errs[fieldChannelType] = msgChannelSMS
+		}
+	}
+	return remitter, content, channel
 }
