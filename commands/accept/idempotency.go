@@ -62,7 +62,7 @@ const maxVerifyScan = 200_000
 var ErrUnverifiable = errors.New("cannot verify an earlier attempt of this request yet")
 
 // acceptOnce is Accept under an Idempotency-Key. The argument for "one
-// campaign whatever happens" is in docs/ARCHITECTURE.md (Idempotency-Key).
+// campaign whatever happens" is in docs/reliability.md (Idempotency-Key).
 func (s *Service) acceptOnce(ctx context.Context, c Caller, key string, hash []byte, est int64, acc events.CampaignAcceptedV1) (Result, error) {
 	t := s.Timings.withDefaults()
 	waitUntil := time.Now().Add(t.WaitInProgress)
