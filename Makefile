@@ -29,15 +29,26 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./adapters/smpp/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitText$$' -fuzztime $(FUZZTIME) ./adapters/smpp/
 
-bench: build bench-dashboard
-	$(GO) run ./cmd/ziett bench
+# The load benchmark (BENCHMARKS.md): its own program, cmd/ziett-bench, not
+# part of the ziett binary. BENCH_FLAGS=-quick for a short run.
+BENCH_FLAGS ?=
+bench: bench-dashboard
+	$(GO) run ./cmd/ziett-bench $(BENCH_FLAGS)
+
+# Kannel (bearerbox, smsbox) and Ziett over SMPP into one embedded SMSC, side
+# by side (BENCHMARKS.md). Needs Debian's kannel; not part of `make test`.
+KANNEL_FLAGS ?=
+bench-kannel:
+	$(GO) run ./cmd/ziett-bench kannel $(KANNEL_FLAGS)
 
 # Kill -9 the whole `ziett dev` 20 times, then single `ziett serve`
 # components 20 times, under load; then check the books (RELIABILITY.md).
 # Not part of `make test`: it takes several minutes.
+# cmd/ziett-chaos drives the ziett binary from outside.
 CHAOS_FLAGS ?=
 chaos: build
-	./$(BIN) chaos $(CHAOS_FLAGS)
+	$(GO) build -o bin/ziett-chaos ./cmd/ziett-chaos
+	./bin/ziett-chaos -ziett $(BIN) $(CHAOS_FLAGS)
 
 # The dashboard's campaign list for an organisation with 10,000 campaigns:
 # p50 and p99 per case (BENCHMARKS.md, "Dashboard").

@@ -19,6 +19,7 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/pricing"
 )
@@ -112,14 +113,14 @@ func adminMain(ctx context.Context, args []string, out io.Writer, connect func(c
 	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		fmt.Fprint(out, usage)
 		if len(rest) == 0 {
-			return fmt.Errorf("%w: a command is needed", errUsage)
+			return fmt.Errorf("%w: a command is needed", cli.ErrUsage)
 		}
 		return nil
 	}
 	cmd := rest[0]
 	if cmd != "credit" {
 		if len(rest) < 2 {
-			return fmt.Errorf("%w: %q needs a subcommand\n\n%s", errUsage, cmd, usage)
+			return fmt.Errorf("%w: %q needs a subcommand\n\n%s", cli.ErrUsage, cmd, usage)
 		}
 		cmd += " " + rest[1]
 		rest = rest[2:]
@@ -128,19 +129,19 @@ func adminMain(ctx context.Context, args []string, out io.Writer, connect func(c
 	}
 	op, ok := adminOps[cmd]
 	if !ok {
-		return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, cmd, usage)
+		return fmt.Errorf("%w: unknown command %q\n\n%s", cli.ErrUsage, cmd, usage)
 	}
 	fs := flag.NewFlagSet("ziett admin "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	run := op(fs)
 	if err := fs.Parse(rest); err != nil {
-		return fmt.Errorf("%w: %s: %v\n\n%s", errUsage, cmd, err, usage)
+		return fmt.Errorf("%w: %s: %v\n\n%s", cli.ErrUsage, cmd, err, usage)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, cmd, fs.Arg(0))
+		return fmt.Errorf("%w: %s: unexpected argument %q", cli.ErrUsage, cmd, fs.Arg(0))
 	}
 	if err := missingIDs(fs); err != nil {
-		return fmt.Errorf("%w: %s: %v", errUsage, cmd, err)
+		return fmt.Errorf("%w: %s: %v", cli.ErrUsage, cmd, err)
 	}
 	svc, closeFn, err := connect(ctx)
 	if err != nil {
@@ -261,7 +262,7 @@ var adminOps = map[string]adminOp{
 		name := fs.String("name", "", "a label for the key")
 		rate := fs.Int("rate", 0, "requests per minute on the batch endpoint (default 10)")
 		return func(ctx context.Context, svc admin.Service) (result, error) {
-			k, err := svc.CreateKey(ctx, *org, *name, splitList(*scopes), *rate)
+			k, err := svc.CreateKey(ctx, *org, *name, cli.SplitList(*scopes), *rate)
 			if err != nil {
 				return result{}, err
 			}

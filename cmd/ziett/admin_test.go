@@ -17,6 +17,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/events"
 )
@@ -218,7 +219,7 @@ func TestAdminChecksIDsBeforeConnecting(t *testing.T) {
 		{"sender", "approve", "--remitter", "019b4b56"},
 	} {
 		err := adminMain(t.Context(), args, io.Discard, connect)
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}

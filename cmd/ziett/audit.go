@@ -18,6 +18,7 @@ import (
 
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 const auditUsage = `usage: ziett audit campaign [-org ORG_ID] [-json] CAMPAIGN_ID
@@ -29,25 +30,25 @@ Connects to KAFKA_BROKERS / DATABASE_URL, or to a running ` + "`ziett dev`" + `.
 `
 
 func runAudit(args []string, _ *slog.Logger) error {
-	if len(args) >= 1 && isHelp(args[0]) {
+	if len(args) >= 1 && cli.IsHelp(args[0]) {
 		fmt.Fprint(os.Stdout, auditUsage)
 		return flag.ErrHelp
 	}
 	if len(args) < 1 || args[0] != "campaign" {
-		return usageErr("audit: expected `campaign`\n\n%s", auditUsage)
+		return cli.UsageErr("audit: expected `campaign`\n\n%s", auditUsage)
 	}
 	fs := flag.NewFlagSet("audit campaign", flag.ContinueOnError)
 	orgFlag := fs.String("org", "", "organisation id of the campaign (default: looked up in the read model)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	if err := parseFlags(fs, args[1:], os.Stdout, auditUsage); err != nil {
+	if err := cli.ParseFlags(fs, args[1:], os.Stdout, auditUsage); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErr("audit: give exactly one campaign id\n\n%s", auditUsage)
+		return cli.UsageErr("audit: give exactly one campaign id\n\n%s", auditUsage)
 	}
 	id, err := uuid.Parse(fs.Arg(0))
 	if err != nil {
-		return usageErr("audit: %q is not a campaign id", fs.Arg(0))
+		return cli.UsageErr("audit: %q is not a campaign id", fs.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -58,7 +59,7 @@ func runAudit(args []string, _ *slog.Logger) error {
 	var org uuid.UUID
 	if *orgFlag != "" {
 		if org, err = uuid.Parse(*orgFlag); err != nil {
-			return usageErr("audit: -org %q is not an organisation id", *orgFlag)
+			return cli.UsageErr("audit: -org %q is not an organisation id", *orgFlag)
 		}
 	} else if org, err = lookupOrg(ctx, t, id); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 var (
@@ -108,13 +109,15 @@ func TestVersion(t *testing.T) {
 }
 
 // Every command answers --help on stdout with exit code 0, and the top
-// usage names every component serve can run.
+// usage names every component serve can run and none of the programs
+// that are not part of the binary that serves (the benchmark, the chaos
+// harness).
 func TestEveryCommandAnswersHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"help"}, {"-h"},
 		{"dev", "--help"}, {"serve", "--help"}, {"admin", "--help"}, {"audit", "--help"}, {"audit", "campaign", "--help"},
 		{"projections", "--help"}, {"projections", "verify", "--help"}, {"projections", "rebuild", "-h"}, {"projections", "parked", "--help"},
-		{"probe", "--help"}, {"bench", "--help"}, {"bench-kannel", "--help"}, {"smsc", "--help"}, {"chaos", "--help"},
+		{"probe", "--help"}, {"smsc", "--help"}, {"reply", "--help"},
 	} {
 		r := runZiett(t, nil, args...)
 		if r.code != 0 || !strings.Contains(strings.ToLower(r.stdout+r.stderr), "usage") {
@@ -125,6 +128,11 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	for _, c := range stack.All {
 		if !regexp.MustCompile(`-components [a-z,]*\b` + c + `\b`).MatchString(top) {
 			t.Errorf("ziett --help does not list component %s:\n%s", c, top)
+		}
+	}
+	for _, c := range []string{"bench", "chaos"} {
+		if regexp.MustCompile(`(?m)^\s+` + c).MatchString(top) {
+			t.Errorf("ziett --help lists %s, which is a program of its own:\n%s", c, top)
 		}
 	}
 }
@@ -144,6 +152,8 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		want want
 	}{
 		{"unknown command is a usage error", nil, []string{"frobnicate"}, want{2, "", "unknown command"}},
+		{"the benchmark is not a command of ziett", nil, []string{"bench", "-quick"}, want{2, "", "unknown command"}},
+		{"the chaos harness is not a command of ziett", nil, []string{"chaos"}, want{2, "", "unknown command"}},
 		{"unknown projection under --json", nil, []string{"projections", "rebuild", "--json", "nosuch"}, want{2, "usage", "unknown projection"}},
 		{"bad campaign id under --json", nil, []string{"audit", "campaign", "--json", "not-a-uuid"}, want{2, "usage", "not a campaign id"}},
 		{"unknown admin command under --json", nil, []string{"admin", "--json", "frob", "nicate"}, want{2, "usage", "unknown command"}},
@@ -167,7 +177,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 				return
 			}
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			var e cliError
+			var e cli.Error
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil {
 				t.Fatalf("stderr's last line is not JSON: %q", r.stderr)
 			}

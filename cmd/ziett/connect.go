@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 // target is where the operator commands (admin, audit, projections) find
@@ -34,7 +35,7 @@ const brokerFile = "broker.addr"
 // postgres) and its broker at the address in $ZIETT_DATA_DIR/broker.addr
 // ($ZIETT_KAFKA_ADDR overrides it).
 func resolveTarget() (target, error) {
-	t := target{DatabaseURL: os.Getenv("DATABASE_URL"), Brokers: splitList(os.Getenv("KAFKA_BROKERS"))}
+	t := target{DatabaseURL: os.Getenv("DATABASE_URL"), Brokers: cli.SplitList(os.Getenv("KAFKA_BROKERS"))}
 	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
 	if err != nil {
 		return t, err
@@ -44,7 +45,7 @@ func resolveTarget() (target, error) {
 		if raw, err := os.ReadFile(filepath.Join(dataDir, brokerFile)); addr == "" && err == nil {
 			addr = strings.TrimSpace(string(raw))
 		}
-		t.Brokers = splitList(cmp.Or(addr, "127.0.0.1:9092"))
+		t.Brokers = cli.SplitList(cmp.Or(addr, "127.0.0.1:9092"))
 	}
 	if t.DatabaseURL != "" {
 		return t, nil

@@ -21,6 +21,7 @@ import (
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
@@ -47,7 +48,7 @@ func runDev(args []string, log *slog.Logger) error {
 	receiptDelay := fs.Duration("smsc-receipt-delay", time.Second, "how long after a submission the embedded SMSC sends its delivery receipt")
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	asJSON := fs.Bool("json", false, "print the demo key, sender id and URL as one JSON object instead of the banner")
-	if err := parseFlags(fs, args, os.Stdout, devUsage); err != nil {
+	if err := cli.ParseFlags(fs, args, os.Stdout, devUsage); err != nil {
 		return err
 	}
 	if err := checkProvider(prov); err != nil {
@@ -62,7 +63,7 @@ func runDev(args []string, log *slog.Logger) error {
 		return err
 	}
 	httpAddr := env("ZIETT_HTTP_ADDR", "127.0.0.1:8080")
-	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
+	brokers := cli.SplitList(os.Getenv("KAFKA_BROKERS"))
 	// One process per data directory: a second broker over the same log,
 	// or a second server over the same PostgreSQL cluster, destroys both.
 	holder := datalock.Holder{Command: "ziett dev", Addrs: map[string]string{"api": httpAddr}}
@@ -231,16 +232,6 @@ func writeJSONFile(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // providerFlags are the simulated providers' settings, for dev and serve.
 func providerFlags(fs *flag.FlagSet) *smsprovider.Config {
 	var c smsprovider.Config
@@ -258,11 +249,11 @@ func providerFlags(fs *flag.FlagSet) *smsprovider.Config {
 func checkProvider(c *smsprovider.Config) error {
 	for name, p := range map[string]float64{"provider-permanent-failure": c.PermanentFailure, "provider-transient-failure": c.TransientFailure} {
 		if p < 0 || p > 1 {
-			return usageErr("-%s must be between 0 and 1, got %v", name, p)
+			return cli.UsageErr("-%s must be between 0 and 1, got %v", name, p)
 		}
 	}
 	if c.PermanentFailure+c.TransientFailure > 1 {
-		return usageErr("-provider-permanent-failure and -provider-transient-failure add up to more than 1")
+		return cli.UsageErr("-provider-permanent-failure and -provider-transient-failure add up to more than 1")
 	}
 	return nil
 }

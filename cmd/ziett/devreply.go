@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/process"
 )
 
@@ -97,10 +98,10 @@ func runReply(args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageErr("%v", err)
+		return cli.UsageErr("%v", err)
 	}
 	if *from == "" || *text == "" {
-		return usageErr("reply needs -from and -text")
+		return cli.UsageErr("reply needs -from and -text")
 	}
 	dataDir, err := filepath.Abs(env("ZIETT_DATA_DIR", "./var"))
 	if err != nil {

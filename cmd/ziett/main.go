@@ -9,7 +9,6 @@
 //	ziett smsc     the SMPP SMSC simulator on its own
 //	ziett reply    a recipient's reply into the running dev SMSC
 //	ziett probe    the container healthcheck (GET /readyz)
-//	ziett chaos    kill processes under load and check the books
 //	ziett --version  module version and VCS revision
 package main
 
@@ -21,6 +20,7 @@ import (
 	"strings"
 
 	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 // usage lists the commands; the components come from the stack, so a new
@@ -38,12 +38,8 @@ commands:
   projections  rebuild a read model from the log, or verify it (projections rebuild|verify);
            list or re-apply the events projectors parked (projections parked|retry-parked)
   probe    ask a running process whether it is ready (GET /readyz): the container healthcheck
-  bench    measure throughput and latency with an embedded broker and database
-  bench-kannel  Kannel (bearerbox, smsbox) and Ziett over SMPP into one embedded SMSC, side by side
   smsc     run the SMPP v3.4 SMSC simulator on its own (-addr, -accounts, -receipt-delay, -throttle, -rules)
   reply    send a recipient's reply (e.g. STOP) into the running ziett dev through its embedded SMSC
-  chaos    kill processes with SIGKILL under load, then check that nothing
-           accepted was lost, doubled or miscounted (docs/chaos.md)
 
 Every command answers --help (exit 0). Commands that print data take
 --json; under --json an error is printed as a JSON object on stderr.
@@ -55,19 +51,13 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run runs one command line and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	asJSON := wantsJSON(args)
-	err := dispatch(args, stdout, stderr)
-	if code := exitCode(err); code != exitOK {
-		reportError(stderr, err, asJSON)
-		return code
-	}
-	return exitOK
+	return cli.Exit(stderr, "ziett", dispatch(args, stdout, stderr), cli.WantsJSON(args))
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
 	if len(args) < 1 {
 		fmt.Fprint(stderr, usage)
-		return usageErr("a command is needed")
+		return cli.UsageErr("a command is needed")
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	slog.SetDefault(log)
@@ -79,10 +69,6 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runServe(rest, log)
 	case "admin":
 		return runAdmin(rest, log)
-	case "bench":
-		return runBench(rest, log)
-	case "bench-kannel":
-		return runBenchKannel(rest, log)
 	case "smsc":
 		return runSMSC(rest, log)
 	case "reply":
@@ -93,10 +79,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runProjections(rest, log)
 	case "probe":
 		return runProbe(rest, stdout)
-	case "chaos":
-		return runChaos(rest, log)
 	case "version", "-version", "--version":
-		return printVersion(stdout, wantsJSON(rest))
+		return printVersion(stdout, cli.WantsJSON(rest))
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -106,7 +90,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprint(stderr, usage)
-	return usageErr("unknown command %q", cmd)
+	return cli.UsageErr("unknown command %q", cmd)
 }
 
 func logLevel() slog.Level {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 const probeUsage = `usage: ziett probe [-url URL] [-timeout 3s]
@@ -24,7 +26,7 @@ func runProbe(args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	url := fs.String("url", "", "URL to GET (default: /readyz on this host at the port of $ZIETT_HTTP_ADDR)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := parseFlags(fs, args, stdout, probeUsage); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout, probeUsage); err != nil {
 		return err
 	}
 	if *url == "" {
@@ -34,7 +36,7 @@ func runProbe(args []string, stdout io.Writer) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
 	if err != nil {
-		return usageErr("probe: %v", err)
+		return cli.UsageErr("probe: %v", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

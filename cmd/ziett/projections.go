@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
@@ -90,32 +91,32 @@ func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 	}
 	slices.Sort(names)
 	usage := fmt.Sprintf(projectionsUsage, strings.Join(names, ", "))
-	if len(args) >= 1 && isHelp(args[0]) {
+	if len(args) >= 1 && cli.IsHelp(args[0]) {
 		fmt.Fprint(stdout, usage)
 		return flag.ErrHelp
 	}
 	if len(args) < 1 || (args[0] != "rebuild" && args[0] != "verify") {
-		return usageErr("projections: expected rebuild, verify, parked or retry-parked\n\n%s", usage)
+		return cli.UsageErr("projections: expected rebuild, verify, parked or retry-parked\n\n%s", usage)
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("projections "+verb, flag.ContinueOnError)
 	lag := fs.Int64("lag", 1000, "rebuild: records behind the log end at which to switch")
 	stall := fs.Duration("stall", projections.DefaultStallTimeout, "give up when no record arrives for this long while records are still missing")
 	asJSON := fs.Bool("json", false, "print the result as JSON, one object per projection")
-	if err := parseFlags(fs, args[1:], stdout, usage); err != nil {
+	if err := cli.ParseFlags(fs, args[1:], stdout, usage); err != nil {
 		return err
 	}
 	var chosen []string
 	switch {
 	case fs.NArg() == 1:
 		if _, ok := all[fs.Arg(0)]; !ok {
-			return usageErr("projections: unknown projection %q (known: %s)", fs.Arg(0), strings.Join(names, ", "))
+			return cli.UsageErr("projections: unknown projection %q (known: %s)", fs.Arg(0), strings.Join(names, ", "))
 		}
 		chosen = []string{fs.Arg(0)}
 	case fs.NArg() == 0 && verb == "verify":
 		chosen = names
 	default:
-		return usageErr("projections %s: give one projection name (%s)", verb, strings.Join(names, ", "))
+		return cli.UsageErr("projections %s: give one projection name (%s)", verb, strings.Join(names, ", "))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -176,7 +177,7 @@ func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 		}
 	}
 	if len(differ) > 0 {
-		return fmt.Errorf("%w: read models differ from a replay of the log: %s", errDiffers, strings.Join(differ, ", "))
+		return fmt.Errorf("%w: read models differ from a replay of the log: %s", cli.ErrDiffers, strings.Join(differ, ", "))
 	}
 	return nil
 }

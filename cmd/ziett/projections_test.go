@@ -16,6 +16,7 @@ import (
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -126,8 +127,8 @@ func TestProjectionsRebuildAndVerifyTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err = verify()
-	if exitCode(err) != exitDiffers || v.Clean {
-		t.Fatalf("verify of a tampered ledger: %+v, %v (exit %d)", v, err, exitCode(err))
+	if cli.ExitCode(err) != cli.ExitDiffers || v.Clean {
+		t.Fatalf("verify of a tampered ledger: %+v, %v (exit %d)", v, err, cli.ExitCode(err))
 	}
 	for _, tb := range v.Tables {
 		want := int64(0)

@@ -13,6 +13,7 @@ import (
 
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
 const serveUsage = `usage: ziett serve [-components LIST] [-rules FILE] [-webhook-allow CIDRS] [-provider-… (as dev)]
@@ -33,16 +34,16 @@ network. The flag wins over the variable.
 // allows every address, which would switch the guard off.
 func parseAllowList(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, f := range splitList(s) {
+	for _, f := range cli.SplitList(s) {
 		p, err := netip.ParsePrefix(f)
 		if err != nil {
-			return nil, usageErr("-webhook-allow: %q is not a CIDR such as 10.20.0.0/16 (%v)", f, err)
+			return nil, cli.UsageErr("-webhook-allow: %q is not a CIDR such as 10.20.0.0/16 (%v)", f, err)
 		}
 		if p.Bits() == 0 {
-			return nil, usageErr("-webhook-allow: %q allows every address; list the networks of your receivers", f)
+			return nil, cli.UsageErr("-webhook-allow: %q allows every address; list the networks of your receivers", f)
 		}
 		if p.Masked() != p {
-			return nil, usageErr("-webhook-allow: %q has host bits set; did you mean %s?", f, p.Masked())
+			return nil, cli.UsageErr("-webhook-allow: %q has host bits set; did you mean %s?", f, p.Masked())
 		}
 		out = append(out, p)
 	}
@@ -58,7 +59,7 @@ func runServe(args []string, log *slog.Logger) error {
 	allow := fs.String("webhook-allow", os.Getenv("ZIETT_WEBHOOK_ALLOW"),
 		"comma-separated CIDRs that webhook deliveries may reach although they are private, loopback or otherwise reserved (env ZIETT_WEBHOOK_ALLOW)")
 	prov := providerFlags(fs)
-	if err := parseFlags(fs, args, os.Stdout, serveUsage); err != nil {
+	if err := cli.ParseFlags(fs, args, os.Stdout, serveUsage); err != nil {
 		return err
 	}
 	if err := checkProvider(prov); err != nil {
@@ -68,7 +69,7 @@ func runServe(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	brokers := splitList(os.Getenv("KAFKA_BROKERS"))
+	brokers := cli.SplitList(os.Getenv("KAFKA_BROKERS"))
 	dbURL := os.Getenv("DATABASE_URL")
 	if len(brokers) == 0 || dbURL == "" {
 		return errors.New("serve needs KAFKA_BROKERS and DATABASE_URL (use `ziett dev` for the embedded setup)")
@@ -77,7 +78,7 @@ func runServe(args []string, log *slog.Logger) error {
 	defer stop()
 	st, err := stack.Start(ctx, stack.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "0.0.0.0:8080"),
-		Components: splitList(*comps), Provider: *prov, Log: log,
+		Components: cli.SplitList(*comps), Provider: *prov, Log: log,
 		// The simulated providers stand in for missing links only when
 		// asked for with a -provider-* flag (tests, chaos runs).
 		RequireLinks: !simulatedRequested(fs),

@@ -33,6 +33,7 @@ import (
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
@@ -71,7 +72,7 @@ type benchOpts struct {
 
 // runBench starts the service in this process (embedded broker, throwaway
 // Postgres) and measures the five figures of the benchmark.
-func runBench(args []string, _ *slog.Logger) error {
+func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o benchOpts
 	fs.IntVar(&o.messages, "messages", 500_000, "messages in the end-to-end run (1000 per campaign)")
@@ -100,7 +101,7 @@ func runBench(args []string, _ *slog.Logger) error {
 	fs.BoolVar(&mo.skipMessages, "skip-messages", false, "skip the Send Message figures (6 to 8)")
 	fs.BoolVar(&mo.only, "messages-only", false, "run only the Send Message figures (6 to 8)")
 	fs.StringVar(&mo.cpuprofile, "msg-cpuprofile", "", "write a CPU profile of Send Message figures 6 and 7 to this file and print its top functions")
-	if err := parseFlags(fs, args, os.Stdout, "usage: ziett bench [flags]\n\nMeasures throughput and latency with an embedded broker and a throwaway\nPostgreSQL (BENCHMARKS.md).\n"); err != nil {
+	if err := cli.ParseFlags(fs, args, os.Stdout, "usage: ziett-bench [flags]\n       ziett-bench kannel [flags]\n\nMeasures throughput and latency with an embedded broker and a throwaway\nPostgreSQL (BENCHMARKS.md); `kannel -h` for the comparison with Kannel.\n"); err != nil {
 		return err
 	}
 	if *quick {
@@ -129,7 +130,7 @@ func runBench(args []string, _ *slog.Logger) error {
 			o.smppMessages = 20_000
 		}
 	}
-	for _, s := range splitList(*connList) {
+	for _, s := range cli.SplitList(*connList) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return fmt.Errorf("bench: -conns: %q is not a positive number", s)
@@ -147,7 +148,7 @@ func runBench(args []string, _ *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{opts: o, msg: mo, log: log, started: time.Now(), cmdline: strings.TrimSpace("ziett bench " + strings.Join(args, " ")), loadBefore: loadAvg()}
+	b := &bench{opts: o, msg: mo, log: log, started: time.Now(), cmdline: strings.TrimSpace("ziett-bench " + strings.Join(args, " ")), loadBefore: loadAvg()}
 	return b.run(ctx)
 }
 

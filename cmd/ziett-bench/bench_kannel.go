@@ -22,9 +22,10 @@ import (
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/smpp"
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
-// runBenchKannel is `ziett bench-kannel` (`make bench-kannel`): Kannel's
+// runBenchKannel is `ziett-bench kannel` (`make bench-kannel`): Kannel's
 // bearerbox and smsbox (Debian's kannel package) and Ziett send the same
 // messages over SMPP into the same embedded SMSC, one after the other in
 // one run on one machine, and the rates and their ratio are printed.
@@ -34,15 +35,15 @@ import (
 // it is timed until the SMSC has received every message. Ziett takes the
 // messages as 1000-recipient campaigns, records every step durably, asks
 // for a receipt per message, and is timed until every campaign is
-// COMPLETED and every receipt applied (figure (6) of `ziett bench`).
-func runBenchKannel(args []string, _ *slog.Logger) error {
+// COMPLETED and every receipt applied (figure (6) of `ziett-bench`).
+func runBenchKannel(args []string) error {
 	fs := flag.NewFlagSet("bench-kannel", flag.ContinueOnError)
 	messages := fs.Int("messages", 100_000, "messages each side sends")
 	conns := fs.Int("kannel-conns", 32, "concurrent HTTP sendsms connections into smsbox")
 	window := fs.Int("window", 64, "outstanding submit_sm per bind, both sides")
 	binds := fs.Int("binds", 2, "binds per Ziett provider link")
 	logLevel := fs.String("log-level", "warn", "log level of the service while it is measured")
-	if err := parseFlags(fs, args, os.Stdout, "usage: ziett bench-kannel [flags]\n\nKannel's bearerbox and smsbox (Debian's kannel) and Ziett send the same messages\nover SMPP into one embedded SMSC; prints both rates and their ratio (BENCHMARKS.md).\n"); err != nil {
+	if err := cli.ParseFlags(fs, args, os.Stdout, "usage: ziett-bench kannel [flags]\n\nKannel's bearerbox and smsbox (Debian's kannel) and Ziett send the same messages\nover SMPP into one embedded SMSC; prints both rates and their ratio (BENCHMARKS.md).\n"); err != nil {
 		return err
 	}
 	if *messages < benchRecipients {
@@ -107,7 +108,7 @@ func runBenchKannel(args []string, _ *slog.Logger) error {
 	w := os.Stdout
 	fmt.Fprintf(w, "\nKannel and Ziett over SMPP into the same embedded SMSC\n")
 	fmt.Fprintf(w, "  date     %s\n", b.started.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "  command  ziett bench-kannel %s\n", strings.Join(args, " "))
+	fmt.Fprintf(w, "  command  ziett-bench kannel %s\n", strings.Join(args, " "))
 	fmt.Fprintf(w, "  machine  %s\n", benchMachine())
 	fmt.Fprintf(w, "  load     %s before, %s after\n", b.loadBefore, loadAvg())
 	fmt.Fprintf(w, "  Kannel   %s: %d messages by HTTP sendsms (%d connections) → smsbox → bearerbox → SMPP (1 transceiver, window %d), no receipts, queues in memory: %s = %.0f messages/s\n",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ import (
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
@@ -143,7 +145,7 @@ func (r chaosResult) write(w io.Writer) {
 	fmt.Fprintf(w, "  verdict: %s\n", verdict)
 }
 
-const chaosUsage = `usage: ziett chaos [-mode dev,components] [-kills N] [-dir DIR] [flags]
+const chaosUsage = `usage: ziett-chaos [-ziett PATH] [-mode dev,components] [-kills N] [-dir DIR] [flags]
 
 Posts campaigns with Idempotency-Keys while killing processes with SIGKILL,
 then checks that nothing accepted was lost, doubled, stuck or miscounted.
@@ -151,7 +153,7 @@ then checks that nothing accepted was lost, doubled, stuck or miscounted.
   -mode components  kill ` + "`ziett serve -components …`" + ` processes one at a time
 `
 
-func runChaos(args []string, log *slog.Logger) error {
+func runChaos(args []string) error {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	var c chaosConfig
 	mode := fs.String("mode", "dev,components", "modes to run, comma-separated: dev, components")
@@ -167,17 +169,18 @@ func runChaos(args []string, log *slog.Logger) error {
 	fs.DurationVar(&c.Settle, "settle", 3*time.Minute, "how long campaigns may take to end after the last kill")
 	fs.IntVar(&c.HTTPPort, "http-port", 18280, "API port; the processes' operations listeners take the next ones")
 	fs.IntVar(&c.KafkaPort, "kafka-port", 19292, "port of the dev mode's broker")
-	if err := parseFlags(fs, args, os.Stdout, chaosUsage); err != nil {
+	ziett := fs.String("ziett", "", "the ziett binary to run and kill (default: the ziett beside this program, else ziett on PATH)")
+	if err := cli.ParseFlags(fs, args, os.Stdout, chaosUsage); err != nil {
 		return err
 	}
-	c.Modes = splitList(*mode)
-	c.Targets = splitList(*targets)
-	exe, err := os.Executable()
+	c.Modes = cli.SplitList(*mode)
+	c.Targets = cli.SplitList(*targets)
+	exe, err := findZiett(*ziett)
 	if err != nil {
 		return err
 	}
 	c.Command = func(args ...string) *exec.Cmd { return exec.Command(exe, args...) }
-	c.Log = log
+	c.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	keep := c.Dir != ""
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", "ziett-chaos-"); err != nil {
@@ -199,6 +202,29 @@ func runChaos(args []string, log *slog.Logger) error {
 		os.RemoveAll(c.Dir) //nolint:errcheck
 	}
 	return nil
+}
+
+// findZiett is the ziett binary the run starts: the one named, else the
+// one beside this program (make chaos builds both into bin/), else ziett on
+// PATH.
+func findZiett(named string) (string, error) {
+	if named != "" {
+		if _, err := os.Stat(named); err != nil {
+			return "", cli.UsageErr("-ziett: %v", err)
+		}
+		return filepath.Abs(named)
+	}
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), "ziett")
+		if _, err := os.Stat(beside); err == nil {
+			return beside, nil
+		}
+	}
+	exe, err := exec.LookPath("ziett")
+	if err != nil {
+		return "", errors.New("no ziett binary beside this program nor on PATH: build it (make build) and pass -ziett bin/ziett")
+	}
+	return exe, nil
 }
 
 // runChaosModes runs each mode in turn and prints its result.
@@ -452,6 +478,12 @@ func chaosDev(ctx context.Context, c chaosConfig) (chaosResult, error) {
 	return settleAndCheck(ctx, c, ld, t, org, journal, &res)
 }
 
+// target is where the run's processes find Kafka and PostgreSQL.
+type target struct {
+	DatabaseURL string
+	Brokers     []string
+}
+
 // devTarget finds the dev process's database, as the operator commands do.
 func devTarget(dir, kafkaAddr string) (target, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "postgres", "port"))
@@ -586,9 +618,9 @@ func chaosComponents(ctx context.Context, c chaosConfig) (chaosResult, error) {
 // run can post, an approved sender and a key without a practical rate
 // limit.
 func chaosOrg(ctx context.Context, t target) (admin.Demo, error) {
-	db, err := t.openDB(ctx)
+	db, err := postgres.Open(ctx, t.DatabaseURL)
 	if err != nil {
-		return admin.Demo{}, err
+		return admin.Demo{}, fmt.Errorf("postgres: %w", err)
 	}
 	defer db.Close()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Brokers...))

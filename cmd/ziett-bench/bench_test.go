@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/domain/phone"
 )
 
@@ -51,5 +52,26 @@ func TestLatencyPercentiles(t *testing.T) {
 	}
 	if (latencies{}).pct(50) != 0 {
 		t.Error("empty percentile should be 0")
+	}
+}
+
+// Both benchmarks answer -h with their usage and exit code 0, and a flag
+// either does not know is a usage error (exit code 2).
+func TestHelpAndUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"the load benchmark answers help", []string{"-h"}, cli.ExitOK},
+		{"the Kannel comparison answers help", []string{"kannel", "--help"}, cli.ExitOK},
+		{"an unknown flag is a usage error", []string{"-nope"}, cli.ExitUsage},
+		{"an unknown flag of kannel is a usage error", []string{"kannel", "-nope"}, cli.ExitUsage},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := cli.ExitCode(run(c.args)); got != c.code {
+				t.Errorf("ziett-bench %v: exit code %d, want %d", c.args, got, c.code)
+			}
+		})
 	}
 }

@@ -6,16 +6,41 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"ziett.co/campaigns/cmd/internal/cli"
 )
 
-// ziettCommand runs the test binary as the ziett command (TestMain).
-func ziettCommand(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = []string{runMainEnv + "=1"}
-	return cmd
+// ziettCommand builds the ziett command as a user would, with the race
+// detector when this test has it, and runs it.
+func ziettCommand(t *testing.T) func(args ...string) *exec.Cmd {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ziett")
+	args := []string{"build", "-o", bin}
+	if raceBuild() {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, "ziett.co/campaigns/cmd/ziett")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }
+}
+
+// raceBuild reports whether this test binary was built with -race.
+func raceBuild() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // freeRange finds n consecutive free TCP ports and returns the first: the
@@ -78,7 +103,7 @@ func TestChaosShort(t *testing.T) {
 	}
 	c := chaosConfig{Dir: dir, Modes: []string{"components"}, Kills: 5, Lean: true, MinUp: 500 * time.Millisecond, MaxUp: 1500 * time.Millisecond,
 		Rate: 4, Recipients: 6, Permanent: 0.1, Transient: 0.1, Settle: time.Minute,
-		HTTPPort: ports[0], KafkaPort: ports[1], Command: ziettCommand, Out: &out}
+		HTTPPort: ports[0], KafkaPort: ports[1], Command: ziettCommand(t), Out: &out}
 	results, err := runChaosModes(t.Context(), c)
 	t.Log("\n" + out.String())
 	defer func() {
@@ -109,5 +134,25 @@ func logTails(t *testing.T, dir string) {
 		b, _ := os.ReadFile(f)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		t.Logf("%s:\n%s", filepath.Base(f), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
+}
+
+// The harness answers -h with exit code 0; a wrong command line, such as
+// a ziett binary that is not there, is a usage error before anything runs.
+func TestChaosCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"help", []string{"-h"}, cli.ExitOK},
+		{"an unknown flag is a usage error", []string{"-nope"}, cli.ExitUsage},
+		{"a missing ziett binary is a usage error", []string{"-ziett", filepath.Join(t.TempDir(), "nosuch")}, cli.ExitUsage},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := cli.ExitCode(runChaos(c.args)); got != c.code {
+				t.Errorf("ziett-chaos %v: exit code %d, want %d", c.args, got, c.code)
+			}
+		})
 	}
 }
