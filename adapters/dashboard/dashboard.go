@@ -37,7 +37,7 @@ type Directory interface {
 	ListSenders(ctx context.Context, org uuid.UUID) ([]postgres.Sender, error)
 }
 
-// Webhooks keeps webhook endpoints (projections/webhooks.Registry): what
+// Webhooks keeps webhook endpoints (adapters/webhooks.Registry): what
 // the API uses, and test events.
 type Webhooks interface {
 	httpapi.WebhookStore

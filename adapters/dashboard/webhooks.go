@@ -9,7 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/httpapi"
-	"ziett.co/campaigns/projections/webhooks"
+	"ziett.co/campaigns/commands/webhooks"
+	"ziett.co/campaigns/domain/webhook"
+	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
 // deliveriesShown is how many recent deliveries each endpoint shows.
@@ -17,7 +19,7 @@ const deliveriesShown = 10
 
 type endpointView struct {
 	E          webhooks.Endpoint
-	Deliveries []webhooks.Delivery
+	Deliveries []whproj.Delivery
 }
 
 type webhooksData struct {
@@ -67,7 +69,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, c *reqCt
 	}
 	d.Available = true
 	for _, e := range es {
-		ds, _, err := s.cfg.Webhooks.Deliveries(r.Context(), c.P.OrgID, e.ID, webhooks.DeliveryQuery{Limit: deliveriesShown})
+		ds, _, err := s.cfg.Webhooks.Deliveries(r.Context(), c.P.OrgID, e.ID, whproj.DeliveryQuery{Limit: deliveriesShown})
 		if err != nil {
 			s.unavailable(w, r, c, "list webhook deliveries", err)
 			return
@@ -114,7 +116,7 @@ func (s *Server) webhookID(w http.ResponseWriter, r *http.Request, c *reqCtx, na
 
 func (s *Server) webhookFailure(w http.ResponseWriter, r *http.Request, c *reqCtx, what string, err error) {
 	switch {
-	case errors.Is(err, webhooks.ErrNotFound), errors.Is(err, webhooks.ErrDeliveryNotFound):
+	case errors.Is(err, webhook.ErrNotFound), errors.Is(err, webhook.ErrDeliveryNotFound):
 		s.renderError(w, r, c, http.StatusNotFound, "Not found", "There is no such webhook endpoint or delivery in your organisation.")
 	case errors.Is(err, webhooks.ErrDisabled):
 		s.renderWebhooks(w, r, c, http.StatusConflict, &webhooksData{Alert: "The webhook endpoint is disabled; enable it first."})

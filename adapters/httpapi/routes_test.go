@@ -16,6 +16,7 @@ import (
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/adapters/webhooks"
 	acceptsvc "ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/projections/campaigns"
@@ -81,7 +82,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		Balances:       ledger.Reader{},
 		Lists:          campaigns.Reader{},
 		Trail:          kafkalog.Trail{},
-		Webhooks:       whproj.Registry{},
+		Webhooks:       webhooks.Registry{},
 		// The dashboard's pages are its own mux's; its package checks them
 		// against the document's Dashboard operations.
 		UI:           http.NotFoundHandler(),

@@ -16,13 +16,16 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/commands/webhooks"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/text"
-	"ziett.co/campaigns/projections/webhooks"
+	"ziett.co/campaigns/domain/webhook"
+	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
-// WebhookStore keeps webhook endpoints and reads their deliveries
-// (projections/webhooks.Registry).
+// WebhookStore keeps webhook endpoints (commands/webhooks.Service) and
+// reads their deliveries (projections/webhooks.Reader); both make
+// adapters/webhooks.Registry.
 type WebhookStore interface {
 	Create(ctx context.Context, org uuid.UUID, in webhooks.NewEndpoint) (webhooks.Endpoint, string, error)
 	List(ctx context.Context, org uuid.UUID) ([]webhooks.Endpoint, error)
@@ -30,7 +33,7 @@ type WebhookStore interface {
 	Delete(ctx context.Context, org, id uuid.UUID) error
 	RotateSecret(ctx context.Context, org, id uuid.UUID, keepOld time.Duration) (webhooks.Endpoint, string, error)
 	Enable(ctx context.Context, org, id uuid.UUID) (webhooks.Endpoint, error)
-	Deliveries(ctx context.Context, org, id uuid.UUID, q webhooks.DeliveryQuery) ([]webhooks.Delivery, bool, error)
+	Deliveries(ctx context.Context, org, id uuid.UUID, q whproj.DeliveryQuery) ([]whproj.Delivery, bool, error)
 	Resend(ctx context.Context, org, endpoint, delivery uuid.UUID) error
 }
 
@@ -54,7 +57,7 @@ const (
 	cursorDeliveries                     = "d1"
 )
 
-var deliveryStatuses = []string{webhooks.Pending, webhooks.Delivered, webhooks.Failed}
+var deliveryStatuses = []string{webhook.Pending, webhook.Delivered, webhook.Failed}
 
 func (s *Server) webhookRoutes(mux *Mux) {
 	if s.Webhooks == nil {
@@ -174,7 +177,7 @@ func parseNewEndpoint(obj map[string]json.RawMessage) (webhooks.NewEndpoint, map
 			ferrs["description"] = "String should have at most " + strconv.Itoa(maxWebhookDescription) + " characters."
 		}
 	}
-	in.EventTypes = slices.Clone(webhooks.EventTypes)
+	in.EventTypes = slices.Clone(whproj.EventTypes)
 	if raw, ok := obj["event_types"]; ok && string(raw) != "null" {
 		var types []string
 		switch err := json.Unmarshal(raw, &types); {
@@ -185,8 +188,8 @@ func parseNewEndpoint(obj map[string]json.RawMessage) (webhooks.NewEndpoint, map
 		default:
 			in.EventTypes = nil
 			for _, t := range types {
-				if !slices.Contains(webhooks.AllEventTypes, t) {
-					ferrs["event_types"] = fmt.Sprintf("Unknown event type %q; accepted: %s.", t, strings.Join(webhooks.AllEventTypes, ", "))
+				if !slices.Contains(whproj.AllEventTypes, t) {
+					ferrs["event_types"] = fmt.Sprintf("Unknown event type %q; accepted: %s.", t, strings.Join(whproj.AllEventTypes, ", "))
 					break
 				}
 				if !slices.Contains(in.EventTypes, t) {
@@ -235,9 +238,9 @@ func checkWebhookURL(s string) string {
 
 func (s *Server) webhookError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
-	case errors.Is(err, webhooks.ErrNotFound):
+	case errors.Is(err, webhook.ErrNotFound):
 		webhookNotFound(w, r)
-	case errors.Is(err, webhooks.ErrDeliveryNotFound):
+	case errors.Is(err, webhook.ErrDeliveryNotFound):
 		writeError(w, r, http.StatusNotFound, CodeNotFound, "Webhook delivery not found.", ServiceCore, nil)
 	case errors.Is(err, webhooks.ErrLimit):
 		writeError(w, r, http.StatusConflict, CodeWebhookLimit,
@@ -374,7 +377,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := newQuery(r, "status", "limit", "cursor")
-	dq := webhooks.DeliveryQuery{
+	dq := whproj.DeliveryQuery{
 		Statuses: q.statuses(deliveryStatuses),
 		Limit:    q.limit(deliveryPageDefault, deliveryPageMax),
 	}
@@ -391,7 +394,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		if len(parts) != 2 || err != nil {
 			q.badCursor()
 		} else {
-			dq.After = &webhooks.DeliveryCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: after}
+			dq.After = &whproj.DeliveryCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: after}
 		}
 	}
 	if ferrs := q.result(); ferrs != nil {
@@ -403,9 +406,9 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.webhookError(w, r, "list webhook deliveries", err)
 		return
 	}
-	page := listPage[webhooks.Delivery]{Data: ds, HasMore: more}
+	page := listPage[whproj.Delivery]{Data: ds, HasMore: more}
 	if ds == nil {
-		page.Data = []webhooks.Delivery{}
+		page.Data = []whproj.Delivery{}
 	}
 	if more {
 		last := ds[len(ds)-1]

@@ -202,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if has(Projector) {
 		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
 			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
-				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Log: cfg.Log}.OnChange},
+				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: cfg.Log}.OnChange},
 				Log:        cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: memberID(cfg.InstanceID, i),
 				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
 		}
@@ -233,7 +233,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Campaigns:      campaigns.Reader{DB: db},
 			Lists:          campaigns.Reader{DB: db},
 			Trail:          kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
-			Webhooks:       whproj.Registry{DB: db},
+			Webhooks:       webhooks.NewRegistry(db),
 			Control:        control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
 			Suppressions:   campaigns.Reader{DB: db},
 			Consent:        control.Consent{Log: appender},
@@ -245,7 +245,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		ui, err := dashboard.New(dashboard.Config{
 			Auth: dir, Sessions: postgres.Sessions{DB: db}, Directory: dir,
 			Campaigns: api.Campaigns, Lists: api.Lists, Trail: api.Trail, Balances: api.Balances,
-			Webhooks: whproj.Registry{DB: db}, Messages: api.Messages, Commands: api, Prices: rules.Prices, Log: cfg.Log,
+			Webhooks: webhooks.NewRegistry(db), Messages: api.Messages, Commands: api, Prices: rules.Prices, Log: cfg.Log,
 		})
 		if err != nil {
 			s.Close()

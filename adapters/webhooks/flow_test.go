@@ -17,6 +17,7 @@ import (
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/webhook"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
@@ -180,7 +181,7 @@ func TestCampaignStatusWebhooksArriveSignedAndOrdered(t *testing.T) {
 		t.Fatalf("%d deliveries listed, want 5", n)
 	}
 	for _, d := range ds {
-		if d.Status != whproj.Delivered || len(d.Attempts) != 1 || !d.Attempts[0].Succeeded ||
+		if d.Status != webhook.Delivered || len(d.Attempts) != 1 || !d.Attempts[0].Succeeded ||
 			d.Attempts[0].StatusCode == nil || *d.Attempts[0].StatusCode != 200 {
 			t.Errorf("delivery %s: %s with attempts %+v, want DELIVERED after one 200", d.DeliveryID, d.Status, d.Attempts)
 		}
@@ -332,7 +333,7 @@ func TestReceiverRestartMissesNothing(t *testing.T) {
 	waitUntil(t, 10*time.Second, "every delivery to be DELIVERED", func() bool {
 		ds := e.deliveries(hook, "")
 		for _, d := range ds {
-			if d.Status != whproj.Delivered {
+			if d.Status != webhook.Delivered {
 				return false
 			}
 		}
@@ -359,7 +360,7 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 	id := e.submit()
 	e.WaitStatus(id, 30*time.Second, "COMPLETED")
 	waitUntil(t, 10*time.Second, "the endpoint to be disabled", func() bool {
-		return e.endpointStatus(hook)["status"] == whproj.Disabled
+		return e.endpointStatus(hook)["status"] == webhook.Disabled
 	})
 	ep := e.endpointStatus(hook)
 	if !strings.Contains(ep["disabled_reason"].(string), "410") {
@@ -386,7 +387,7 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 	}
 	rc.setRespond(nil)
 	r = e.do(http.MethodPost, "/c/v1/webhooks/"+hook+"/enable", nil)
-	if r.Status != http.StatusOK || r.JSON(t)["status"] != whproj.Enabled {
+	if r.Status != http.StatusOK || r.JSON(t)["status"] != webhook.Enabled {
 		t.Fatalf("enable: %d %s", r.Status, r.Body)
 	}
 	r = e.do(http.MethodPost, "/c/v1/webhooks/"+hook+"/deliveries/"+ds[0].DeliveryID.String()+"/resend", nil)
@@ -480,7 +481,7 @@ func TestFailureRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, 10*time.Second, "the endpoint to be disabled", func() bool {
-		return e.endpointStatus(hook)["status"] == whproj.Disabled
+		return e.endpointStatus(hook)["status"] == webhook.Disabled
 	})
 	if reason, _ := e.endpointStatus(hook)["disabled_reason"].(string); !strings.Contains(reason, "failed since") {
 		t.Errorf("disabled_reason = %q", reason)

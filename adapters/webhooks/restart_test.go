@@ -12,6 +12,7 @@ import (
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/domain/webhook"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
@@ -97,7 +98,7 @@ func TestSenderRestartLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatalf("%d deliveries in the outbox, want %d", n, want)
 	}
 	for _, d := range ds {
-		if d.Status != whproj.Delivered || len(d.Attempts) != 1 || seen[d.DeliveryID.String()] != 1 {
+		if d.Status != webhook.Delivered || len(d.Attempts) != 1 || seen[d.DeliveryID.String()] != 1 {
 			t.Errorf("delivery %s: %s, %d attempts, received %d times", d.DeliveryID, d.Status, len(d.Attempts), seen[d.DeliveryID.String()])
 		}
 		// The receiver takes 40 ms to answer; the attempt log says so.

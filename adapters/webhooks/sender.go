@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ziett.co/campaigns/adapters/postgres"
-	"ziett.co/campaigns/projections/webhooks"
+	"ziett.co/campaigns/domain/webhook"
 )
 
 // DefaultSchedule is the wait before each retry of a delivery: eight
@@ -135,7 +135,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher{}, webhooks.PoisonTopic, func(err error) bool {
+	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher{}, PoisonTopic, func(err error) bool {
 		// Shutting down is no fault of the job's: it runs again later.
 		return !errors.Is(err, context.Canceled)
 	})
@@ -164,8 +164,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	)
 	for i := range s.cfg.Workers {
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
-			SchemaAdapter:  webhooks.QueueSchema{},
-			OffsetsAdapter: webhooks.QueueOffsets{},
+			SchemaAdapter:  QueueSchema{},
+			OffsetsAdapter: QueueOffsets{},
 			PollInterval:   s.cfg.PollInterval,
 			ResendInterval: s.cfg.PollInterval,
 			RetryInterval:  max(s.cfg.PollInterval, time.Second),
@@ -174,7 +174,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		router.AddConsumerHandler(fmt.Sprintf("webhooks-%d", i), webhooks.Topic, newDrainingSubscriber(sub), s.handle)
+		router.AddConsumerHandler(fmt.Sprintf("webhooks-%d", i), Topic, newDrainingSubscriber(sub), s.handle)
 	}
 	return router.Run(ctx)
 }
@@ -187,7 +187,7 @@ type permanentError struct{ error }
 // that deletion, or none of them do. It works in a savepoint so that a
 // failure leaves the transaction usable for a retry or the poison queue.
 func (s *Sender) handle(msg *message.Message) error {
-	var job webhooks.Job
+	var job webhook.Job
 	if err := json.Unmarshal(msg.Payload, &job); err != nil || job.DeliveryID == uuid.Nil {
 		return permanentError{fmt.Errorf("undecodable job %s: %v", msg.UUID, err)}
 	}
@@ -225,7 +225,7 @@ type target struct {
 	previousExpires     *time.Time
 }
 
-func (s *Sender) deliver(ctx context.Context, tx pgx.Tx, job webhooks.Job) error {
+func (s *Sender) deliver(ctx context.Context, tx pgx.Tx, job webhook.Job) error {
 	var t target
 	err := tx.QueryRow(ctx, `SELECT d.status, d.auto_attempts, d.attempts, d.next_attempt_at, e.payload,
 			p.endpoint_id, p.url, p.status, p.disabled_reason, p.secret, p.previous_secret, p.previous_secret_expires_at
@@ -239,11 +239,11 @@ func (s *Sender) deliver(ctx context.Context, tx pgx.Tx, job webhooks.Job) error
 	if err != nil {
 		return err
 	}
-	if !job.Manual && (t.status != webhooks.Pending || t.autoAttempts != job.Attempt-1) {
+	if !job.Manual && (t.status != webhook.Pending || t.autoAttempts != job.Attempt-1) {
 		return nil // delivered, given up, or this attempt was made already
 	}
-	if t.endpointStatus != webhooks.Enabled {
-		if job.Manual || t.status != webhooks.Pending {
+	if t.endpointStatus != webhook.Enabled {
+		if job.Manual || t.status != webhook.Pending {
 			return nil
 		}
 		why := "The endpoint is disabled."
@@ -265,7 +265,7 @@ func (s *Sender) deliver(ctx context.Context, tx pgx.Tx, job webhooks.Job) error
 }
 
 // record logs an attempt and moves the delivery and its endpoint on.
-func (s *Sender) record(ctx context.Context, tx pgx.Tx, job webhooks.Job, t target, r result) error {
+func (s *Sender) record(ctx context.Context, tx pgx.Tx, job webhook.Job, t target, r result) error {
 	id := job.DeliveryID
 	n := t.tries + 1
 	var status *int
@@ -321,17 +321,17 @@ func (s *Sender) record(ctx context.Context, tx pgx.Tx, job webhooks.Job, t targ
 
 	state, next := t.status, t.next
 	if !job.Manual {
-		state, next = webhooks.Failed, nil
+		state, next = webhook.Failed, nil
 		if disable == "" && auto <= len(s.cfg.Schedule) {
 			due := now.Add(s.wait(auto, r.retryAfter))
-			state, next = webhooks.Pending, &due
-			if err := webhooks.Publish(ctx, wsql.TxFromPgx(tx), webhooks.Topic,
-				webhooks.NewJobMessage(webhooks.Job{DeliveryID: id, Attempt: auto + 1}, due)); err != nil {
+			state, next = webhook.Pending, &due
+			if err := Publish(ctx, wsql.TxFromPgx(tx), Topic,
+				NewJobMessage(webhook.Job{DeliveryID: id, Attempt: auto + 1}, due)); err != nil {
 				return err
 			}
 		}
 	}
-	if state == webhooks.Pending && !job.Manual {
+	if state == webhook.Pending && !job.Manual {
 		s.observe("retry", r.duration)
 	} else {
 		s.observe("failed", r.duration)
@@ -373,7 +373,7 @@ func (poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 			return err
 		}
 		ctx := m.Context()
-		var job webhooks.Job
+		var job webhook.Job
 		if json.Unmarshal(m.Payload, &job) == nil && job.DeliveryID != uuid.Nil && !job.Manual {
 			if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'FAILED', next_attempt_at = NULL,
 					last_error = 'The delivery could not be processed; it was set aside for the operator.'
@@ -381,7 +381,7 @@ func (poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 				return err
 			}
 		}
-		if err := webhooks.Publish(ctx, wsql.TxFromPgx(tx), topic, m); err != nil {
+		if err := Publish(ctx, wsql.TxFromPgx(tx), topic, m); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,9 @@
 // Package webhooks delivers webhooks: it signs them to the Standard
 // Webhooks spec, sends them through a dialer that refuses internal
 // addresses, and runs the sender, a Watermill router over the Postgres
-// outbox that the campaign projector fills (projections/webhooks).
+// delivery queue (Queue) that the campaign projector's outbox
+// (projections/webhooks) and endpoint management (commands/webhooks) fill.
+// Store keeps the endpoints for commands/webhooks.
 package webhooks
 
 import (
@@ -12,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"ziett.co/campaigns/projections/webhooks"
+	"ziett.co/campaigns/domain/webhook"
 )
 
 // Standard Webhooks headers.
@@ -27,7 +29,7 @@ var errSecret = errors.New("webhooks: malformed signing secret")
 // Sign returns the v1 signature of a message: "v1," and the base64 of the
 // HMAC-SHA256, keyed with the secret's bytes, of "id.timestamp.body".
 func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, webhooks.SecretPrefix))
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, webhook.SecretPrefix))
 	if err != nil || len(key) == 0 {
 		return "", errSecret
 	}

@@ -9,13 +9,13 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"ziett.co/campaigns/projections/webhooks"
+	cmdwh "ziett.co/campaigns/commands/webhooks"
 )
 
 // Signatures verify with the Standard Webhooks library, each secret of a
 // rotation on its own, and not with a stranger's secret or altered bytes.
 func TestSignaturesVerifyWithTheStandardLibrary(t *testing.T) {
-	oldSecret, newSecret, stranger := webhooks.NewSecret(), webhooks.NewSecret(), webhooks.NewSecret()
+	oldSecret, newSecret, stranger := cmdwh.NewSecret(), cmdwh.NewSecret(), cmdwh.NewSecret()
 	if !strings.HasPrefix(newSecret, "whsec_") || len(newSecret) != len("whsec_")+44 {
 		t.Fatalf("secret %q: want whsec_ and the base64 of 32 bytes", newSecret)
 	}

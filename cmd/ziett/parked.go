@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
@@ -41,7 +42,7 @@ Connects to DATABASE_URL, or to a running ` + "`ziett dev`" + `.
 // included: a parked event applied late notifies webhooks like any other.
 func liveProjections(log *slog.Logger) map[string]projections.Projection {
 	return map[string]projections.Projection{
-		"campaigns": campaigns.Projection{Log: log, OnChange: whproj.Outbox{Log: log}.OnChange},
+		"campaigns": campaigns.Projection{Log: log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: log}.OnChange},
 		ledger.Name: ledger.Projection{Log: log},
 	}
 }

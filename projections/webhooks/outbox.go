@@ -1,17 +1,22 @@
+// Package webhooks is the webhook side of the read model: the outbox the
+// campaign projector fills in its own transaction (events, deliveries and
+// the jobs the sender consumes), and the queries over deliveries and their
+// attempts. Endpoints are managed by commands/webhooks; the delivery queue
+// and the sender are adapters/webhooks.
 package webhooks
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"ziett.co/campaigns/domain/webhook"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -113,20 +118,28 @@ func EventID(source uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(source, []byte("webhook-event"))
 }
 
-// DeliveryID derives the id of an event's delivery to one endpoint: the
-// webhook-id header, the same on every attempt.
-func DeliveryID(event, endpoint uuid.UUID) uuid.UUID {
-	return uuid.NewSHA1(event, endpoint[:])
-}
-
 // Outbox records webhooks for campaign status changes. Its OnChange is the
 // campaign projection's hook: it runs in the projector's transaction, so
 // the events, their deliveries and the queued jobs commit exactly when the
 // read model does, and a batch applied again after a failure (rolled back
 // together) records them once.
 type Outbox struct {
-	Log *slog.Logger
+	// Queue takes the jobs of the deliveries recorded (required;
+	// adapters/webhooks.Queue).
+	Queue Queue
+	Log   *slog.Logger
 }
+
+// Queue is the delivery queue the sender consumes.
+type Queue interface {
+	// Enqueue queues jobs due now, in tx: they are taken once tx commits
+	// and never if it rolls back.
+	Enqueue(ctx context.Context, tx pgx.Tx, jobs ...webhook.Job) error
+}
+
+// errNoQueue is a misassembled outbox: it would record deliveries that are
+// never sent.
+var errNoQueue = errors.New("webhook outbox: no delivery queue")
 
 type subscriber struct {
 	id     uuid.UUID
@@ -136,6 +149,9 @@ type subscriber struct {
 
 // OnChange implements campaigns.Projection.OnChange.
 func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Change) error {
+	if o.Queue == nil {
+		return errNoQueue
+	}
 	orgs := make([]uuid.UUID, 0, len(changes))
 	for _, c := range changes {
 		if !slices.Contains(orgs, c.OrgID) {
@@ -178,7 +194,7 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 	if err != nil {
 		return err
 	}
-	var msgs []*message.Message
+	var jobs []webhook.Job
 	b := &pgx.Batch{}
 	for _, c := range changes {
 		subs := byOrg[c.OrgID]
@@ -262,10 +278,10 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 			if !slices.Contains(sub.events, typ) {
 				continue
 			}
-			d := DeliveryID(ev.ID, sub.id)
+			d := webhook.DeliveryID(ev.ID, sub.id)
 			b.Queue(`INSERT INTO public.webhook_deliveries (delivery_id, endpoint_id, event_id, status, next_attempt_at)
 				VALUES ($1, $2, $3, 'PENDING', now())`, d, sub.id, ev.ID)
-			msgs = append(msgs, NewJobMessage(Job{DeliveryID: d, Attempt: 1}, time.Time{}))
+			jobs = append(jobs, webhook.Job{DeliveryID: d, Attempt: 1})
 		}
 	}
 	if b.Len() > 0 {
@@ -273,7 +289,10 @@ func (o Outbox) OnChange(ctx context.Context, tx pgx.Tx, changes []campaigns.Cha
 			return err
 		}
 	}
-	return Publish(ctx, wsql.TxFromPgx(tx), Topic, msgs...)
+	if len(jobs) == 0 {
+		return nil
+	}
+	return o.Queue.Enqueue(ctx, tx, jobs...)
 }
 
 // campaignMessageType is the event of a campaign message's change.

@@ -1,7 +1,3 @@
-// Package webhooks is the webhook side of the read model: the endpoints an
-// organisation registers, the outbox the campaign projector fills in its
-// own transaction (events, deliveries and the queue the sender consumes),
-// and the queries over deliveries and their attempts.
 package webhooks
 
 import (
@@ -16,6 +12,9 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ziett.co/campaigns/domain/webhook"
 )
 
 // Watermill topics of the sender, each a table (see QueueSchema).
@@ -35,20 +34,24 @@ var tables = map[string]string{Topic: "webhook_queue", PoisonTopic: "webhook_poi
 // Retry-After need better.
 const DueAtKey = "due_at"
 
-// Job is one queued attempt at a delivery.
-type Job struct {
-	DeliveryID uuid.UUID `json:"delivery_id"`
-	// Attempt is the number of a scheduled attempt (1 for the first). A job
-	// whose delivery has moved on (delivered, or already past this attempt)
-	// is dropped, so a stale or repeated job never sends twice.
-	Attempt int `json:"attempt,omitempty"`
-	// Manual marks a resend asked for through the API: one attempt,
-	// whatever the delivery's state, outside the schedule.
-	Manual bool `json:"manual,omitempty"`
+// Queue is the delivery queue the sender consumes: a watermill-sql topic in
+// PostgreSQL, so jobs are queued in the transaction that records their
+// deliveries. It implements the queue ports of the outbox
+// (projections/webhooks.Queue) and of endpoint management (through Store).
+type Queue struct{}
+
+// Enqueue queues jobs due now, in tx: they are taken once tx commits and
+// never if it rolls back.
+func (Queue) Enqueue(ctx context.Context, tx pgx.Tx, jobs ...webhook.Job) error {
+	msgs := make([]*message.Message, len(jobs))
+	for i, j := range jobs {
+		msgs[i] = NewJobMessage(j, time.Time{})
+	}
+	return Publish(ctx, wsql.TxFromPgx(tx), Topic, msgs...)
 }
 
 // NewJobMessage wraps a job for the queue, due at due (now when zero).
-func NewJobMessage(j Job, due time.Time) *message.Message {
+func NewJobMessage(j webhook.Job, due time.Time) *message.Message {
 	b, _ := json.Marshal(j) //nolint:errchkjson // plain struct
 	m := message.NewMessage(uuid.NewString(), b)
 	if !due.IsZero() {

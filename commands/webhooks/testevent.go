@@ -6,10 +6,9 @@ import (
 	"errors"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"ziett.co/campaigns/domain/webhook"
 )
 
 // TestEvent is the type of the event a customer sends to an endpoint to
@@ -26,26 +25,20 @@ type testEventData struct {
 // retried like any other event, and returns its delivery. Test events
 // belong to no campaign: their campaign_id is the nil UUID and their
 // sequence counts the test events sent so far.
-func (r Registry) SendTest(ctx context.Context, org, endpoint uuid.UUID) (uuid.UUID, error) {
+func (s *Service) SendTest(ctx context.Context, org, endpoint uuid.UUID) (uuid.UUID, error) {
 	var delivery uuid.UUID
 	// Two tests at once may pick the same sequence; the loser retries.
 	for try := 0; ; try++ {
-		err := pgx.BeginFunc(ctx, r.DB, func(tx pgx.Tx) error {
-			var status string
-			err := tx.QueryRow(ctx, `SELECT status FROM webhook_endpoints WHERE endpoint_id = $1 AND org_id = $2 FOR KEY SHARE`,
-				endpoint, org).Scan(&status)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
+		err := s.store.Update(ctx, func(tx Tx) error {
+			status, err := tx.EndpointStatus(ctx, org, endpoint)
 			if err != nil {
 				return err
 			}
-			if status != Enabled {
+			if status != webhook.Enabled {
 				return ErrDisabled
 			}
-			var seq int
-			if err := tx.QueryRow(ctx, `SELECT coalesce(max(sequence), 0) + 1 FROM webhook_events WHERE campaign_id = $1`,
-				uuid.Nil).Scan(&seq); err != nil {
+			last, err := tx.LastSequence(ctx, uuid.Nil)
+			if err != nil {
 				return err
 			}
 			id, now := uuid.Must(uuid.NewV7()), time.Now().UTC()
@@ -58,19 +51,17 @@ func (r Registry) SendTest(ctx context.Context, org, endpoint uuid.UUID) (uuid.U
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO webhook_events (event_id, source_event_id, org_id, campaign_id, type, sequence, payload, occurred_at)
-				VALUES ($1, $1, $2, $3, $4, $5, $6, $7)`, id, org, uuid.Nil, TestEvent, seq, payload, now); err != nil {
+			if err := tx.AddEvent(ctx, Event{ID: id, SourceID: id, OrgID: org, CampaignID: uuid.Nil, Type: TestEvent,
+				Sequence: last + 1, Payload: payload, OccurredAt: now}); err != nil {
 				return err
 			}
-			delivery = DeliveryID(id, endpoint)
-			if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, status, next_attempt_at)
-				VALUES ($1, $2, $3, 'PENDING', now())`, delivery, endpoint, id); err != nil {
+			delivery = webhook.DeliveryID(id, endpoint)
+			if err := tx.AddDelivery(ctx, delivery, endpoint, id); err != nil {
 				return err
 			}
-			return Publish(ctx, wsql.TxFromPgx(tx), Topic, NewJobMessage(Job{DeliveryID: delivery, Attempt: 1}, time.Time{}))
+			return tx.Enqueue(ctx, webhook.Job{DeliveryID: delivery, Attempt: 1})
 		})
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && try < 3 {
+		if errors.Is(err, ErrConflict) && try < 3 {
 			continue
 		}
 		return delivery, err
