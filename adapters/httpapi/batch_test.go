@@ -639,7 +639,7 @@ func secondInstance(t *testing.T, e *stacktest.Env) string {
 		Auth:    dir,
 		Limiter: postgres.RateLimiter{DB: pool},
 		Accept: &acceptcmd.Service{Senders: dir, Log: kafkalog.NewAppender(cl), Rules: e.Stack.Rules, Logger: quiet,
-			Ledger: ledger.Reader{DB: pool}, Stream: acceptcmd.KafkaStream{Client: cl, Brokers: e.Brokers},
+			Ledger: ledger.Reader{DB: pool}, Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
 			Claims: postgres.Idempotency{DB: pool}},
 		Balances: ledger.Reader{DB: pool},
 		Log:      quiet,
@@ -773,7 +773,7 @@ func TestBatchIdempotency(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := kafkalog.NewAppender(e.Stack.Kafka).Append(t.Context(), kafkalog.Encode(kafkalog.OrgEvents, org, env)); err != nil {
+			if err := kafkalog.NewAppender(e.Stack.Kafka).Append(t.Context(), events.OnOrgStream(env)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/domain/events"
 )
 
 // Appender writes events outside any transaction: the producer is
@@ -13,7 +15,16 @@ type Appender struct{ cl *kgo.Client }
 
 func NewAppender(cl *kgo.Client) *Appender { return &Appender{cl: cl} }
 
-// Append writes records and waits for all of them to be acknowledged.
-func (a *Appender) Append(ctx context.Context, recs ...*kgo.Record) error {
+// Append writes messages to their streams and waits for all of them to be
+// acknowledged.
+func (a *Appender) Append(ctx context.Context, msgs ...events.Message) error {
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		r, err := EncodeMessage(m)
+		if err != nil {
+			return err
+		}
+		recs[i] = r
+	}
 	return a.cl.ProduceSync(ctx, recs...).FirstErr()
 }

@@ -1,8 +1,10 @@
 package kafkalog
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	fastjson "github.com/goccy/go-json"
@@ -187,3 +189,85 @@ func DecodeDelivery(r *kgo.Record) (events.Delivery, error) {
 // naturally in any Kafka tool (kcat -K) and partitioning by key is the same
 // for every client that hashes the key bytes.
 func RecordKey(id uuid.UUID) []byte { return []byte(id.String()) }
+
+// EncodeMessage is the record of a stage's or a command's output: the
+// stream picks the topic and the key (an organisation's events by
+// organisation, a campaign's message events and receipts by campaign, a
+// delivery by message on its provider's queue).
+func EncodeMessage(m events.Message) (*kgo.Record, error) {
+	switch m.Stream {
+	case events.OrgStream:
+		return Encode(OrgEvents, m.Event.OrgID, m.Event), nil
+	case events.MessageStream:
+		return Encode(MessageEvents, m.Event.CampaignID, m.Event), nil
+	case events.Deliveries:
+		return EncodeDelivery(m.Delivery)
+	case events.Receipts:
+		v, err := json.Marshal(m.Receipt) // encoding/json: Done is omitzero
+		if err != nil {
+			return nil, err
+		}
+		return &kgo.Record{Topic: Receipts, Key: RecordKey(m.Receipt.CampaignID), Value: v}, nil
+	}
+	return nil, fmt.Errorf("kafkalog: no topic for %v", m.Stream)
+}
+
+// StreamOf is the stream a topic holds.
+func StreamOf(topic string) (events.Stream, bool) {
+	switch {
+	case topic == OrgEvents:
+		return events.OrgStream, true
+	case topic == MessageEvents:
+		return events.MessageStream, true
+	case topic == Receipts:
+		return events.Receipts, true
+	case strings.HasPrefix(topic, DeliveriesPrefix):
+		return events.Deliveries, true
+	}
+	return 0, false
+}
+
+// DecodeMessage reads a record back as the message it carries, placed at
+// its topic, partition, offset and timestamp.
+func DecodeMessage(r *kgo.Record) (events.Message, error) {
+	s, ok := StreamOf(r.Topic)
+	if !ok {
+		return events.Message{}, fmt.Errorf("record %s/%d@%d: topic holds no stream", r.Topic, r.Partition, r.Offset)
+	}
+	m := events.Message{Stream: s, At: events.Position{Log: r.Topic, Shard: r.Partition, Offset: r.Offset, Time: r.Timestamp}}
+	var err error
+	switch s {
+	case events.OrgStream, events.MessageStream:
+		m.Event, err = Decode(r)
+	case events.Deliveries:
+		m.Delivery, err = DecodeDelivery(r)
+		if err == nil && m.Delivery.MessageID == uuid.Nil {
+			err = fmt.Errorf("delivery %s/%d@%d has no message id", r.Topic, r.Partition, r.Offset)
+		}
+	case events.Receipts:
+		err = fastjson.Unmarshal(r.Value, &m.Receipt)
+		if err == nil {
+			err = m.Receipt.Validate()
+		}
+		if err != nil {
+			err = fmt.Errorf("receipt %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+	}
+	return m, err
+}
+
+// EventKind is the registered kind of the event a record carries, read
+// from its type header without decoding the record; false for a record
+// that is not an event or whose type this build does not know.
+func EventKind(r *kgo.Record) (events.Kind, bool) {
+	for _, h := range r.Headers {
+		if h.Key == hType {
+			t, v, err := parseCEType(string(h.Value))
+			if err != nil {
+				return events.Kind{}, false
+			}
+			return events.Lookup(t, v)
+		}
+	}
+	return events.Kind{}, false
+}

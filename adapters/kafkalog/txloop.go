@@ -17,22 +17,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"ziett.co/campaigns/domain/events"
 )
 
-// Stage is a step of the pipeline that turns consumed records into produced
-// records. Its state, if any, must be a pure fold of the records of the
-// partitions it owns: that is what lets a new owner rebuild it.
+// Stage is a step of the pipeline: a function of the messages it consumes
+// to the messages it produces. The loop owns everything Kafka: it decodes
+// the records into messages, encodes the outputs (topics, keys, headers)
+// and commits them with the consumed offsets. A stage's state, if any,
+// must be a pure fold of the messages of the shards it owns: that is what
+// lets a new owner rebuild it.
 type Stage interface {
-	// Fold applies a record that an earlier owner already handled (its
-	// outputs are in the log), to rebuild state. It must not produce.
-	Fold(r *kgo.Record)
-	// Handle processes new records of one partition, in order, calling
-	// emit for each output. Outputs and the consumed offsets commit in one
+	// Fold applies a message that an earlier owner already handled (its
+	// outputs are in the log), to rebuild state. It produces nothing.
+	Fold(m events.Message)
+	// Handle processes new messages of one shard, in order, and returns
+	// its outputs. Outputs and the consumed offsets commit in one
 	// transaction, or not at all.
-	Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error
-	// Forget drops the state of a partition, which is rebuilt before its
-	// next record is handled.
-	Forget(topic string, partition int32)
+	Handle(ctx context.Context, in []events.Message) ([]events.Message, error)
+	// Forget drops the state of a shard of a log, which is rebuilt before
+	// its next message is handled.
+	Forget(log string, shard int32)
 }
 
 // Sharing is implemented by stages that size themselves by the share of
@@ -91,6 +96,10 @@ type TxLoop struct {
 	// with it, since the broker answers a session's partitions in its own
 	// order, not the rotated order of the request.
 	PartitionFetchBytes int32
+	// BeforeCommit, when set, is called once a transaction's outputs are
+	// handed to the producer, right before the commit: the moment a crash
+	// leaves the most behind. Crash tests Kill the loop there.
+	BeforeCommit func()
 
 	mu       sync.Mutex
 	built    map[tp]bool
@@ -312,11 +321,23 @@ func (l *TxLoop) Run(ctx context.Context) error {
 				handleErr = err
 				return
 			}
-			if handleErr = l.Stage.Handle(ctx, p.Records, emit); handleErr != nil {
+			outs, err := l.Stage.Handle(ctx, l.decode(p.Records))
+			if handleErr = err; err != nil {
 				return
+			}
+			for _, o := range outs {
+				rec, err := EncodeMessage(o)
+				if err != nil {
+					handleErr = err
+					return
+				}
+				emit(rec)
 			}
 			l.maybeSnapshot(p.Topic, p.Partition, len(p.Records), p.Records[len(p.Records)-1].Offset+1, emit)
 		})
+		if l.BeforeCommit != nil && handleErr == nil {
+			l.BeforeCommit()
+		}
 		if l.killed.Load() {
 			return l.waitKilled()
 		}
@@ -459,7 +480,11 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 	}
 	start := time.Now()
 	from, restored := l.restore(ctx, topic, partition, upTo)
-	n, err := ReadPartition(ctx, l.Brokers, topic, partition, from, upTo, l.Stage.Fold)
+	n, err := ReadPartition(ctx, l.Brokers, topic, partition, from, upTo, func(r *kgo.Record) {
+		if m, err := DecodeMessage(r); err == nil {
+			l.Stage.Fold(m)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("rebuild %s/%d: %w", topic, partition, err)
 	}
@@ -470,6 +495,22 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 	l.Log.Info("state rebuilt", "group", l.Group, "topic", topic, "partition", partition,
 		"from_snapshot", restored, "from", from, "up_to", upTo, "records", n, "took", time.Since(start).String())
 	return nil
+}
+
+// decode turns a partition's records into the stage's messages. A record
+// that does not decode cannot be handled, now or ever: it is logged and
+// skipped, its offset committed with the others.
+func (l *TxLoop) decode(recs []*kgo.Record) []events.Message {
+	in := make([]events.Message, 0, len(recs))
+	for _, r := range recs {
+		m, err := DecodeMessage(r)
+		if err != nil {
+			l.Log.Error("skipping undecodable record", "group", l.Group, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			continue
+		}
+		in = append(in, m)
+	}
+	return in
 }
 
 // ReadPartition calls fn for every committed record of a partition with

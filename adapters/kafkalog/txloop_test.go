@@ -6,24 +6,43 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
 )
 
 const (
-	in   = "in"
-	out  = "out"
+	in   = kafkalog.OrgEvents
+	out  = kafkalog.MessageEvents
 	snap = "snap"
 )
+
+// sumCampaign keys every output, so they all land in one partition.
+var sumCampaign = uuid.MustParse("019b4b56-e704-7c30-83a0-527df63c3e00")
+
+// number is an event carrying an integer (a credit of that amount).
+func number(n int64) events.Envelope {
+	e, err := events.New(uuid.New(), uuid.Nil, sumCampaign, events.FundsCreditedV1{Amount: n, Currency: "AOA"}, time.Now(), "", uuid.Nil, "test")
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func numberOf(e events.Envelope) int64 {
+	var c events.FundsCreditedV1
+	_ = e.Decode(&c)
+	return c.Amount
+}
 
 // summer keeps, per partition, the sum of the integers it consumed and
 // emits the running sum for each: any lost or doubled input, or a wrong
@@ -32,30 +51,28 @@ type summer struct {
 	mu     sync.Mutex
 	sums   map[int32]int64
 	folded atomic.Int64
-	// onHandle runs after a batch's outputs are emitted.
-	onHandle func()
+	// onSnapshot runs when the loop snapshots a partition, which it does
+	// after the batch's outputs are produced, before the commit.
+	onSnapshot func()
 }
 
 func newSummer() *summer { return &summer{sums: map[int32]int64{}} }
 
-func (s *summer) add(r *kgo.Record) int64 {
-	n, _ := strconv.ParseInt(string(r.Value), 10, 64)
+func (s *summer) add(m events.Message) int64 {
+	n := numberOf(m.Event)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sums[r.Partition] += n
-	return s.sums[r.Partition]
+	s.sums[m.At.Shard] += n
+	return s.sums[m.At.Shard]
 }
 
-func (s *summer) Fold(r *kgo.Record) { s.folded.Add(1); s.add(r) }
-func (s *summer) Handle(_ context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	for _, r := range recs {
-		sum := s.add(r)
-		emit(&kgo.Record{Topic: out, Key: []byte("x"), Value: []byte(strconv.FormatInt(sum, 10))})
+func (s *summer) Fold(m events.Message) { s.folded.Add(1); s.add(m) }
+func (s *summer) Handle(_ context.Context, in []events.Message) ([]events.Message, error) {
+	var outs []events.Message
+	for _, m := range in {
+		outs = append(outs, events.OnMessageStream(number(s.add(m))))
 	}
-	if s.onHandle != nil {
-		s.onHandle()
-	}
-	return nil
+	return outs, nil
 }
 func (s *summer) Forget(_ string, p int32) {
 	s.mu.Lock()
@@ -63,6 +80,9 @@ func (s *summer) Forget(_ string, p int32) {
 	delete(s.sums, p)
 }
 func (s *summer) Snapshot(_ string, p int32) (json.RawMessage, error) {
+	if s.onSnapshot != nil {
+		s.onSnapshot()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return json.Marshal(s.sums[p])
@@ -113,7 +133,9 @@ func (e *env) produce(from, to int) {
 	e.t.Helper()
 	var recs []*kgo.Record
 	for i := from; i < to; i++ {
-		recs = append(recs, &kgo.Record{Topic: in, Partition: 0, Value: []byte(strconv.Itoa(i))})
+		r := kafkalog.Encode(in, uuid.Nil, number(int64(i)))
+		r.Partition = 0
+		recs = append(recs, r)
 	}
 	if err := e.cl.ProduceSync(e.t.Context(), recs...).FirstErr(); err != nil {
 		e.t.Fatal(err)
@@ -131,8 +153,11 @@ func (e *env) outputs() []int64 {
 	var sums []int64
 	ends.Each(func(end kadm.ListedOffset) {
 		if _, err := kafkalog.ReadPartition(e.t.Context(), e.brokers, out, end.Partition, 0, end.Offset, func(r *kgo.Record) {
-			n, _ := strconv.ParseInt(string(r.Value), 10, 64)
-			sums = append(sums, n)
+			ev, err := kafkalog.Decode(r)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			sums = append(sums, numberOf(ev))
 		}); err != nil {
 			e.t.Fatal(err)
 		}
@@ -254,7 +279,7 @@ func TestKilledLoopRestartsExactlyOnce(t *testing.T) {
 	s := newSummer()
 	l := e.loop(s, "a")
 	var kills atomic.Int32
-	s.onHandle = func() {
+	s.onSnapshot = func() {
 		if kills.Add(1) == 1 {
 			l.Kill()
 		}
@@ -303,13 +328,22 @@ func TestRestartResumesPromptly(t *testing.T) {
 
 // EnsureTopics is idempotent: a restart finds every topic in place.
 func TestEnsureTopicsTwice(t *testing.T) {
-	e := newEnv(t, 1)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
 	for range 2 {
-		if err := kafkalog.EnsureTopics(t.Context(), e.cl, kafkalog.Layout{Partitions: 3}, []string{"a"}); err != nil {
+		if err := kafkalog.EnsureTopics(t.Context(), cl, kafkalog.Layout{Partitions: 3}, []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tds, err := kadm.NewClient(e.cl).ListTopics(t.Context(), kafkalog.ProcessorSnapshots, kafkalog.OrgEvents)
+	tds, err := kadm.NewClient(cl).ListTopics(t.Context(), kafkalog.ProcessorSnapshots, kafkalog.OrgEvents)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,22 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/directory"
 )
 
 // Directory holds the reference data: organisations, API keys and sender
 // IDs. These are administered, not derived from events.
 type Directory struct{ DB *pgxpool.Pool }
 
-var (
-	ErrNotFound = errors.New("not found")
+// The directory's records are the domain's (domain/directory).
+type (
+	Organisation = directory.Organisation
+	Sender       = directory.Sender
+	Key          = directory.Key
 )
+
+// ErrNotFound is directory.ErrNotFound.
+var ErrNotFound = directory.ErrNotFound
 
 // Principal is an authenticated API key.
 type Principal struct {
@@ -39,13 +46,6 @@ func (p Principal) HasScope(scope string) bool {
 		}
 	}
 	return false
-}
-
-type Organisation struct {
-	ID        uuid.UUID `json:"org_id"`
-	Name      string    `json:"name"`
-	Currency  string    `json:"currency"`
-	CreatedAt time.Time `json:"created_at"`
 }
 
 func (d Directory) CreateOrganisation(ctx context.Context, name, currency string) (Organisation, error) {
@@ -125,13 +125,6 @@ func (d Directory) SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecon
 	return err
 }
 
-type Sender struct {
-	RemitterID uuid.UUID `json:"remitter_id"`
-	OrgID      uuid.UUID `json:"org_id"`
-	Sender     string    `json:"sender"`
-	Status     string    `json:"status"`
-}
-
 func (d Directory) RegisterSender(ctx context.Context, org uuid.UUID, sender string) (Sender, error) {
 	s := Sender{RemitterID: uuid.Must(uuid.NewV7()), OrgID: org, Sender: sender, Status: "PENDING"}
 	_, err := d.DB.Exec(ctx, `INSERT INTO sender_ids (remitter_id, org_id, sender, status) VALUES ($1, $2, $3, $4)`,
@@ -170,21 +163,6 @@ func (d Directory) ListOrganisations(ctx context.Context) ([]Organisation, error
 		return nil
 	})
 	return out, err
-}
-
-// Key is an API key as administrators see it: never the secret, which is
-// not stored.
-type Key struct {
-	KeyID         uuid.UUID `json:"key_id"`
-	OrgID         uuid.UUID `json:"org_id"`
-	Prefix        string    `json:"prefix"`
-	Name          string    `json:"name"`
-	Scopes        []string  `json:"scopes"`
-	RatePerMinute int       `json:"rate_per_minute"`
-	// MessageRatePerSecond is the limit on Send Message.
-	MessageRatePerSecond int        `json:"message_rate_per_second"`
-	CreatedAt            time.Time  `json:"created_at"`
-	RevokedAt            *time.Time `json:"revoked_at"`
 }
 
 // Key reads one key.

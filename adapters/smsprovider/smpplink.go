@@ -17,7 +17,6 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smpp"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/receipts"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -285,9 +284,9 @@ func (l *Link) receipt(ctx context.Context, r *smpp.Receipt) error {
 			"smsc_message_id", r.MessageID, "stat", r.Stat)
 		return nil
 	}
-	rec, err := receipts.Encode(receipts.Raw{Provider: l.Name, Ref: r.MessageID, MessageID: e.message, CampaignID: e.campaign,
+	rec, err := kafkalog.EncodeMessage(events.OfReceipt(events.Receipt{Provider: l.Name, Ref: r.MessageID, MessageID: e.message, CampaignID: e.campaign,
 		OrgID: e.org, Index: e.idx, Part: e.part, Parts: e.parts, Stat: r.Stat, Err: r.Err, Done: r.Done, Raw: r.Raw,
-		ReceivedAt: time.Now().UTC()})
+		ReceivedAt: time.Now().UTC()}))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/stack"
@@ -17,26 +16,27 @@ import (
 	"ziett.co/campaigns/domain/events"
 )
 
-// failingOnce is a completion monitor whose next Handle that emits fails
-// after emitting, so its transaction aborts with the state it built.
+// failingOnce is a completion monitor whose next Handle that produces
+// something fails after producing it, so its transaction aborts with the
+// state it built.
 type failingOnce struct {
 	*complete.Monitor
 	armed atomic.Bool
 	fails atomic.Int32
 }
 
-var errOnce = errors.New("injected failure after emitting")
+var errOnce = errors.New("injected failure after producing")
 
-func (f *failingOnce) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	n := 0
-	if err := f.Monitor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) }); err != nil {
-		return err
+func (f *failingOnce) Handle(ctx context.Context, in []events.Message) ([]events.Message, error) {
+	out, err := f.Monitor.Handle(ctx, in)
+	if err != nil {
+		return nil, err
 	}
-	if n > 0 && f.armed.CompareAndSwap(true, false) {
+	if len(out) > 0 && f.armed.CompareAndSwap(true, false) {
 		f.fails.Add(1)
-		return errOnce
+		return nil, errOnce
 	}
-	return nil
+	return out, nil
 }
 
 // A stage whose transaction aborts after it emitted must not carry on with

@@ -54,7 +54,7 @@ func inbound(t *testing.T, e *stacktest.Env, from, text string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafkalog.NewAppender(e.Stack.Kafka).Append(ctx, kafkalog.Encode(kafkalog.OrgEvents, e.Demo.OrgID, env)); err != nil {
+	if err := kafkalog.NewAppender(e.Stack.Kafka).Append(ctx, events.OnOrgStream(env)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
@@ -29,6 +28,8 @@ type incarnation struct {
 	loop  *kafkalog.TxLoop
 	dead  atomic.Bool
 	kills *atomic.Int32
+	// pending asks for a crash right before the open transaction commits.
+	pending atomic.Bool
 }
 
 // crash kills the incarnation like a power cut: mid-transaction if one is
@@ -39,6 +40,10 @@ func (i *incarnation) crash() {
 		i.loop.Kill()
 	}
 }
+
+// crashBeforeCommit crashes the incarnation once the outputs of the
+// transaction under way are produced, before it commits.
+func (i *incarnation) crashBeforeCommit() { i.pending.Store(true) }
 
 // supervisor restarts a loop every time it crashes, with fresh state (a new
 // process) and the same instance id, as an orchestrator would.
@@ -58,6 +63,11 @@ func (s *supervisor) run(ctx context.Context, t *testing.T, wg *sync.WaitGroup) 
 		for ctx.Err() == nil {
 			inc := &incarnation{kills: &s.kills}
 			inc.loop = s.make(inc)
+			inc.loop.BeforeCommit = func() {
+				if inc.pending.Load() {
+					inc.crash()
+				}
+			}
 			s.mu.Lock()
 			s.cur = inc
 			s.mu.Unlock()
@@ -94,9 +104,9 @@ type plan struct {
 	afterAccept     map[int]bool // crash right after the provider accepted the n-th message
 }
 
-// crashingProcessor may crash its incarnation after a Handle that emitted,
-// while the transaction is still open, or before handling a debit it
-// wrote itself.
+// crashingProcessor may crash its incarnation after a Handle that produced
+// something, while the transaction is still open with its outputs
+// produced, or before handling a debit it wrote itself.
 type crashingProcessor struct {
 	*process.Processor
 	inc      *incarnation
@@ -104,22 +114,21 @@ type crashingProcessor struct {
 	readBack *atomic.Int32
 }
 
-func (c *crashingProcessor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
+func (c *crashingProcessor) Handle(ctx context.Context, in []events.Message) ([]events.Message, error) {
 	// A debit committed but not yet read back is pending in the state a
 	// snapshot of that commit holds: crashing here makes the restart
 	// depend on it.
-	for _, r := range recs {
-		if ev, err := kafkalog.Decode(r); err == nil && ev.Type == events.FundsDebited && c.readBack.Add(-1) >= 0 {
+	for _, m := range in {
+		if m.Event.Type == events.FundsDebited && c.readBack.Add(-1) >= 0 {
 			c.inc.crash()
-			return nil
+			return nil, nil
 		}
 	}
-	n := 0
-	err := c.Processor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) })
-	if err == nil && n > 0 && c.kills.Add(-1) >= 0 {
-		c.inc.crash()
+	out, err := c.Processor.Handle(ctx, in)
+	if err == nil && len(out) > 0 && c.kills.Add(-1) >= 0 {
+		c.inc.crashBeforeCommit()
 	}
-	return err
+	return out, err
 }
 
 type crashingMonitor struct {
@@ -128,13 +137,12 @@ type crashingMonitor struct {
 	kills *atomic.Int32
 }
 
-func (c *crashingMonitor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	n := 0
-	err := c.Monitor.Handle(ctx, recs, func(r *kgo.Record) { n++; emit(r) })
-	if err == nil && n > 0 && c.kills.Add(-1) >= 0 {
-		c.inc.crash()
+func (c *crashingMonitor) Handle(ctx context.Context, in []events.Message) ([]events.Message, error) {
+	out, err := c.Monitor.Handle(ctx, in)
+	if err == nil && len(out) > 0 && c.kills.Add(-1) >= 0 {
+		c.inc.crashBeforeCommit()
 	}
-	return err
+	return out, err
 }
 
 var errDead = errors.New("process is dead")

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/projections/campaigns"
@@ -59,7 +60,7 @@ func ReceiptsLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
 // NewDispatcher is one provider's dispatcher as Start builds it.
 func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
 	return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
-		Intents: &dispatch.PGIntents{DB: db}, Limit: rules.Throughput[provider],
+		Intents: &postgres.DispatchClaims{DB: db}, Limit: rules.Throughput[provider],
 		Controls: campaigns.Reader{DB: db}}
 }
 
@@ -84,7 +85,7 @@ func fairFetch(l *kafkalog.TxLoop) *kafkalog.TxLoop {
 func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Provider, budget *dispatch.Budget) (bulk, priority *dispatch.Dispatcher) {
 	mk := func(prio bool, conc int) *dispatch.Dispatcher {
 		return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: conc, Log: cfg.Log,
-			Intents: &dispatch.PGIntents{DB: db}, Budget: budget, Priority: prio}
+			Intents: &postgres.DispatchClaims{DB: db}, Budget: budget, Priority: prio}
 	}
 	bulk, priority = mk(false, 64), mk(true, 16)
 	// Campaigns can be paused and cancelled; single messages cannot, so

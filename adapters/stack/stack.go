@@ -104,9 +104,11 @@ const DefaultProjectorMembers = 3
 
 // Stack is a running set of components.
 type Stack struct {
-	DB        *pgxpool.Pool
-	Kafka     *kgo.Client
-	Admin     admin.Service
+	DB    *pgxpool.Pool
+	Kafka *kgo.Client
+	Admin admin.Service
+	// Directory is the store of organisations, keys and sender IDs.
+	Directory postgres.Directory
 	Addr      string // the API's listen address, when it runs
 	Providers map[string]*smsprovider.Simulated
 	// Links are the providers reached over SMPP.
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	appender := kafkalog.NewAppender(cl)
 	dir := postgres.Directory{DB: db}
-	s := &Stack{DB: db, Kafka: cl, Admin: admin.Service{Dir: dir, Log: appender}, Rules: rules,
+	s := &Stack{DB: db, Kafka: cl, Admin: admin.Service{Dir: dir, Log: appender}, Directory: dir, Rules: rules,
 		cancel: cancel, Providers: map[string]*smsprovider.Simulated{}, Links: map[string]*smsprovider.Link{}}
 	s.Metrics = obs
 	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
@@ -221,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(API) {
 		acc := &accept.Service{Senders: dir, Log: appender, Rules: rules, Logger: cfg.Log,
-			Ledger: ledger.Reader{DB: db}, Stream: accept.KafkaStream{Client: cl, Brokers: cfg.Brokers},
+			Ledger: ledger.Reader{DB: db}, Stream: kafkalog.OrgStream{Client: cl, Brokers: cfg.Brokers},
 			Claims: postgres.Idempotency{DB: db}}
 		api := &httpapi.Server{
 			Auth:           dir,

@@ -21,6 +21,7 @@ import (
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
+	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
 )
 
@@ -75,7 +76,7 @@ type lazyAppender struct {
 	cl      *kgo.Client
 }
 
-func (l *lazyAppender) Append(ctx context.Context, recs ...*kgo.Record) error {
+func (l *lazyAppender) Append(ctx context.Context, msgs ...events.Message) error {
 	if l.cl == nil {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(l.brokers...))
 		if err != nil {
@@ -87,7 +88,7 @@ func (l *lazyAppender) Append(ctx context.Context, recs ...*kgo.Record) error {
 	// allows; an operator wants an answer.
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafkalog.NewAppender(l.cl).Append(actx, recs...); err != nil {
+	if err := kafkalog.NewAppender(l.cl).Append(actx, msgs...); err != nil {
 		return fmt.Errorf("kafka %s: %w", strings.Join(l.brokers, ","), err)
 	}
 	return nil

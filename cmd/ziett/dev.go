@@ -209,7 +209,7 @@ func ensureDemo(ctx context.Context, st *stack.Stack, path string) (admin.Demo, 
 	base := "http://" + st.Addr
 	var d admin.Demo
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &d) == nil {
-		if _, err := st.Admin.Dir.Authenticate(ctx, d.APIKey); err == nil {
+		if _, err := st.Directory.Authenticate(ctx, d.APIKey); err == nil {
 			d.BaseURL = base
 			return d, writeJSONFile(path, d)
 		}

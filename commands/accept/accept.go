@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
@@ -53,9 +51,9 @@ type Senders interface {
 	ApprovedSender(ctx context.Context, org, remitter uuid.UUID) (string, error)
 }
 
-// Appender appends records durably.
+// Appender appends events to their streams durably.
 type Appender interface {
-	Append(ctx context.Context, recs ...*kgo.Record) error
+	Append(ctx context.Context, msgs ...events.Message) error
 }
 
 // Ledger is the ledger read model (projections/ledger).
@@ -212,7 +210,7 @@ func (s *Service) append(ctx context.Context, c Caller, campaignID, eventID uuid
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timings.withDefaults().AppendTimeout)
 	defer cancel()
-	return s.Log.Append(actx, kafkalog.Encode(kafkalog.OrgEvents, c.OrgID, env))
+	return s.Log.Append(actx, events.OnOrgStream(env))
 }
 
 // checkFunds refuses a campaign whose estimate exceeds what the ledger

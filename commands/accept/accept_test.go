@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
@@ -93,11 +90,11 @@ func (fixedLedger) Position(context.Context, int32) (int64, error)              
 
 type memLog struct {
 	mu   sync.Mutex
-	recs []*kgo.Record
+	recs []events.Message
 	fail error
 }
 
-func (l *memLog) Append(_ context.Context, recs ...*kgo.Record) error {
+func (l *memLog) Append(_ context.Context, recs ...events.Message) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
@@ -201,28 +198,3 @@ func TestEstimateBoundsProcessorCost(t *testing.T) {
 	}
 }
 
-// PartitionOf names the partition the appender's client writes an
-// organisation's events to.
-func TestPartitionOfMatchesProducer(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(8, kafkalog.OrgEvents))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for range 50 {
-		org := uuid.Must(uuid.NewV7())
-		env, _ := events.New(uuid.New(), org, uuid.Nil, events.FundsCreditedV1{Amount: 1}, time.Now(), "", uuid.Nil, "test")
-		res := cl.ProduceSync(t.Context(), kafkalog.Encode(kafkalog.OrgEvents, org, env))
-		if err := res.FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := PartitionOf(org, 8), res[0].Record.Partition; got != want {
-			t.Fatalf("org %s: PartitionOf says %d, the producer wrote to %d", org, got, want)
-		}
-	}
-}

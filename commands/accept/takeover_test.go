@@ -32,7 +32,7 @@ func TestTakeOverReadsTheLogPastALaggingLedger(t *testing.T) {
 	claims := &memClaims{rows: map[string]*Claim{}}
 	s := service(fixedLedger{balance: 1 << 40}, claims, nil)
 	s.Log = kafkalog.NewAppender(cl)
-	s.Stream = KafkaStream{Client: cl, Brokers: c.ListenAddrs()}
+	s.Stream = kafkalog.OrgStream{Client: cl, Brokers: c.ListenAddrs()}
 	org := uuid.Must(uuid.NewV7())
 	caller := Caller{OrgID: org}
 	req := request(t)
@@ -57,7 +57,7 @@ func TestTakeOverReadsTheLogPastALaggingLedger(t *testing.T) {
 	}
 	accepted := func(id uuid.UUID) int {
 		t.Helper()
-		p := PartitionOf(org, 8)
+		p := kafkalog.PartitionOf(org, 8)
 		ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), kafkalog.OrgEvents)
 		if err != nil {
 			t.Fatal(err)

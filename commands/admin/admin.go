@@ -14,24 +14,41 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/directory"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
 	"ziett.co/campaigns/domain/text"
 )
 
-// Appender appends records durably.
+// Appender appends events to their streams durably.
 type Appender interface {
-	Append(ctx context.Context, recs ...*kgo.Record) error
+	Append(ctx context.Context, msgs ...events.Message) error
+}
+
+// Directory stores organisations, keys and sender IDs (adapters/postgres
+// implements it). Reads of a missing record return directory.ErrNotFound.
+type Directory interface {
+	CreateOrganisation(ctx context.Context, name, currency string) (directory.Organisation, error)
+	Organisation(ctx context.Context, id uuid.UUID) (directory.Organisation, error)
+	ListOrganisations(ctx context.Context) ([]directory.Organisation, error)
+	// CreateKey stores a new key and returns its id and its secret, which
+	// is shown once and never stored.
+	CreateKey(ctx context.Context, org uuid.UUID, name string, scopes []string) (uuid.UUID, string, error)
+	Key(ctx context.Context, id uuid.UUID) (directory.Key, error)
+	ListKeys(ctx context.Context, org uuid.UUID) ([]directory.Key, error)
+	RevokeKey(ctx context.Context, id uuid.UUID) error
+	SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) error
+	SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecond int) error
+	RegisterSender(ctx context.Context, org uuid.UUID, sender string) (directory.Sender, error)
+	ApproveSender(ctx context.Context, id uuid.UUID) error
+	ListSenders(ctx context.Context, org uuid.UUID) ([]directory.Sender, error)
 }
 
 // Service performs administrative operations.
 type Service struct {
-	Dir postgres.Directory
+	Dir Directory
 	Log Appender
 }
 
@@ -52,31 +69,31 @@ const MaxRatePerMinute = 1_000_000
 
 // CreateOrganisation creates an organisation. The service runs in one
 // currency (pricing.Currency); currency may be empty for that one.
-func (s Service) CreateOrganisation(ctx context.Context, name, currency string) (postgres.Organisation, error) {
+func (s Service) CreateOrganisation(ctx context.Context, name, currency string) (directory.Organisation, error) {
 	name = strings.TrimSpace(name)
 	if p := text.Problem(name, text.Line); p != "" {
-		return postgres.Organisation{}, invalid("organisation name: %s", p)
+		return directory.Organisation{}, invalid("organisation name: %s", p)
 	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
-		return postgres.Organisation{}, invalid("organisation name must have 1 to 200 characters")
+		return directory.Organisation{}, invalid("organisation name must have 1 to 200 characters")
 	}
 	if currency == "" {
 		currency = pricing.Currency
 	}
 	if currency != pricing.Currency {
-		return postgres.Organisation{}, invalid("currency must be %s, the service's only currency", pricing.Currency)
+		return directory.Organisation{}, invalid("currency must be %s, the service's only currency", pricing.Currency)
 	}
 	return s.Dir.CreateOrganisation(ctx, name, currency)
 }
 
 // ListOrganisations lists every organisation.
-func (s Service) ListOrganisations(ctx context.Context) ([]postgres.Organisation, error) {
+func (s Service) ListOrganisations(ctx context.Context) ([]directory.Organisation, error) {
 	return s.Dir.ListOrganisations(ctx)
 }
 
 func (s Service) organisation(ctx context.Context, org uuid.UUID) error {
 	_, err := s.Dir.Organisation(ctx, org)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, directory.ErrNotFound) {
 		return invalid("organisation %s does not exist", org)
 	}
 	return err
@@ -103,13 +120,13 @@ func (s Service) Credit(ctx context.Context, org uuid.UUID, amount int64, refere
 	if err != nil {
 		return uuid.Nil, err
 	}
-	return id, s.Log.Append(ctx, kafkalog.Encode(kafkalog.OrgEvents, org, env))
+	return id, s.Log.Append(ctx, events.OnOrgStream(env))
 }
 
 // NewKey is a freshly created key with its secret, which exists only here:
 // the directory keeps a hash.
 type NewKey struct {
-	postgres.Key
+	directory.Key
 	Secret string `json:"api_key"`
 }
 
@@ -154,27 +171,27 @@ func (s Service) CreateKey(ctx context.Context, org uuid.UUID, name string, scop
 }
 
 // RevokeKey revokes a key; the next request with it is refused.
-func (s Service) RevokeKey(ctx context.Context, id uuid.UUID) (postgres.Key, error) {
+func (s Service) RevokeKey(ctx context.Context, id uuid.UUID) (directory.Key, error) {
 	if err := s.Dir.RevokeKey(ctx, id); err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
-			return postgres.Key{}, invalid("key %s does not exist or is already revoked", id)
+		if errors.Is(err, directory.ErrNotFound) {
+			return directory.Key{}, invalid("key %s does not exist or is already revoked", id)
 		}
-		return postgres.Key{}, err
+		return directory.Key{}, err
 	}
 	return s.Dir.Key(ctx, id)
 }
 
 // SetKeyRate changes a key's limit on the batch endpoint, from the next
 // request on.
-func (s Service) SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) (postgres.Key, error) {
+func (s Service) SetKeyRate(ctx context.Context, id uuid.UUID, perMinute int) (directory.Key, error) {
 	if perMinute < 1 || perMinute > MaxRatePerMinute {
-		return postgres.Key{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
+		return directory.Key{}, invalid("rate must be between 1 and %d requests per minute", MaxRatePerMinute)
 	}
 	if err := s.Dir.SetKeyRate(ctx, id, perMinute); err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
-			return postgres.Key{}, invalid("key %s does not exist", id)
+		if errors.Is(err, directory.ErrNotFound) {
+			return directory.Key{}, invalid("key %s does not exist", id)
 		}
-		return postgres.Key{}, err
+		return directory.Key{}, err
 	}
 	return s.Dir.Key(ctx, id)
 }
@@ -184,21 +201,21 @@ const MaxMessageRatePerSecond = 100_000
 
 // SetKeyMessageRate changes a key's limit on Send Message (POST
 // /c/v1/messages), in requests per second, from the next request on.
-func (s Service) SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecond int) (postgres.Key, error) {
+func (s Service) SetKeyMessageRate(ctx context.Context, id uuid.UUID, perSecond int) (directory.Key, error) {
 	if perSecond < 1 || perSecond > MaxMessageRatePerSecond {
-		return postgres.Key{}, invalid("rate must be between 1 and %d requests per second", MaxMessageRatePerSecond)
+		return directory.Key{}, invalid("rate must be between 1 and %d requests per second", MaxMessageRatePerSecond)
 	}
 	if err := s.Dir.SetKeyMessageRate(ctx, id, perSecond); err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
-			return postgres.Key{}, invalid("key %s does not exist", id)
+		if errors.Is(err, directory.ErrNotFound) {
+			return directory.Key{}, invalid("key %s does not exist", id)
 		}
-		return postgres.Key{}, err
+		return directory.Key{}, err
 	}
 	return s.Dir.Key(ctx, id)
 }
 
 // ListKeys lists an organisation's keys, revoked ones included.
-func (s Service) ListKeys(ctx context.Context, org uuid.UUID) ([]postgres.Key, error) {
+func (s Service) ListKeys(ctx context.Context, org uuid.UUID) ([]directory.Key, error) {
 	if err := s.organisation(ctx, org); err != nil {
 		return nil, err
 	}
@@ -211,12 +228,12 @@ func (s Service) ListKeys(ctx context.Context, org uuid.UUID) ([]postgres.Key, e
 var senderPattern = regexp.MustCompile(`^(?:[A-Za-z0-9][A-Za-z0-9 ]{0,10}|\+?[0-9]{1,15})$`)
 
 // RegisterSender registers a sender ID, PENDING until approved.
-func (s Service) RegisterSender(ctx context.Context, org uuid.UUID, sender string) (postgres.Sender, error) {
+func (s Service) RegisterSender(ctx context.Context, org uuid.UUID, sender string) (directory.Sender, error) {
 	if !senderPattern.MatchString(sender) {
-		return postgres.Sender{}, invalid("sender %q must be 1 to 11 letters, digits or spaces, or a number of up to 15 digits", sender)
+		return directory.Sender{}, invalid("sender %q must be 1 to 11 letters, digits or spaces, or a number of up to 15 digits", sender)
 	}
 	if err := s.organisation(ctx, org); err != nil {
-		return postgres.Sender{}, err
+		return directory.Sender{}, err
 	}
 	return s.Dir.RegisterSender(ctx, org, sender)
 }
@@ -224,14 +241,14 @@ func (s Service) RegisterSender(ctx context.Context, org uuid.UUID, sender strin
 // ApproveSender approves a sender ID, so campaigns may use it.
 func (s Service) ApproveSender(ctx context.Context, remitter uuid.UUID) error {
 	err := s.Dir.ApproveSender(ctx, remitter)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, directory.ErrNotFound) {
 		return invalid("sender ID %s does not exist", remitter)
 	}
 	return err
 }
 
 // ListSenders lists an organisation's sender IDs.
-func (s Service) ListSenders(ctx context.Context, org uuid.UUID) ([]postgres.Sender, error) {
+func (s Service) ListSenders(ctx context.Context, org uuid.UUID) ([]directory.Sender, error) {
 	if err := s.organisation(ctx, org); err != nil {
 		return nil, err
 	}

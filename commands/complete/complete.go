@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -77,7 +75,7 @@ const (
 	stateCancelled = "cancelled"
 )
 
-// Monitor is the kafkalog.Stage over message events. Its state is, per
+// Monitor is the stage over the message stream. Its state is, per
 // campaign still open, which messages have an outcome; message events are
 // keyed by campaign, so one partition holds everything a campaign needs.
 type Monitor struct {
@@ -105,9 +103,9 @@ func (m *Monitor) Open(partition int32) int { return len(m.part(partition).Open)
 
 func (m *Monitor) Forget(_ string, partition int32) { delete(m.parts, partition) }
 
-func (m *Monitor) Fold(r *kgo.Record) { m.apply(r, nil) } //nolint:errcheck // nil emit cannot fail
+func (m *Monitor) Fold(msg events.Message) { m.apply(msg, nil) } //nolint:errcheck // nil emit cannot fail
 
-// Snapshot implements kafkalog.Snapshotter. Closed campaigns older than
+// Snapshot implements the loop's snapshots (see adapters/kafkalog). Closed campaigns older than
 // the horizon are dropped first, which keeps snapshots bounded.
 func (m *Monitor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	s := m.part(partition)
@@ -119,7 +117,7 @@ func (m *Monitor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	return json.Marshal(s)
 }
 
-// Restore implements kafkalog.Snapshotter.
+// Restore implements the loop's snapshots.
 func (m *Monitor) Restore(_ string, partition int32, state json.RawMessage) error {
 	var s partState
 	if err := json.Unmarshal(state, &s); err != nil {
@@ -143,28 +141,26 @@ func (m *Monitor) Restore(_ string, partition int32, state json.RawMessage) erro
 	return nil
 }
 
-func (m *Monitor) Handle(_ context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	for _, r := range recs {
-		if err := m.apply(r, emit); err != nil {
-			return err
+// Handle counts outcomes and follows control events; it returns the
+// completions, refunds, requeued and cancelled messages they lead to.
+func (m *Monitor) Handle(_ context.Context, in []events.Message) ([]events.Message, error) {
+	var out []events.Message
+	emit := func(o events.Message) { out = append(out, o) }
+	for _, msg := range in {
+		if err := m.apply(msg, emit); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // apply counts one outcome; with a nil emit it only rebuilds state.
-func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
-	e, err := kafkalog.Decode(r)
-	if err != nil {
-		if emit != nil {
-			m.Log.Error("skipping undecodable record", "topic", r.Topic, "offset", r.Offset, "err", err)
-		}
-		return nil
-	}
+func (m *Monitor) apply(msg events.Message, emit func(events.Message)) error {
+	e := msg.Event
 	var o events.MessageOutcome
 	switch e.Type {
 	case events.CampaignPaused, events.CampaignResumed, events.CampaignCancelled, events.MessageHeld:
-		return m.applyControl(r.Partition, e, emit)
+		return m.applyControl(msg.At.Shard, e, emit)
 	case events.MessageCancelled:
 		var p events.MessageCancelledV1
 		if e.Decode(&p) != nil {
@@ -186,7 +182,7 @@ func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
 	default:
 		return nil
 	}
-	s := m.part(r.Partition)
+	s := m.part(msg.At.Shard)
 	if e.OccurredAt.After(s.Latest) {
 		s.Latest = e.OccurredAt
 	}
@@ -234,13 +230,13 @@ func (m *Monitor) apply(r *kgo.Record, emit func(*kgo.Record)) error {
 	return m.complete(e, t, emit)
 }
 
-func (m *Monitor) warn(emit func(*kgo.Record), msg string, e events.Envelope) {
+func (m *Monitor) warn(emit func(events.Message), msg string, e events.Envelope) {
 	if emit != nil {
 		m.Log.Error(msg, "event_id", e.ID, "campaign_id", e.CampaignID)
 	}
 }
 
-func (m *Monitor) complete(last events.Envelope, t *tally, emit func(*kgo.Record)) error {
+func (m *Monitor) complete(last events.Envelope, t *tally, emit func(events.Message)) error {
 	now := m.Now()
 	cid := last.CampaignID
 	// Ids derive from the campaign: completing is once per campaign.
@@ -249,7 +245,7 @@ func (m *Monitor) complete(last events.Envelope, t *tally, emit func(*kgo.Record
 		if err != nil {
 			return err
 		}
-		emit(kafkalog.Encode(kafkalog.OrgEvents, t.Org, env))
+		emit(events.OnOrgStream(env))
 		return nil
 	}
 	if t.Refund > 0 {
@@ -265,7 +261,7 @@ func (m *Monitor) complete(last events.Envelope, t *tally, emit func(*kgo.Record
 // no held message can be missed by a resume or a cancel: one held after the
 // resume is put back at once, one held after the cancel is cancelled.
 // With a nil emit it only rebuilds state.
-func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(events.Message)) error {
 	s := m.part(partition)
 	if _, done := s.Closed[e.CampaignID]; done {
 		return nil
@@ -323,23 +319,19 @@ func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(*kg
 }
 
 // requeue puts a held delivery back on its provider's queue.
-func requeue(d events.Delivery, emit func(*kgo.Record)) error {
+func requeue(d events.Delivery, emit func(events.Message)) error {
 	if emit == nil {
 		return nil
 	}
 	d.Requeued++
-	rec, err := kafkalog.EncodeDelivery(d)
-	if err != nil {
-		return err
-	}
-	emit(rec)
+	emit(events.ToDeliver(d))
 	return nil
 }
 
 // cancelMessage records that a held message will never be sent. Its id
 // derives from the message, as a dispatcher's cancellation of it would, so
 // there is one per message.
-func (m *Monitor) cancelMessage(cause events.Envelope, d events.Delivery, emit func(*kgo.Record)) error {
+func (m *Monitor) cancelMessage(cause events.Envelope, d events.Delivery, emit func(events.Message)) error {
 	if emit == nil {
 		return nil
 	}
@@ -352,6 +344,6 @@ func (m *Monitor) cancelMessage(cause events.Envelope, d events.Delivery, emit f
 	if err != nil {
 		return err
 	}
-	emit(kafkalog.Encode(kafkalog.MessageEvents, d.CampaignID, env))
+	emit(events.OnMessageStream(env))
 	return nil
 }

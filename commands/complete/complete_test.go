@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
+
+// messageLog names the log in snapshots; the monitor keys its state by shard only.
+const messageLog = "message-events"
 
 var (
 	org   = uuid.MustParse("019b4b56-e704-7c30-83a0-527df63c3e00")
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 )
 
-func outcome(t *testing.T, cid uuid.UUID, idx, total int, ok bool) *kgo.Record {
+func outcome(t *testing.T, cid uuid.UUID, idx, total int, ok bool) events.Message {
 	t.Helper()
 	o := events.MessageOutcome{MessageID: events.MessageID(cid, idx), Index: idx, CampaignTotal: total, Cost: 500, Currency: "AOA", Attempts: 1}
 	var p events.Payload = events.MessageSentV1{MessageOutcome: o}
@@ -30,20 +31,21 @@ func outcome(t *testing.T, cid uuid.UUID, idx, total int, ok bool) *kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafkalog.Encode(kafkalog.MessageEvents, cid, env)
+	return events.OnMessageStream(env)
 }
 
-func run(t *testing.T, m *Monitor, recs ...*kgo.Record) []events.Envelope {
+func run(t *testing.T, m *Monitor, recs ...events.Message) []events.Envelope {
 	t.Helper()
 	var out []events.Envelope
-	if err := m.Handle(context.Background(), recs, func(r *kgo.Record) {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}); err != nil {
+	got, err := m.Handle(context.Background(), recs)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range got {
+		if o.Stream != events.OrgStream {
+			t.Fatalf("%s on the %s stream", o.Event.Type, o.Stream)
+		}
+		out = append(out, o.Event)
 	}
 	return out
 }
@@ -93,15 +95,15 @@ func TestSnapshotMidCampaign(t *testing.T) {
 	a := NewMonitor(quiet)
 	done, open := uuid.New(), uuid.New()
 	run(t, a, outcome(t, done, 0, 1, true), outcome(t, open, 0, 12, true), outcome(t, open, 9, 12, false))
-	snap, err := a.Snapshot(kafkalog.MessageEvents, 0)
+	snap, err := a.Snapshot(messageLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := NewMonitor(quiet)
-	if err := b.Restore(kafkalog.MessageEvents, 0, snap); err != nil {
+	if err := b.Restore(messageLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
-	var rest []*kgo.Record
+	var rest []events.Message
 	for i := 1; i < 12; i++ {
 		if i != 9 {
 			rest = append(rest, outcome(t, open, i, 12, true))
@@ -116,7 +118,7 @@ func TestSnapshotMidCampaign(t *testing.T) {
 	if out[1].Decode(&c) != nil || c != (events.CampaignCompletedV1{Total: 12, Sent: 11, Failed: 1, Refunded: 500}) {
 		t.Fatalf("completion %+v", c)
 	}
-	if err := b.Restore(kafkalog.MessageEvents, 0, []byte(`{"open":{"`+open.String()+`":{"total":0,"seen":""}}}`)); err == nil {
+	if err := b.Restore(messageLog, 0, []byte(`{"open":{"`+open.String()+`":{"total":0,"seen":""}}}`)); err == nil {
 		t.Fatal("a tally of a campaign without messages was restored")
 	}
 }

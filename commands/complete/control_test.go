@@ -6,22 +6,20 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
-func controlRec(t *testing.T, cid uuid.UUID, p events.Payload) *kgo.Record {
+func controlRec(t *testing.T, cid uuid.UUID, p events.Payload) events.Message {
 	t.Helper()
 	env, err := events.New(uuid.New(), org, cid, p, time.Now(), "", uuid.Nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafkalog.Encode(kafkalog.MessageEvents, cid, env)
+	return events.OnMessageStream(env)
 }
 
-func held(t *testing.T, cid uuid.UUID, idx, total int) *kgo.Record {
+func held(t *testing.T, cid uuid.UUID, idx, total int) events.Message {
 	t.Helper()
 	return controlRec(t, cid, events.MessageHeldV1{Delivery: events.Delivery{
 		MessageID: events.MessageID(cid, idx), CampaignID: cid, OrgID: org, Index: idx, To: "+244923000000",
@@ -31,23 +29,16 @@ func held(t *testing.T, cid uuid.UUID, idx, total int) *kgo.Record {
 
 // what summarises outputs: "deliveries.unitel#idx" for a delivery put back,
 // the event type otherwise.
-func what(t *testing.T, recs []*kgo.Record) []string {
+func what(t *testing.T, recs []events.Message) []string {
 	t.Helper()
 	var out []string
 	for _, r := range recs {
-		if r.Topic == kafkalog.DeliveryTopic("unitel") {
-			d, err := kafkalog.DecodeDelivery(r)
-			if err != nil {
-				t.Fatal(err)
-			}
+		if r.Stream == events.Deliveries {
+			d := r.Delivery
 			out = append(out, "requeued#"+string(rune('0'+d.Index))+"/"+string(rune('0'+d.Requeued)))
 			continue
 		}
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(e.Type))
+		out = append(out, string(r.Event.Type))
 	}
 	return out
 }
@@ -57,20 +48,20 @@ func TestControl(t *testing.T) {
 	resumed := events.CampaignResumedV1{}
 	cancelled := events.CampaignCancelledV1{}
 	type step struct {
-		rec  func(t *testing.T, cid uuid.UUID) *kgo.Record
+		rec  func(t *testing.T, cid uuid.UUID) events.Message
 		want []string // outputs of this step
 	}
-	ctl := func(p events.Payload) func(*testing.T, uuid.UUID) *kgo.Record {
-		return func(t *testing.T, cid uuid.UUID) *kgo.Record { return controlRec(t, cid, p) }
+	ctl := func(p events.Payload) func(*testing.T, uuid.UUID) events.Message {
+		return func(t *testing.T, cid uuid.UUID) events.Message { return controlRec(t, cid, p) }
 	}
-	hold := func(idx int) func(*testing.T, uuid.UUID) *kgo.Record {
-		return func(t *testing.T, cid uuid.UUID) *kgo.Record { return held(t, cid, idx, 3) }
+	hold := func(idx int) func(*testing.T, uuid.UUID) events.Message {
+		return func(t *testing.T, cid uuid.UUID) events.Message { return held(t, cid, idx, 3) }
 	}
-	out := func(idx int, ok bool) func(*testing.T, uuid.UUID) *kgo.Record {
-		return func(t *testing.T, cid uuid.UUID) *kgo.Record { return outcome(t, cid, idx, 3, ok) }
+	out := func(idx int, ok bool) func(*testing.T, uuid.UUID) events.Message {
+		return func(t *testing.T, cid uuid.UUID) events.Message { return outcome(t, cid, idx, 3, ok) }
 	}
-	cancelledMsg := func(idx int) func(*testing.T, uuid.UUID) *kgo.Record {
-		return func(t *testing.T, cid uuid.UUID) *kgo.Record {
+	cancelledMsg := func(idx int) func(*testing.T, uuid.UUID) events.Message {
+		return func(t *testing.T, cid uuid.UUID) events.Message {
 			o := events.MessageOutcome{MessageID: events.MessageID(cid, idx), Index: idx, CampaignTotal: 3, Cost: 500, Currency: "AOA"}
 			return controlRec(t, cid, events.MessageCancelledV1{MessageOutcome: o})
 		}
@@ -120,12 +111,12 @@ func TestControl(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewMonitor(quiet)
 			cid := uuid.New()
-			var all []*kgo.Record
+			var all []events.Message
 			for i, s := range tc.steps {
 				r := s.rec(t, cid)
 				all = append(all, r)
-				var got []*kgo.Record
-				if err := m.Handle(t.Context(), []*kgo.Record{r}, func(o *kgo.Record) { got = append(got, o) }); err != nil {
+				got, err := m.Handle(t.Context(), []events.Message{r})
+				if err != nil {
 					t.Fatal(err)
 				}
 				if w := what(t, got); !slices.Equal(w, s.want) {

@@ -5,9 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -30,7 +28,7 @@ func (c Consent) Unsuppress(ctx context.Context, org uuid.UUID, e164 string) err
 
 func (c Consent) append(ctx context.Context, org uuid.UUID, numbers []string, on bool) error {
 	now := time.Now()
-	recs := make([]*kgo.Record, 0, len(numbers))
+	recs := make([]events.Message, 0, len(numbers))
 	for _, n := range numbers {
 		body := events.SuppressionV1{E164: n, Source: events.SuppressionByAPI}
 		var p events.Payload = events.NumberUnsuppressedV1{SuppressionV1: body}
@@ -41,7 +39,7 @@ func (c Consent) append(ctx context.Context, org uuid.UUID, numbers []string, on
 		if err != nil {
 			return err
 		}
-		recs = append(recs, kafkalog.Encode(kafkalog.OrgEvents, org, env))
+		recs = append(recs, events.OnOrgStream(env))
 	}
 	return c.Log.Append(ctx, recs...)
 }

@@ -12,18 +12,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 )
 
 const source = "api"
 
-// Appender appends records durably.
+// Appender appends events to their streams durably.
 type Appender interface {
-	Append(ctx context.Context, recs ...*kgo.Record) error
+	Append(ctx context.Context, msgs ...events.Message) error
 }
 
 // Campaigns reads a campaign's status from the read model.
@@ -79,7 +77,7 @@ func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.C
 	}
 	body := events.ControlV1{APIKeyID: apiKey.String()}
 	var p events.Payload
-	topic, key := kafkalog.MessageEvents, id
+	on := events.OnMessageStream
 	switch c {
 	case campaign.Pause:
 		p = events.CampaignPausedV1{ControlV1: body}
@@ -90,13 +88,13 @@ func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.C
 		// campaign still scheduled, or passes the cancellation on to the
 		// campaign's message stream once it was processed.
 		p = events.CampaignCancelledV1{ControlV1: body}
-		topic, key = kafkalog.OrgEvents, org
+		on = events.OnOrgStream
 	}
 	env, err := events.New(uuid.Must(uuid.NewV7()), org, id, p, time.Now(), "", uuid.Nil, source)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.Log.Append(ctx, kafkalog.Encode(topic, key, env)); err != nil {
+	if err := s.Log.Append(ctx, on(env)); err != nil {
 		return Result{}, fmt.Errorf("append %s: %w", p.EventType(), err)
 	}
 	return s.await(ctx, org, id, next)
@@ -174,14 +172,14 @@ func (s Scheduler) Release(ctx context.Context, now time.Time) error {
 	if err != nil || len(due) == 0 {
 		return err
 	}
-	recs := make([]*kgo.Record, 0, len(due))
+	recs := make([]events.Message, 0, len(due))
 	for id, org := range due {
 		env, err := events.New(events.DerivedID(id, events.CampaignReleased, 0), org, id,
 			events.CampaignReleasedV1{ReleasedAt: now.UTC()}, now, "", uuid.Nil, "scheduler")
 		if err != nil {
 			return err
 		}
-		recs = append(recs, kafkalog.Encode(kafkalog.OrgEvents, org, env))
+		recs = append(recs, events.OnOrgStream(env))
 	}
 	return s.Log.Append(ctx, recs...)
 }

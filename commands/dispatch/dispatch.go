@@ -27,10 +27,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 )
@@ -101,7 +99,8 @@ type Intents interface {
 	// Claim durably records, before any of them is handed over, that the
 	// deliveries of the partition below offset end are about to be, and
 	// returns the mark it found: those below it were claimed before.
-	Claim(ctx context.Context, topic string, partition int32, end int64) (claimed int64, err error)
+	// A queue's shard is named by its log and shard (events.Position).
+	Claim(ctx context.Context, log string, shard int32, end int64) (claimed int64, err error)
 }
 
 // Retry bounds the attempts for transient failures. The whole budget runs
@@ -122,7 +121,8 @@ const DefaultCallTimeout = 10 * time.Second
 // batchSeconds is how much work at the rate limit one transaction takes.
 const batchSeconds = 5
 
-// Dispatcher is the kafkalog.Stage over one provider's queue. It keeps no
+// Dispatcher is the stage over one provider's queue: deliveries in, their
+// outcome events out. It keeps no
 // state that a fold could rebuild: what must survive it lives in Intents
 // and at the provider.
 type Dispatcher struct {
@@ -165,7 +165,7 @@ type Dispatcher struct {
 	share   float64
 }
 
-func (d *Dispatcher) Fold(*kgo.Record)     {}
+func (d *Dispatcher) Fold(events.Message)  {}
 func (d *Dispatcher) Forget(string, int32) {}
 
 // Share implements kafkalog.Sharing. Group members own disjoint sets of
@@ -264,29 +264,25 @@ func (d *Dispatcher) callTimeout() time.Duration {
 // Handle sends a batch concurrently and emits the outcomes in queue order.
 // Any error aborts the batch's transaction: its messages come back, and the
 // intents recorded here make sure none is handed over a second time.
-func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	claimed, err := d.claim(ctx, recs)
+func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.Message, error) {
+	claimed, err := d.claim(ctx, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dls := make([]events.Delivery, 0, len(recs))
-	already := make([]bool, 0, len(recs))
-	seen := make(map[uuid.UUID]bool, len(recs))
-	for _, r := range recs {
-		dl, err := kafkalog.DecodeDelivery(r)
-		if err != nil || dl.MessageID == uuid.Nil {
-			d.Log.Error("skipping undecodable delivery", "topic", r.Topic, "offset", r.Offset, "err", err)
-			continue
-		}
+	dls := make([]events.Delivery, 0, len(in))
+	already := make([]bool, 0, len(in))
+	seen := make(map[uuid.UUID]bool, len(in))
+	for _, m := range in {
+		dl := m.Delivery
 		if seen[dl.MessageID] {
 			continue
 		}
 		seen[dl.MessageID] = true
 		dls = append(dls, dl)
-		already = append(already, r.Offset < claimed[partitionOf{r.Topic, r.Partition}])
+		already = append(already, m.At.Offset < claimed[partitionOf{m.At.Log, m.At.Shard}])
 	}
 	if len(dls) == 0 {
-		return nil
+		return nil, nil
 	}
 	if g := d.controlGate(); g != nil {
 		ids := make([]uuid.UUID, 0, 4)
@@ -296,10 +292,10 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 			}
 		}
 		if err := g.prefetch(ctx, ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	outs := make([]*kgo.Record, len(dls))
+	outs := make([]events.Message, len(dls))
 	errs := make([]error, len(dls))
 	// A fixed set of workers per batch rather than a goroutine per
 	// message: each new goroutine grew its stack again for the provider
@@ -316,15 +312,12 @@ func (d *Dispatcher) Handle(ctx context.Context, recs []*kgo.Record, emit func(*
 	wg.Wait()
 	if ctx.Err() != nil {
 		// Stopping: one reason, not one per message.
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
-	for _, o := range outs {
-		emit(o)
-	}
-	return nil
+	return outs, nil
 }
 
 type partitionOf struct {
@@ -335,11 +328,11 @@ type partitionOf struct {
 // claim claims the batch's records, per partition (a batch holds one
 // partition's records, but nothing here depends on it), and returns the
 // marks found.
-func (d *Dispatcher) claim(ctx context.Context, recs []*kgo.Record) (map[partitionOf]int64, error) {
+func (d *Dispatcher) claim(ctx context.Context, in []events.Message) (map[partitionOf]int64, error) {
 	ends := map[partitionOf]int64{}
-	for _, r := range recs {
-		p := partitionOf{r.Topic, r.Partition}
-		ends[p] = max(ends[p], r.Offset+1)
+	for _, m := range in {
+		p := partitionOf{m.At.Log, m.At.Shard}
+		ends[p] = max(ends[p], m.At.Offset+1)
 	}
 	claimed := make(map[partitionOf]int64, len(ends))
 	if d.Intents == nil {
@@ -357,7 +350,7 @@ func (d *Dispatcher) claim(ctx context.Context, recs []*kgo.Record) (map[partiti
 
 // deliver hands one message over, or finds out what became of an earlier
 // handover when reconcile is set, and returns its outcome event.
-func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile bool) (*kgo.Record, error) {
+func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile bool) (events.Message, error) {
 	rt := d.retry()
 	m := Message{ID: dl.MessageID, CampaignID: dl.CampaignID, OrgID: dl.OrgID, Index: dl.Index,
 		To: dl.To, Sender: dl.Sender, Content: dl.Content, Segments: dl.Segments}
@@ -379,7 +372,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		if reconcile {
 			st, err := d.lookup(ctx, m.ID)
 			if err != nil {
-				return nil, err
+				return events.Message{}, err
 			}
 			switch st.State {
 			case Accepted:
@@ -392,13 +385,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 			reconcile = false
 		}
 		if err := d.wait(ctx); err != nil {
-			return nil, err
+			return events.Message{}, err
 		}
 		// Checked after the wait for the rate limit, right before the
 		// call, so a message that waited is not sent on a stale answer.
 		switch st, err := d.control(ctx, dl.CampaignID); {
 		case err != nil:
-			return nil, err
+			return events.Message{}, err
 		case st == campaign.StatusPaused:
 			held()
 			continue
@@ -419,7 +412,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 			break
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return events.Message{}, ctx.Err()
 		}
 		var pe *Error
 		refused := errors.As(err, &pe)
@@ -443,7 +436,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		d.Log.Debug("provider call failed; retrying", "provider", d.Name, "message_id", m.ID, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return events.Message{}, ctx.Err()
 		case <-time.After(backoff(rt, attempt)):
 		}
 	}
@@ -454,9 +447,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 	env, err := events.New(events.DerivedID(dl.MessageID, payload.EventType(), dl.Requeued), dl.OrgID, dl.CampaignID,
 		payload, time.Now(), dl.TraceID, dl.MessageID, source)
 	if err != nil {
-		return nil, err
+		return events.Message{}, err
 	}
-	return kafkalog.Encode(kafkalog.MessageEvents, dl.CampaignID, env), nil
+	return events.OnMessageStream(env), nil
 }
 
 // control is the campaign's pause or cancel status ("" when it runs).

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -64,29 +62,28 @@ func (m memIntents) Claim(_ context.Context, topic string, partition int32, end 
 
 var fast = Retry{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
 
-func delivery(t *testing.T) (*kgo.Record, events.Delivery) {
+func delivery(t *testing.T) (events.Message, events.Delivery) {
 	t.Helper()
 	cid := uuid.New()
 	d := events.Delivery{MessageID: events.MessageID(cid, 0), CampaignID: cid, OrgID: uuid.New(), To: "+244923456789",
 		Content: "Hi", Segments: 1, Cost: 500, Currency: "AOA", Provider: "unitel", CampaignTotal: 1}
-	r, err := kafkalog.EncodeDelivery(d)
+	m := events.ToDeliver(d)
+	m.At = events.Position{Log: "deliveries.unitel"}
+	return m, d
+}
+
+func dispatch(t *testing.T, d *Dispatcher, m events.Message) events.Envelope {
+	t.Helper()
+	var out []events.Envelope
+	outs, err := d.Handle(context.Background(), []events.Message{m, m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, d
-}
-
-func dispatch(t *testing.T, d *Dispatcher, r *kgo.Record) events.Envelope {
-	t.Helper()
-	var out []events.Envelope
-	if err := d.Handle(context.Background(), []*kgo.Record{r, r}, func(r *kgo.Record) {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
+	for _, o := range outs {
+		if o.Stream != events.MessageStream {
+			t.Fatalf("outcome on the %s stream", o.Stream)
 		}
-		out = append(out, e)
-	}); err != nil {
-		t.Fatal(err)
+		out = append(out, o.Event)
 	}
 	if len(out) != 1 {
 		t.Fatalf("%d outcomes for one message (given twice in the batch), want 1", len(out))
@@ -125,7 +122,7 @@ func TestDeliver(t *testing.T) {
 			p := &script{answers: tt.answers, taken: map[uuid.UUID]bool{}, takeOnError: tt.takeOnError}
 			in := memIntents{}
 			if tt.claimed {
-				in[partitionOf{r.Topic, r.Partition}] = r.Offset + 1
+				in[partitionOf{r.At.Log, r.At.Shard}] = r.At.Offset + 1
 			}
 			if tt.takenBefore {
 				p.taken[dl.MessageID] = true
@@ -141,7 +138,7 @@ func TestDeliver(t *testing.T) {
 				t.Fatalf("got %s code=%q sends=%d lookups=%d attempts=%d; want %s code=%q sends=%d lookups=%d attempts=%d",
 					e.Type, o.ErrorCode, p.sends, p.lookups, o.Attempts, tt.want, tt.code, tt.sends, tt.lookups, tt.attempts)
 			}
-			if in[partitionOf{r.Topic, r.Partition}] != r.Offset+1 {
+			if in[partitionOf{r.At.Log, r.At.Shard}] != r.At.Offset+1 {
 				t.Fatal("no claim recorded")
 			}
 			if e.ID != events.DerivedID(dl.MessageID, tt.want, 0) || e.CampaignID != dl.CampaignID || o.Cost != 500 {

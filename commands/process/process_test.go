@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/phone"
 	"ziett.co/campaigns/domain/pricing"
@@ -148,32 +146,41 @@ var (
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 )
 
-func rec(t *testing.T, offset int64, cid uuid.UUID, p events.Payload) *kgo.Record {
+// orgLog names the log in positions and snapshots; the processor keys its
+// state by shard only.
+const orgLog = "org-events"
+
+// at places an event on the organisation stream at offset.
+func at(offset int64, e events.Envelope) *events.Message {
+	m := events.OnOrgStream(e)
+	m.At = events.Position{Log: orgLog, Offset: offset}
+	return &m
+}
+
+func rec(t *testing.T, offset int64, cid uuid.UUID, p events.Payload) *events.Message {
 	t.Helper()
 	env, err := events.New(uuid.Must(uuid.NewV7()), org, cid, p, time.Now(), "", uuid.Nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := kafkalog.Encode(kafkalog.OrgEvents, org, env)
-	r.Offset = offset
-	return r
+	return at(offset, env)
 }
 
-func handle(t *testing.T, p *Processor, recs ...*kgo.Record) []events.Envelope {
+func handle(t *testing.T, p *Processor, msgs ...*events.Message) []events.Envelope {
 	t.Helper()
-	var out []events.Envelope
-	err := p.Handle(context.Background(), recs, func(r *kgo.Record) {
-		if r.Topic != kafkalog.OrgEvents {
-			return
-		}
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	})
+	in := make([]events.Message, len(msgs))
+	for i, m := range msgs {
+		in[i] = *m
+	}
+	outs, err := p.Handle(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var out []events.Envelope
+	for _, o := range outs {
+		if o.Stream == events.OrgStream {
+			out = append(out, o.Event)
+		}
 	}
 	return out
 }
@@ -202,7 +209,7 @@ func TestProcessorDebitsOnlyWhatTheBalanceCovers(t *testing.T) {
 		t.Fatalf("balance %d after a 1000 debit from 1200", p.Balance(0, org))
 	}
 	// Reading its own debit back must not subtract it twice.
-	handle(t, p, &kgo.Record{Topic: kafkalog.OrgEvents, Key: kafkalog.RecordKey(org), Value: out[1].Data, Headers: kafkalog.Encode(kafkalog.OrgEvents, org, out[1]).Headers, Offset: 2})
+	handle(t, p, at(2, out[1]))
 	if p.Balance(0, org) != 200 {
 		t.Fatalf("balance %d after reading the debit back", p.Balance(0, org))
 	}
@@ -228,18 +235,17 @@ func TestProcessorSnapshotKeepsPendingDebits(t *testing.T) {
 	a := NewProcessor(DefaultRules(), quiet)
 	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 5000, Currency: "AOA"}))
 	out := handle(t, a, rec(t, 1, uuid.New(), accepted("+244923456789")))
-	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	snap, err := a.Snapshot(orgLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := NewProcessor(DefaultRules(), quiet)
-	if err := b.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+	if err := b.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
-	debit := kafkalog.Encode(kafkalog.OrgEvents, org, out[1])
-	debit.Offset = 2
-	a.Fold(debit)
-	b.Fold(debit)
+	debit := at(2, out[1])
+	a.Fold(*debit)
+	b.Fold(*debit)
 	if a.Balance(0, org) != 4500 || b.Balance(0, org) != 4500 {
 		t.Fatalf("balances %d (original) and %d (restored), want 4500", a.Balance(0, org), b.Balance(0, org))
 	}
@@ -260,7 +266,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 		t.Fatalf("first CampaignAccepted: outputs %s", types(out))
 	}
 	again := *acc
-	again.Offset = 5
+	again.At.Offset = 5
 	if out := handle(t, a, &again); len(out) != 0 {
 		t.Fatalf("same CampaignAccepted again: outputs %s, want none", types(out))
 	}
@@ -268,23 +274,21 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 	// A processor that takes the partition over folds the log up to the
 	// duplicate: the credit, the first acceptance and its outputs.
 	b := NewProcessor(DefaultRules(), quiet)
-	b.Fold(credit)
-	b.Fold(acc)
+	b.Fold(*credit)
+	b.Fold(*acc)
 	for i, e := range out {
-		r := kafkalog.Encode(kafkalog.OrgEvents, org, e)
-		r.Offset = int64(2 + i)
-		b.Fold(r)
+		b.Fold(*at(int64(2+i), e))
 	}
 	if out := handle(t, b, &again); len(out) != 0 || b.Balance(0, org) != 4500 {
 		t.Fatalf("after a rebuild: outputs %s, balance %d; want none and 4500", types(out), b.Balance(0, org))
 	}
 
-	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	snap, err := a.Snapshot(orgLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := NewProcessor(DefaultRules(), quiet)
-	if err := c.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+	if err := c.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
 	if out := handle(t, c, &again); len(out) != 0 {
@@ -293,7 +297,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 
 	// Past the window the memory of it is dropped from snapshots.
 	a.Now = func() time.Time { return time.Now().Add(ProcessedWindow + time.Hour) }
-	if snap, err = a.Snapshot(kafkalog.OrgEvents, 0); err != nil {
+	if snap, err = a.Snapshot(orgLog, 0); err != nil {
 		t.Fatal(err)
 	}
 	var s snapshotState
@@ -329,31 +333,31 @@ func TestProcessorSendsASingleMessageOnThePriorityQueue(t *testing.T) {
 		return a
 	}
 	id := uuid.Must(uuid.NewV7())
-	var deliveries []*kgo.Record
+	var deliveries []events.Delivery
 	var out []events.Envelope
-	err := p.Handle(context.Background(), []*kgo.Record{rec(t, 1, id, msg("+244923456789"))}, func(r *kgo.Record) {
-		if r.Topic != kafkalog.OrgEvents {
-			deliveries = append(deliveries, r)
-			return
-		}
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	})
+	outs, err := p.Handle(context.Background(), []events.Message{*rec(t, 1, id, msg("+244923456789"))})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range outs {
+		switch o.Stream {
+		case events.OrgStream:
+			out = append(out, o.Event)
+		case events.Deliveries:
+			deliveries = append(deliveries, o.Delivery)
+		default:
+			t.Fatalf("output on the %s stream", o.Stream)
+		}
 	}
 	if types(out) != "CampaignProcessed,FundsDebited,MessagesEnqueued" || p.Balance(0, org) != 200 {
 		t.Fatalf("outputs %s, balance %d; want one 500 debit from 700", types(out), p.Balance(0, org))
 	}
-	if len(deliveries) != 1 || deliveries[0].Topic != kafkalog.PriorityDeliveryTopic("unitel") {
-		t.Fatalf("deliveries %v, want one on %s", deliveries, kafkalog.PriorityDeliveryTopic("unitel"))
+	if len(deliveries) != 1 || deliveries[0].Provider != "unitel" {
+		t.Fatalf("deliveries %v, want one to unitel", deliveries)
 	}
-	d, err := kafkalog.DecodeDelivery(deliveries[0])
-	if err != nil || d.MessageID != id || d.CampaignID != id || !d.Priority || d.CampaignTotal != 1 {
-		t.Fatalf("delivery %+v (%v), want message id = campaign id %s, priority, one message", d, err, id)
+	d := deliveries[0]
+	if d.MessageID != id || d.CampaignID != id || !d.Priority || d.CampaignTotal != 1 {
+		t.Fatalf("delivery %+v, want message id = campaign id %s, priority, one message", d, id)
 	}
 
 	out = handle(t, p, rec(t, 2, uuid.Must(uuid.NewV7()), msg("+244923456780")))

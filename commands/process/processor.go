@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/optout"
 )
@@ -28,7 +26,7 @@ type account struct {
 	balance int64
 }
 
-// Processor is the kafkalog.Stage over the organisation stream. Its state
+// Processor is the stage over the organisation stream. Its state
 // is each organisation's balance, a fold of FundsCredited, FundsDebited and
 // FundsRefunded; owning the partition makes it the only debit writer, so
 // the balance it checks cannot be spent concurrently elsewhere.
@@ -113,7 +111,7 @@ func (p *Processor) applySuppression(partition int32, e events.Envelope) bool {
 // inbound turns a stop or start keyword from a recipient into a change of
 // the organisation's suppression list, applied at once so that the next
 // campaign of the partition already skips the number.
-func (p *Processor) inbound(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+func (p *Processor) inbound(partition int32, e events.Envelope, emit func(events.Message)) error {
 	var in events.InboundMessageReceivedV1
 	if err := e.Decode(&in); err != nil {
 		p.Log.Error("skipping undecodable InboundMessageReceived", "event_id", e.ID, "err", err)
@@ -137,7 +135,7 @@ func (p *Processor) inbound(partition int32, e events.Envelope, emit func(*kgo.R
 	if err != nil {
 		return err
 	}
-	emit(kafkalog.Encode(kafkalog.OrgEvents, e.OrgID, env))
+	emit(events.OnOrgStream(env))
 	p.suppress(partition, e.OrgID, from, out.EventType() == events.NumberSuppressed)
 	return nil
 }
@@ -274,15 +272,12 @@ func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) er
 	return nil
 }
 
-func (p *Processor) Fold(r *kgo.Record) {
-	e, err := kafkalog.Decode(r)
-	if err != nil {
-		return
-	}
+func (p *Processor) Fold(m events.Message) {
+	e, partition := m.Event, m.At.Shard
 	switch e.Type {
 	case events.CampaignProcessed:
-		p.markProcessed(r.Partition, e.CampaignID, e.OccurredAt)
-		delete(p.scheduled[r.Partition], e.CampaignID)
+		p.markProcessed(partition, e.CampaignID, e.OccurredAt)
+		delete(p.scheduled[partition], e.CampaignID)
 		return
 	case events.CampaignScheduled:
 		// Folded from the processor's own record, which follows the
@@ -292,19 +287,19 @@ func (p *Processor) Fold(r *kgo.Record) {
 	case events.CampaignAccepted:
 		var c events.CampaignAcceptedV1
 		if e.Decode(&c) == nil && c.SendAt != nil {
-			if _, done := p.processed[r.Partition][e.CampaignID]; !done {
-				p.schedule(r.Partition, e, *c.SendAt)
+			if _, done := p.processed[partition][e.CampaignID]; !done {
+				p.schedule(partition, e, *c.SendAt)
 			}
 		}
 		return
 	case events.CampaignCancelled:
-		delete(p.scheduled[r.Partition], e.CampaignID)
+		delete(p.scheduled[partition], e.CampaignID)
 		return
 	}
-	if p.applySuppression(r.Partition, e) {
+	if p.applySuppression(partition, e) {
 		return
 	}
-	p.applyFunds(r.Partition, e)
+	p.applyFunds(partition, e)
 }
 
 // applyFunds folds balance-changing events; it reports whether e was one.
@@ -335,38 +330,39 @@ func (p *Processor) applyFunds(partition int32, e events.Envelope) bool {
 	return true
 }
 
-func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	for _, r := range recs {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			p.Log.Error("skipping undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			continue
-		}
-		if p.applyFunds(r.Partition, e) || p.applySuppression(r.Partition, e) {
+// Handle processes accepted campaigns (or schedules them), releases and
+// cancels scheduled ones, and turns stop and start keywords into
+// suppressions; it returns the events and deliveries that produces.
+func (p *Processor) Handle(ctx context.Context, in []events.Message) ([]events.Message, error) {
+	var outs []events.Message
+	emit := func(m events.Message) { outs = append(outs, m) }
+	for _, m := range in {
+		e, partition := m.Event, m.At.Shard
+		if p.applyFunds(partition, e) || p.applySuppression(partition, e) {
 			continue
 		}
 		switch e.Type {
 		case events.InboundMessageReceived:
-			if err := p.inbound(r.Partition, e, emit); err != nil {
-				return err
+			if err := p.inbound(partition, e, emit); err != nil {
+				return nil, err
 			}
 			continue
 		case events.CampaignReleased:
-			if err := p.release(r.Partition, e.CampaignID, emit); err != nil {
-				return err
+			if err := p.release(partition, e.CampaignID, emit); err != nil {
+				return nil, err
 			}
 			continue
 		case events.CampaignCancelled:
-			if err := p.cancel(r.Partition, e, emit); err != nil {
-				return err
+			if err := p.cancel(partition, e, emit); err != nil {
+				return nil, err
 			}
 			continue
 		case events.CampaignAccepted:
 		default:
 			continue
 		}
-		if _, done := p.processed[r.Partition][e.CampaignID]; done {
-			p.Log.Warn("skipping a campaign accepted again", "campaign_id", e.CampaignID, "event_id", e.ID, "offset", r.Offset)
+		if _, done := p.processed[partition][e.CampaignID]; done {
+			p.Log.Warn("skipping a campaign accepted again", "campaign_id", e.CampaignID, "event_id", e.ID, "offset", m.At.Offset)
 			continue
 		}
 		var c events.CampaignAcceptedV1
@@ -375,30 +371,30 @@ func (p *Processor) Handle(ctx context.Context, recs []*kgo.Record, emit func(*k
 			continue
 		}
 		if c.SendAt != nil && c.SendAt.After(p.Now()) {
-			if _, held := p.scheduled[r.Partition][e.CampaignID]; held {
+			if _, held := p.scheduled[partition][e.CampaignID]; held {
 				continue
 			}
 			env, err := events.New(events.DerivedID(e.ID, events.CampaignScheduled, 0), e.OrgID, e.CampaignID,
 				events.CampaignScheduledV1{SendAt: c.SendAt.UTC()}, p.Now(), e.TraceID, e.ID, source)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			emit(kafkalog.Encode(kafkalog.OrgEvents, e.OrgID, env))
-			p.schedule(r.Partition, e, *c.SendAt)
+			emit(events.OnOrgStream(env))
+			p.schedule(partition, e, *c.SendAt)
 			continue
 		}
-		if err := p.process(r.Partition, e, c, emit); err != nil {
-			return err
+		if err := p.process(partition, e, c, emit); err != nil {
+			return nil, err
 		}
-		p.markProcessed(r.Partition, e.CampaignID, p.Now())
+		p.markProcessed(partition, e.CampaignID, p.Now())
 	}
-	return nil
+	return outs, nil
 }
 
 // release processes a scheduled campaign whose send_at has come. A release
 // of a campaign that is not waiting (processed already, cancelled, or
 // released twice) does nothing.
-func (p *Processor) release(partition int32, campaign uuid.UUID, emit func(*kgo.Record)) error {
+func (p *Processor) release(partition int32, campaign uuid.UUID, emit func(events.Message)) error {
 	sc, ok := p.scheduled[partition][campaign]
 	if !ok {
 		return nil
@@ -420,7 +416,7 @@ func (p *Processor) release(partition int32, campaign uuid.UUID, emit func(*kgo.
 // cancel drops a scheduled campaign (nothing was debited, nothing is
 // sent), or passes the cancellation of a processed one on to its message
 // stream, where its unsent messages are cancelled and refunded.
-func (p *Processor) cancel(partition int32, e events.Envelope, emit func(*kgo.Record)) error {
+func (p *Processor) cancel(partition int32, e events.Envelope, emit func(events.Message)) error {
 	if _, ok := p.scheduled[partition][e.CampaignID]; ok {
 		delete(p.scheduled[partition], e.CampaignID)
 		return nil
@@ -432,11 +428,11 @@ func (p *Processor) cancel(partition int32, e events.Envelope, emit func(*kgo.Re
 	fwd.ID = events.DerivedID(e.ID, events.CampaignCancelled, 1)
 	fwd.CausationID = e.ID
 	fwd.Source = source
-	emit(kafkalog.Encode(kafkalog.MessageEvents, e.CampaignID, fwd))
+	emit(events.OnMessageStream(fwd))
 	return nil
 }
 
-func (p *Processor) process(partition int32, acc events.Envelope, c events.CampaignAcceptedV1, emit func(*kgo.Record)) error {
+func (p *Processor) process(partition int32, acc events.Envelope, c events.CampaignAcceptedV1, emit func(events.Message)) error {
 	now := p.Now()
 	org, cid := acc.OrgID, acc.CampaignID
 	out := func(t events.Type, pl events.Payload) (events.Envelope, error) {
@@ -444,7 +440,7 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		if err != nil {
 			return env, err
 		}
-		emit(kafkalog.Encode(kafkalog.OrgEvents, org, env))
+		emit(events.OnOrgStream(env))
 		return env, nil
 	}
 	list := p.suppressed[partition][org]
@@ -489,11 +485,7 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 			Cost: m.Cost, Currency: plan.Processed.Currency, Provider: m.Provider,
 			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID, Priority: c.IsMessage(),
 		}
-		rec, err := kafkalog.EncodeDelivery(d)
-		if err != nil {
-			return err
-		}
-		emit(rec)
+		emit(events.ToDeliver(d))
 	}
 	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: plan.Processed.ByProvider})
 	return err

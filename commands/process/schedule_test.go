@@ -5,9 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -60,32 +58,28 @@ func TestSchedule(t *testing.T) {
 			p := NewProcessor(DefaultRules(), quiet)
 			handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
 			cid := uuid.New()
-			var log []*kgo.Record
+			var log []*events.Message
 			for i, s := range tc.steps {
 				p.Now = func() time.Time { return s.at }
 				r := rec(t, int64(i+1), cid, s.p(cid))
 				log = append(log, r)
 				var out []events.Envelope
 				forwarded := false
-				err := p.Handle(t.Context(), []*kgo.Record{r}, func(o *kgo.Record) {
-					switch o.Topic {
-					case kafkalog.OrgEvents:
-						e, err := kafkalog.Decode(o)
-						if err != nil {
-							t.Fatal(err)
-						}
-						out = append(out, e)
-						log = append(log, o)
-					case kafkalog.MessageEvents:
-						e, err := kafkalog.Decode(o)
-						if err != nil || e.Type != events.CampaignCancelled || e.CampaignID != cid {
-							t.Fatalf("message-stream output %v %v", e.Type, err)
+				outs, err := p.Handle(t.Context(), []events.Message{*r})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range outs {
+					switch o.Stream {
+					case events.OrgStream:
+						out = append(out, o.Event)
+						log = append(log, at(int64(len(log)+1), o.Event))
+					case events.MessageStream:
+						if e := o.Event; e.Type != events.CampaignCancelled || e.CampaignID != cid {
+							t.Fatalf("message-stream output %v", e.Type)
 						}
 						forwarded = true
 					}
-				})
-				if err != nil {
-					t.Fatal(err)
 				}
 				if types(out) != s.want || forwarded != s.forwarded {
 					t.Fatalf("step %d: outputs %q forwarded %v, want %q forwarded %v", i, types(out), forwarded, s.want, s.forwarded)
@@ -95,14 +89,14 @@ func TestSchedule(t *testing.T) {
 			// a snapshot of it, holds the same scheduled campaigns.
 			f := NewProcessor(DefaultRules(), quiet)
 			for _, r := range log {
-				f.Fold(r)
+				f.Fold(*r)
 			}
-			snap, err := p.Snapshot(kafkalog.OrgEvents, 0)
+			snap, err := p.Snapshot(orgLog, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			s := NewProcessor(DefaultRules(), quiet)
-			if err := s.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+			if err := s.Restore(orgLog, 0, snap); err != nil {
 				t.Fatal(err)
 			}
 			if a, b, c := len(p.Scheduled(0)), len(f.Scheduled(0)), len(s.Scheduled(0)); a != b || a != c {
@@ -124,12 +118,12 @@ func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
 	c := accepted("+244923456789", "+244923456780")
 	c.SendAt = &later
 	handle(t, a, rec(t, 1, cid, c))
-	snap, err := a.Snapshot(kafkalog.OrgEvents, 0)
+	snap, err := a.Snapshot(orgLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := NewProcessor(DefaultRules(), quiet)
-	if err := b.Restore(kafkalog.OrgEvents, 0, snap); err != nil {
+	if err := b.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
 	b.Now = func() time.Time { return later }

@@ -2,12 +2,12 @@
 // events, exactly once per message.
 //
 // A provider link appends each receipt it is handed, matched to our
-// message, to the receipts topic (Raw, keyed by campaign) before it
+// message, to the receipts stream (an events.Receipt) before it
 // acknowledges it to the SMSC. An SMSC delivers a receipt again when our
 // acknowledgement did not reach it, so the topic can hold a receipt twice.
 // The Decider is the transactional stage over that topic: per message it
 // gathers its parts' receipts and, once every part has one, emits one
-// MessageDelivered or MessageUndelivered on the message topic in the same
+// MessageDelivered or MessageUndelivered on the message stream in the same
 // Kafka transaction as the consumed offsets. Its state (which messages are
 // decided, which parts are in) is a fold of the topic, snapshotted like the
 // completion monitor's, so a receipt read again after a crash, an abort or
@@ -21,68 +21,18 @@ import (
 	"log/slog"
 	"time"
 
-	fastjson "github.com/goccy/go-json"
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
 const source = "receipts"
-
-// Raw is one delivery receipt as an SMSC sent it, matched to the message
-// part it is about.
-type Raw struct {
-	Provider   string    `json:"provider"`
-	Ref        string    `json:"ref"`
-	MessageID  uuid.UUID `json:"message_id"`
-	CampaignID uuid.UUID `json:"campaign_id"`
-	OrgID      uuid.UUID `json:"org_id"`
-	Index      int       `json:"index"`
-	// Part is the part's position (0-based) among Parts.
-	Part  int    `json:"part"`
-	Parts int    `json:"parts"`
-	Stat  string `json:"stat"`
-	Err   string `json:"err"`
-	// Done is the receipt's done date (zero when it had none).
-	Done       time.Time `json:"done,omitzero"`
-	Raw        string    `json:"raw,omitempty"`
-	ReceivedAt time.Time `json:"received_at"`
-}
-
-// Encode is the record of r on the receipts topic, keyed by campaign so
-// that every part of a message, and every message of a campaign, is in one
-// partition.
-func Encode(r Raw) (*kgo.Record, error) {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	return &kgo.Record{Topic: kafkalog.Receipts, Key: kafkalog.RecordKey(r.CampaignID), Value: v}, nil
-}
-
-// Decode reads a record written by Encode.
-func Decode(rec *kgo.Record) (Raw, error) {
-	var r Raw
-	err := fastjson.Unmarshal(rec.Value, &r)
-	if err == nil && (r.MessageID == uuid.Nil || r.CampaignID == uuid.Nil || r.Parts < 1 || r.Part < 0 || r.Part >= r.Parts ||
-		r.Index < 0 || r.Index >= maxIndex || r.Parts > maxParts) {
-		err = fmt.Errorf("receipt %s/%d@%d: malformed", rec.Topic, rec.Partition, rec.Offset)
-	}
-	return r, err
-}
 
 // Horizon is how long a campaign's decided messages are remembered after
 // its last receipt, by the log's clock: a receipt delivered again after
 // that would be decided a second time. SMSCs deliver a receipt again
 // seconds to minutes after an unanswered attempt, and give up within hours.
 const Horizon = 48 * time.Hour
-
-const (
-	maxIndex = 1 << 20
-	maxParts = 255
-)
 
 // part is one part's receipt.
 type part struct {
@@ -123,7 +73,8 @@ type partState struct {
 	Latest time.Time `json:"latest"`
 }
 
-// Decider is the kafkalog.Stage over the receipts topic.
+// Decider is the stage over the receipts stream: receipts in, one
+// MessageDelivered or MessageUndelivered per message out.
 type Decider struct {
 	Log *slog.Logger
 	// Decided, when set, is told of every event emitted (metrics), by
@@ -148,15 +99,17 @@ func (d *Decider) part(p int32) *partState {
 
 func (d *Decider) Forget(_ string, partition int32) { delete(d.parts, partition) }
 
-func (d *Decider) Fold(r *kgo.Record) { d.apply(r, nil) } //nolint:errcheck // nil emit cannot fail
+func (d *Decider) Fold(m events.Message) { d.apply(m, nil) } //nolint:errcheck // nil out cannot fail
 
-func (d *Decider) Handle(_ context.Context, recs []*kgo.Record, emit func(*kgo.Record)) error {
-	for _, r := range recs {
-		if err := d.apply(r, emit); err != nil {
-			return err
+// Handle decides the messages the receipts complete.
+func (d *Decider) Handle(_ context.Context, in []events.Message) ([]events.Message, error) {
+	var out []events.Message
+	for _, m := range in {
+		if err := d.apply(m, &out); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // Snapshot implements kafkalog.Snapshotter; campaigns idle past the
@@ -177,11 +130,11 @@ func (d *Decider) Restore(_ string, partition int32, state json.RawMessage) erro
 		s.Campaigns = map[uuid.UUID]*campaign{}
 	}
 	for id, c := range s.Campaigns {
-		if c == nil || len(c.Decided) > maxIndex/8 {
+		if c == nil || len(c.Decided) > events.MaxReceiptIndex/8 {
 			return fmt.Errorf("campaign %s: malformed receipt state", id)
 		}
 		for _, p := range c.Pending {
-			if p == nil || len(p.Parts) < 1 || len(p.Parts) > maxParts {
+			if p == nil || len(p.Parts) < 1 || len(p.Parts) > events.MaxReceiptParts {
 				return fmt.Errorf("campaign %s: malformed pending message", id)
 			}
 		}
@@ -201,18 +154,12 @@ func (s *partState) expire() {
 // Open is the number of campaigns a partition's state holds (tests).
 func (d *Decider) Open(partition int32) int { return len(d.part(partition).Campaigns) }
 
-// apply folds one receipt; with emit set it also emits the message's
-// event when this receipt completes it.
-func (d *Decider) apply(rec *kgo.Record, emit func(*kgo.Record)) error {
-	r, err := Decode(rec)
-	if err != nil {
-		if emit != nil {
-			d.Log.Error("skipping undecodable receipt", "topic", rec.Topic, "offset", rec.Offset, "err", err)
-		}
-		return nil
-	}
-	s := d.part(rec.Partition)
-	at := rec.Timestamp.UTC()
+// apply folds one receipt; with out set it also appends the message's
+// event to it when this receipt completes it.
+func (d *Decider) apply(m events.Message, out *[]events.Message) error {
+	r := m.Receipt
+	s := d.part(m.At.Shard)
+	at := m.At.Time.UTC()
 	if at.After(s.Latest) {
 		s.Latest = at
 	}
@@ -237,7 +184,7 @@ func (d *Decider) apply(rec *kgo.Record, emit func(*kgo.Record)) error {
 			c.Pending[r.Index] = pm
 		}
 		if r.Part >= len(pm.Parts) {
-			if emit != nil {
+			if out != nil {
 				d.Log.Error("receipt part outside its message", "message_id", r.MessageID, "part", r.Part, "parts", len(pm.Parts))
 			}
 			return nil
@@ -254,10 +201,15 @@ func (d *Decider) apply(rec *kgo.Record, emit func(*kgo.Record)) error {
 		delete(c.Pending, r.Index)
 	}
 	c.decide(r.Index)
-	if emit == nil {
+	if out == nil {
 		return nil
 	}
-	return d.emit(r, parts, at, emit)
+	e, err := d.decide(r, parts, at)
+	if err != nil {
+		return err
+	}
+	*out = append(*out, events.OnMessageStream(e))
+	return nil
 }
 
 // Decide is the rule for a message from its parts' receipts: the worst
@@ -274,7 +226,8 @@ func Decide(stats []string) (string, int) {
 	return worst, at
 }
 
-func (d *Decider) emit(r Raw, parts []*part, at time.Time, emit func(*kgo.Record)) error {
+// decide is the event of a message whose parts all have their receipts.
+func (d *Decider) decide(r events.Receipt, parts []*part, at time.Time) (events.Envelope, error) {
 	stats := make([]string, len(parts))
 	refs := make([]string, len(parts))
 	for i, p := range parts {
@@ -295,12 +248,8 @@ func (d *Decider) emit(r Raw, parts []*part, at time.Time, emit func(*kgo.Record
 	// The id derives from the message: one receipt event per message, and
 	// a replay (which the state prevents) would be recognisable.
 	env, err := events.New(events.DerivedID(r.MessageID, p.EventType(), 0), r.OrgID, r.CampaignID, p, at, "", r.MessageID, source)
-	if err != nil {
-		return err
-	}
-	emit(kafkalog.Encode(kafkalog.MessageEvents, r.CampaignID, env))
-	if d.Decided != nil {
+	if err == nil && d.Decided != nil {
 		d.Decided(status)
 	}
-	return nil
+	return env, err
 }

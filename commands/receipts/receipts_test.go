@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -21,28 +18,27 @@ type harness struct {
 	at     time.Time
 }
 
-func (h *harness) raw(idx, part, parts int, stat string) *kgo.Record {
+const receiptsLog = "receipts"
+
+func (h *harness) raw(idx, part, parts int, stat string) *events.Message {
 	h.t.Helper()
 	h.at = h.at.Add(time.Second)
-	rec, err := Encode(Raw{Provider: "unitel", Ref: uuid.NewString()[:10], MessageID: events.MessageID(h.camp, idx),
+	m := events.OfReceipt(events.Receipt{Provider: "unitel", Ref: uuid.NewString()[:10], MessageID: events.MessageID(h.camp, idx),
 		CampaignID: h.camp, OrgID: h.org, Index: idx, Part: part, Parts: parts, Stat: stat, Err: "000",
 		Done: h.at.Truncate(time.Minute), ReceivedAt: h.at})
-	if err != nil {
+	if err := m.Receipt.Validate(); err != nil {
 		h.t.Fatal(err)
 	}
-	rec.Offset, rec.Timestamp = h.offset, h.at
+	m.At = events.Position{Log: receiptsLog, Offset: h.offset, Time: h.at}
 	h.offset++
-	return rec
+	return &m
 }
 
-func decoded(t *testing.T, recs []*kgo.Record) []events.MessageReceipt {
+func decoded(t *testing.T, msgs []events.Message) []events.MessageReceipt {
 	t.Helper()
 	var out []events.MessageReceipt
-	for _, r := range recs {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range msgs {
+		e := o.Event
 		var m events.MessageReceipt
 		if err := e.Decode(&m); err != nil {
 			t.Fatal(err)
@@ -50,18 +46,22 @@ func decoded(t *testing.T, recs []*kgo.Record) []events.MessageReceipt {
 		if (e.Type == events.MessageDelivered) != (m.Status == events.ReceiptDelivered) {
 			t.Fatalf("event %s carries status %s", e.Type, m.Status)
 		}
-		if e.ID != events.DerivedID(m.MessageID, e.Type, 0) || r.Topic != kafkalog.MessageEvents {
-			t.Fatalf("event %s of message %s on %s: not derived from the message", e.ID, m.MessageID, r.Topic)
+		if e.ID != events.DerivedID(m.MessageID, e.Type, 0) || o.Stream != events.MessageStream {
+			t.Fatalf("event %s of message %s on %s: not derived from the message", e.ID, m.MessageID, o.Stream)
 		}
 		out = append(out, m)
 	}
 	return out
 }
 
-func handle(t *testing.T, d *Decider, recs ...*kgo.Record) []events.MessageReceipt {
+func handle(t *testing.T, d *Decider, in ...*events.Message) []events.MessageReceipt {
 	t.Helper()
-	var out []*kgo.Record
-	if err := d.Handle(context.Background(), recs, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+	msgs := make([]events.Message, len(in))
+	for i, m := range in {
+		msgs[i] = *m
+	}
+	out, err := d.Handle(context.Background(), msgs)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return decoded(t, out)
@@ -88,7 +88,7 @@ func TestOneEventPerMessage(t *testing.T) {
 			h := &harness{t: t, camp: uuid.Must(uuid.NewV7()), org: uuid.New(), at: time.Now()}
 			d := NewDecider(slog.Default())
 			var got []events.MessageReceipt
-			var all []*kgo.Record
+			var all []*events.Message
 			for i, parts := range tc.stats {
 				for p, st := range parts {
 					r := h.raw(i, p, len(parts), st)
@@ -96,7 +96,7 @@ func TestOneEventPerMessage(t *testing.T) {
 					got = append(got, handle(t, d, r)...)
 					// The same receipt delivered again changes nothing.
 					again := *r
-					again.Offset = h.offset
+					again.At.Offset = h.offset
 					h.offset++
 					all = append(all, &again)
 					got = append(got, handle(t, d, &again)...)
@@ -114,17 +114,17 @@ func TestOneEventPerMessage(t *testing.T) {
 			// emits nothing for any of it.
 			fresh := NewDecider(slog.Default())
 			for _, r := range all {
-				fresh.Fold(r)
+				fresh.Fold(*r)
 			}
 			if ev := handle(t, fresh, all...); len(ev) != 0 {
 				t.Fatalf("after a fold, handling the receipts again emitted %d events", len(ev))
 			}
-			snap, err := d.Snapshot(kafkalog.Receipts, 0)
+			snap, err := d.Snapshot(receiptsLog, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			restored := NewDecider(slog.Default())
-			if err := restored.Restore(kafkalog.Receipts, 0, snap); err != nil {
+			if err := restored.Restore(receiptsLog, 0, snap); err != nil {
 				t.Fatal(err)
 			}
 			if ev := handle(t, restored, all...); len(ev) != 0 {
@@ -142,12 +142,12 @@ func TestPartsAcrossASnapshot(t *testing.T) {
 	if ev := handle(t, d, h.raw(0, 0, 2, "DELIVRD")); len(ev) != 0 {
 		t.Fatalf("decided on one part of two: %+v", ev)
 	}
-	snap, err := d.Snapshot(kafkalog.Receipts, 0)
+	snap, err := d.Snapshot(receiptsLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := NewDecider(slog.Default())
-	if err := n.Restore(kafkalog.Receipts, 0, snap); err != nil {
+	if err := n.Restore(receiptsLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
 	ev := handle(t, n, h.raw(0, 1, 2, "DELIVRD"))

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/httpapi/contract"
@@ -22,6 +21,7 @@ import (
 	acceptcmd "ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/events"
 )
 
 // The handler-level fuzz target runs the real decoder, validator and
@@ -69,7 +69,7 @@ func (fakeLedger) Position(context.Context, int32) (int64, error) { return 0, ni
 
 type countingLog struct{ n atomic.Int64 }
 
-func (c *countingLog) Append(_ context.Context, recs ...*kgo.Record) error {
+func (c *countingLog) Append(_ context.Context, recs ...events.Message) error {
 	c.n.Add(int64(len(recs)))
 	return nil
 }

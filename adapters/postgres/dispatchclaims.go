@@ -1,4 +1,4 @@
-package dispatch
+package postgres
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// PGIntents keeps claims in Postgres (table dispatch_claims): per queue
-// partition, the offset below which every delivery has been claimed. The
+// DispatchClaims keeps the dispatchers' claims (commands/dispatch.Intents)
+// in Postgres (table dispatch_claims): per queue partition, the offset below which every delivery has been claimed. The
 // row lock makes a claim atomic across every dispatcher instance,
 // including a zombie that lost its partitions but is still running: each
 // caller reads the mark as the previous claimant committed it.
@@ -17,13 +17,13 @@ import (
 // in order and redelivered in order: a batch that comes back (a crash, an
 // aborted transaction, a rebalance) comes back at the same offsets. That
 // makes a claim one row update per batch instead of a thousand inserts.
-type PGIntents struct {
+type DispatchClaims struct {
 	DB *pgxpool.Pool
 }
 
-// Claim implements Intents. The transaction commits before Claim returns,
+// Claim implements commands/dispatch.Intents. The transaction commits before Claim returns,
 // so the claim is durable before any provider call.
-func (p *PGIntents) Claim(ctx context.Context, topic string, partition int32, end int64) (int64, error) {
+func (p *DispatchClaims) Claim(ctx context.Context, topic string, partition int32, end int64) (int64, error) {
 	var claimed int64
 	err := pgx.BeginFunc(ctx, p.DB, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO dispatch_claims (topic, partition, claimed_to) VALUES ($1, $2, 0)
