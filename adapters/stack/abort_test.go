@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"

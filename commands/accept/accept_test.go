@@ -197,4 +197,3 @@ func TestEstimateBoundsProcessorCost(t *testing.T) {
 		}
 	}
 }
-
