@@ -3,7 +3,6 @@ package dashboard
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/httpapi"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -176,6 +176,13 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	s.renderError(w, r, c, http.StatusNotFound, "Campaign not found", "There is no such campaign in your organisation.")
 }
 
+// isNotFound reports whether err is the API's not-found (another
+// organisation's campaign is one too).
+func isNotFound(err error) bool {
+	p := httpapi.Problem(err)
+	return p != nil && p.Class() == problem.NotFound
+}
+
 func (s *Server) loadCampaign(ctx context.Context, c *reqCtx, id uuid.UUID) (campaignData, error) {
 	v, err := s.cfg.Campaigns.Get(ctx, c.P.OrgID, id)
 	if err != nil {
@@ -214,7 +221,7 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	}
 	d, err := s.loadCampaign(r.Context(), c, id)
 	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
+	case isNotFound(err):
 		if r.URL.Query().Get("new") == "" {
 			s.notFound(w, r, c)
 			return
@@ -263,7 +270,7 @@ func (s *Server) campaignLive(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	}
 	d, err := s.loadCampaign(r.Context(), c, id)
 	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
+	case isNotFound(err):
 		d.Pending = true
 	case err != nil:
 		s.cfg.Log.Warn("dashboard live campaign", "err", err)
@@ -323,7 +330,7 @@ func (s *Server) messagesCSV(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	}
 	ms, more, err := s.cfg.Lists.Messages(r.Context(), c.P.OrgID, id, mq)
 	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
+	case isNotFound(err):
 		s.notFound(w, r, c)
 		return
 	case err != nil:

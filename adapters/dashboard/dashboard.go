@@ -24,6 +24,7 @@ import (
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/problem"
 )
 
 //go:embed templates/*.html
@@ -52,9 +53,9 @@ type SessionStore interface {
 }
 
 // Commands submits campaigns through the API's own command path
-// (httpapi.Server.SubmitBatch).
+// (httpapi.Server.SubmitBatch), refusals included.
 type Commands interface {
-	SubmitBatch(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *httpapi.Refusal)
+	SubmitBatch(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *problem.Error)
 }
 
 // Config is what the dashboard reads and writes through, and how it

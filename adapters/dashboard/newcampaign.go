@@ -21,6 +21,7 @@ import (
 	"ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/sms"
 )
 
@@ -269,7 +270,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request, c *reqCt
 // formFields are the fields a refusal can name, as the form shows them.
 var formFields = map[string]bool{"name": true, "remitter_id": true, "country_alpha2": true, "content": true, "recipients": true}
 
-func (s *Server) refusedForm(w http.ResponseWriter, r *http.Request, c *reqCtx, f *newForm, ref *httpapi.Refusal) {
+func (s *Server) refusedForm(w http.ResponseWriter, r *http.Request, c *reqCtx, f *newForm, ref *problem.Error) {
 	f.Errors = map[string]string{}
 	keys := make([]string, 0, len(ref.Fields))
 	for k := range ref.Fields {
@@ -295,12 +296,12 @@ func (s *Server) refusedForm(w http.ResponseWriter, r *http.Request, c *reqCtx, 
 	if len(other) > 0 {
 		f.Alert += " " + strings.Join(other, "; ")
 	}
-	if ref.Code == httpapi.CodeIdempotencyKeyReused {
+	if ref.Code == problem.CodeIdempotencyKeyReused {
 		// The form was changed after an attempt that was accepted or is
 		// still running: a new attempt is a new campaign.
 		f.IdempotencyKey = randomToken()
 	}
-	status := ref.Status
+	status := httpapi.Status(ref)
 	if status < 400 {
 		status = http.StatusUnprocessableEntity
 	}

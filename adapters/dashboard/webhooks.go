@@ -2,15 +2,13 @@ package dashboard
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/commands/webhooks"
-	"ziett.co/campaigns/domain/webhook"
+	"ziett.co/campaigns/domain/problem"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
@@ -87,17 +85,19 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx
 	body, _ := json.Marshal(map[string]string{"url": d.URL, "description": d.Description})
 	in, ferrs := httpapi.ParseWebhookEndpoint(body)
 	if ferrs != nil {
-		d.Errors, d.Alert = ferrs, "One or more fields failed validation."
-		s.renderWebhooks(w, r, c, http.StatusUnprocessableEntity, d)
+		p := problem.InvalidFields(ferrs)
+		d.Errors, d.Alert = p.Fields, p.Message
+		s.renderWebhooks(w, r, c, httpapi.Status(p), d)
 		return
 	}
 	e, secret, err := s.cfg.Webhooks.Create(r.Context(), c.P.OrgID, in)
-	switch {
-	case errors.Is(err, webhooks.ErrLimit):
-		d.Alert = fmt.Sprintf("An organisation can have at most %d webhook endpoints; delete one first.", webhooks.MaxEndpoints)
-		s.renderWebhooks(w, r, c, http.StatusConflict, d)
-		return
-	case err != nil:
+	if err != nil {
+		// The API's refusal (the endpoint limit) beside the form.
+		if p := httpapi.Problem(err); p != nil && p.Class() == problem.Conflict {
+			d.Alert = p.Message
+			s.renderWebhooks(w, r, c, httpapi.Status(p), d)
+			return
+		}
 		s.unavailable(w, r, c, "create webhook", err)
 		return
 	}
@@ -114,14 +114,19 @@ func (s *Server) webhookID(w http.ResponseWriter, r *http.Request, c *reqCtx, na
 	return id, true
 }
 
+// webhookFailure shows the API's refusals of a webhook command by their
+// code, in the dashboard's words.
 func (s *Server) webhookFailure(w http.ResponseWriter, r *http.Request, c *reqCtx, what string, err error) {
+	p := httpapi.Problem(err)
 	switch {
-	case errors.Is(err, webhook.ErrNotFound), errors.Is(err, webhook.ErrDeliveryNotFound):
-		s.renderError(w, r, c, http.StatusNotFound, "Not found", "There is no such webhook endpoint or delivery in your organisation.")
-	case errors.Is(err, webhooks.ErrDisabled):
-		s.renderWebhooks(w, r, c, http.StatusConflict, &webhooksData{Alert: "The webhook endpoint is disabled; enable it first."})
-	default:
+	case p == nil:
 		s.unavailable(w, r, c, what, err)
+	case p.Class() == problem.NotFound:
+		s.renderError(w, r, c, httpapi.Status(p), "Not found", "There is no such webhook endpoint or delivery in your organisation.")
+	case p.Code == problem.CodeWebhookDisabled:
+		s.renderWebhooks(w, r, c, httpapi.Status(p), &webhooksData{Alert: "The webhook endpoint is disabled; enable it first."})
+	default:
+		s.renderWebhooks(w, r, c, httpapi.Status(p), &webhooksData{Alert: p.Message})
 	}
 }
 

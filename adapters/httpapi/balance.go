@@ -27,12 +27,12 @@ func (s *Server) balanceRoutes(mux *Mux) {
 // so a credit shows up moments after it is made, not at once.
 func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) {
 	if s.Balances == nil {
-		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", ServiceCore, nil)
+		respond(w, r, errUnavailable)
 		return
 	}
 	b, err := s.Balances.Get(r.Context(), principal(r.Context()).OrgID, balanceEntries)
 	if err != nil {
-		s.unavailable(w, r, "get balance", err)
+		s.fail(w, r, "get balance", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
@@ -43,6 +43,6 @@ func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed.", ServiceCore, nil)
+		respond(w, r, errMethodNotAllowed)
 	}
 }

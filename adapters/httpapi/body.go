@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"ziett.co/campaigns/domain/problem"
 )
 
 // DefaultBodyReadTimeout bounds the time to receive a request's body,
@@ -16,10 +18,6 @@ import (
 // holds its connection and goroutine for 10 s instead of as long as it
 // likes.
 const DefaultBodyReadTimeout = 10 * time.Second
-
-// CodeRequestTimeout is the envelope's code when a body was not received
-// in time.
-const CodeRequestTimeout = "REQUEST_TIMEOUT"
 
 // withBodyDeadline sets the connection's read deadline for the body of
 // every request before any handler runs, so that no endpoint, and not the
@@ -36,18 +34,11 @@ func withBodyDeadline(timeout time.Duration, h http.Handler) http.Handler {
 	})
 }
 
-// bodyProblem says how to answer a request whose body could not be read.
-type bodyProblem struct {
-	status        int
-	code, message string
-}
-
 // readBody reads r's body, of at most limit bytes (described as
 // limitText in the refusal). On failure it says how to answer: 413 when the
 // body is too large, 408 when it was not received in time, 400 otherwise.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText string) ([]byte, *bodyProblem) {
-	tooBig := &bodyProblem{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-		fmt.Sprintf("The request body exceeds %s.", limitText)}
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText string) ([]byte, *problem.Error) {
+	tooBig := problem.New(problem.CodeBodyTooLarge, fmt.Sprintf("The request body exceeds %s.", limitText))
 	if r.ContentLength > limit {
 		return nil, tooBig
 	}
@@ -62,9 +53,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText str
 		// The connection cannot carry another request: its body is
 		// still arriving.
 		w.Header().Set("Connection", "close")
-		return nil, &bodyProblem{http.StatusRequestTimeout, CodeRequestTimeout,
-			"The request body was not received in time; send it at once after the headers."}
+		return nil, problem.New(problem.CodeRequestTimeout,
+			"The request body was not received in time; send it at once after the headers.")
 	default:
-		return nil, &bodyProblem{http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read."}
+		return nil, problem.New(problem.CodeMalformedJSON, "The request body could not be read.")
 	}
 }

@@ -10,14 +10,6 @@ import (
 	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/campaign"
-	"ziett.co/campaigns/projections/campaigns"
-)
-
-// Error codes of the control endpoints.
-const (
-	// CodeCampaignState: the command does not apply to the campaign's
-	// current status (a finished campaign, or resuming one not paused).
-	CodeCampaignState = "CAMPAIGN_STATE_CONFLICT"
 )
 
 // Controller carries out pause, resume and cancel (commands/control).
@@ -41,35 +33,28 @@ func (s *Server) controlCampaign(c campaign.Control) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := campaignID(r)
 		if !ok {
-			campaignNotFound(w, r)
+			respond(w, r, errCampaignNotFound)
 			return
 		}
 		p := principal(r.Context())
 		if s.Control == nil {
-			s.unavailable(w, r, "campaign control", errors.New("not configured"))
+			s.fail(w, r, "campaign control", errors.New("not configured"))
 			return
 		}
 		res, err := s.Control.Do(r.Context(), p.OrgID, id, p.KeyID, c)
 		code := http.StatusOK
 		switch {
-		case errors.Is(err, campaigns.ErrNotFound):
-			campaignNotFound(w, r)
-			return
-		case errors.Is(err, campaign.ErrFinished), errors.Is(err, campaign.ErrNotStarted), errors.Is(err, campaign.ErrNotPaused):
-			writeError(w, r, http.StatusConflict, CodeCampaignState,
-				"Cannot "+string(c)+" a "+string(res.Status)+" campaign: "+err.Error()+".", ServiceCore, nil)
-			return
 		case errors.Is(err, control.ErrNotAcknowledged):
 			code = http.StatusAccepted
 		case err != nil:
-			s.unavailable(w, r, "campaign control", err)
+			s.fail(w, r, "campaign control", err)
 			return
 		}
 		s.Log.Info("campaign control", "control", c, "campaign_id", id, "org_id", p.OrgID, "key_id", p.KeyID,
 			"status", res.Status, "applied", res.Applied, "trace_id", TraceID(r.Context()))
 		v, err := s.Campaigns.Get(r.Context(), p.OrgID, id)
 		if err != nil {
-			s.unavailable(w, r, "get campaign", err)
+			s.fail(w, r, "get campaign", err)
 			return
 		}
 		writeJSON(w, code, v)

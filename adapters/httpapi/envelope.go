@@ -1,5 +1,5 @@
 // Package httpapi is the REST API: the command endpoint and the read
-// endpoints, with the error envelope every refusal uses.
+// endpoints, with the error envelope every refusal uses (respond.go).
 package httpapi
 
 import (
@@ -9,27 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
-)
-
-// Error codes of the envelope.
-const (
-	CodeInvalidAPIKey     = "AUTH_INVALID_API_KEY"
-	CodeInsufficientScope = "AUTH_INSUFFICIENT_SCOPE"
-	CodeValidation        = "VALIDATION_ERROR"
-	CodeMalformedJSON     = "MALFORMED_JSON"
-	CodeUnsupportedMedia  = "UNSUPPORTED_MEDIA_TYPE"
-	CodeBodyTooLarge      = "PAYLOAD_TOO_LARGE"
-	CodeNotFound          = "NOT_FOUND"
-	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
-	CodeUnavailable       = "SERVICE_UNAVAILABLE"
-
-	// A body that is JSON but not an object.
-	CodeInvalidBodyType       = "INVALID_BODY_TYPE"
-	CodeInsufficientFunds     = "BILLING_INSUFFICIENT_FUNDS"
-	CodeRateLimited           = "RATE_LIMIT_EXCEEDED"
-	CodeInvalidIdempotencyKey = "INVALID_IDEMPOTENCY_KEY"
-	CodeIdempotencyKeyReused  = "IDEMPOTENCY_KEY_REUSED"
-	CodeIdempotencyInProgress = "IDEMPOTENCY_KEY_IN_PROGRESS"
 )
 
 // Services named in the envelope: the component that refused.
@@ -102,7 +81,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v) //nolint:errcheck
 }
 
-func writeError(w http.ResponseWriter, r *http.Request, status int, code, message, service string, fields map[string]string) {
+func writeEnvelope(w http.ResponseWriter, r *http.Request, status int, code, message, service string, fields map[string]string) {
 	writeJSON(w, status, Envelope{
 		Code: code, Message: message, Status: status, TraceID: TraceID(r.Context()),
 		Timestamp: time.Now().UTC().Format(timestampLayout), Service: service, Fields: fields,

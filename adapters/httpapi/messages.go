@@ -15,6 +15,7 @@ import (
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -57,8 +58,7 @@ func requireAnyScope(h http.HandlerFunc, scopes ...string) http.HandlerFunc {
 				return
 			}
 		}
-		writeError(w, r, http.StatusForbidden, CodeInsufficientScope,
-			"The API key lacks the required scope: one of "+strings.Join(scopes, ", ")+".", ServiceCore, nil)
+		respond(w, r, missingScope("one of "+strings.Join(scopes, ", ")))
 	}
 }
 
@@ -73,15 +73,14 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.Log.Debug("message request", "status", status, "code", code, "org_id", p.OrgID, "key_id", p.KeyID,
 			"trace_id", TraceID(r.Context()), "duration_ms", time.Since(start).Milliseconds())
 	}()
-	body, idemKey, ref := readCommand(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
-	if ref == nil {
+	body, idemKey, refused := readCommand(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
+	if refused == nil {
 		req, ferrs := campaign.ParseMessage(body)
 		if ferrs != nil {
-			ref = parseRefusal(body, ferrs)
+			refused = parseRefusal(body, ferrs)
 		} else {
-			var res accept.Result
-			var err error
-			if res, err = s.Accept.AcceptMessage(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey); err == nil {
+			res, err := s.Accept.AcceptMessage(r.Context(), accept.Caller{OrgID: p.OrgID, APIKeyID: p.KeyID, TraceID: TraceID(r.Context())}, req, idemKey)
+			if err == nil {
 				status = http.StatusAccepted
 				if res.Replayed {
 					w.Header().Set("Idempotent-Replayed", "true")
@@ -92,33 +91,34 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 				})
 				return
 			}
-			ref = s.acceptRefusal(err, "message", msgMessageFunds, TraceID(r.Context()))
+			refused = s.problemOf(r.Context(), "accept message", err, notRecorded("message"))
+			if refused.Class() == problem.InsufficientFunds {
+				// Worded for one message rather than a batch.
+				refused = refused.WithMessage(msgMessageFunds)
+			}
 		}
 	}
-	status, code = ref.Status, ref.Code
-	ref.write(w, r)
-}
-
-func messageNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, http.StatusNotFound, CodeNotFound, "Message not found.", ServiceCore, nil)
+	status, code = Status(refused), string(refused.Code)
+	respond(w, r, refused)
 }
 
 // getMessage is GET /c/v1/messages/{message_id} (Retrieve Message).
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("message_id"))
 	if err != nil {
-		messageNotFound(w, r)
+		respond(w, r, errMessageNotFound)
 		return
 	}
 	v, err := s.Messages.Single(r.Context(), principal(r.Context()).OrgID, id)
-	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
-		messageNotFound(w, r)
-	case err != nil:
-		s.unavailable(w, r, "get message", err)
-	default:
-		writeJSON(w, http.StatusOK, v)
+	if errors.Is(err, campaigns.ErrNotFound) {
+		// The read model's not-found names a message here.
+		err = errMessageNotFound.Because(err)
 	}
+	if err != nil {
+		s.fail(w, r, "get message", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // listSingles is GET /c/v1/messages: the organisation's single messages,
@@ -150,12 +150,12 @@ func (s *Server) listSingles(w http.ResponseWriter, r *http.Request) {
 	}
 	sq.After = q.listCursor(cursorSingles)
 	if ferrs := q.result(); ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	vs, more, err := s.Messages.Singles(r.Context(), principal(r.Context()).OrgID, sq)
 	if err != nil {
-		s.unavailable(w, r, "list messages", err)
+		s.fail(w, r, "list messages", err)
 		return
 	}
 	page := listPage[campaigns.SingleView]{Data: vs, HasMore: more}

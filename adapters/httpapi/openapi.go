@@ -134,7 +134,7 @@ func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
 	doc, err := OpenAPI()
 	if err != nil {
 		s.Log.Error("assemble openapi document", "err", err)
-		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", ServiceCore, nil)
+		respond(w, r, errUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

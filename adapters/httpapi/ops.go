@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+
+	"ziett.co/campaigns/domain/problem"
 )
 
 // Ops are the operational endpoints' parts. Each is optional: without
@@ -60,7 +62,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		sort.Strings(names)
 		s.Log.Warn("not ready", "failing", names, "trace_id", TraceID(r.Context()))
-		writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "Not ready: a dependency check failed.", "core", failed)
+		respond(w, r, problem.New(problem.CodeUnavailable, "Not ready: a dependency check failed.").WithFields(failed))
 		return
 	}
 	body := map[string]any{"status": "ready", "checks": checks}
@@ -90,7 +92,7 @@ func OpsHandler(ops Ops, log *slog.Logger) http.Handler {
 	mux := NewMux()
 	s.opsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
+		respond(w, r, errNoSuchEndpoint)
 	})
 	return s.instrument(mux.ServeMux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, withTrace(r))

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/domain/problem"
 )
 
 // RateLimiter counts requests per key in a fixed window.
@@ -80,8 +81,7 @@ func (s *Server) limitedBy(pol ratePolicy, h http.HandlerFunc) http.HandlerFunc 
 		win, err := lim.Take(r.Context(), p.KeyID, limit, pol.window)
 		if err != nil {
 			s.Log.Error("rate limit", "err", err, "trace_id", TraceID(r.Context()))
-			w.Header().Set("Retry-After", "1")
-			writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", ServiceCore, nil)
+			respond(w, r, errUnavailable.WithRetryAfter(time.Second))
 			return
 		}
 		reset := ceilSeconds(win.Reset.Sub(win.Now))
@@ -92,13 +92,19 @@ func (s *Server) limitedBy(pol ratePolicy, h http.HandlerFunc) http.HandlerFunc 
 		hd.Set("RateLimit-Policy", pol.name+";q="+strconv.Itoa(win.Limit)+";w="+strconv.Itoa(int(pol.window/time.Second)))
 		hd.Set("RateLimit", pol.name+";r="+strconv.Itoa(win.Remaining())+";t="+strconv.Itoa(reset))
 		if !win.Allowed {
-			hd.Set("Retry-After", strconv.Itoa(reset))
 			s.Log.Info("request rate limited", "policy", pol.name, "key_id", p.KeyID, "limit", win.Limit, "trace_id", TraceID(r.Context()))
-			writeError(w, r, http.StatusTooManyRequests, CodeRateLimited,
-				"Rate limit of "+strconv.Itoa(win.Limit)+" requests per "+pol.unit+" exceeded for this API key. Retry after "+strconv.Itoa(reset)+" seconds.",
-				ServiceRateLimit, nil)
+			respond(w, r, rateLimited(win, pol.unit))
 			return
 		}
 		h(w, r)
 	}
+}
+
+// rateLimited is the 429 of a window that is used up; unit names the
+// window ("minute", "second").
+func rateLimited(win postgres.Window, unit string) *problem.Error {
+	reset := ceilSeconds(win.Reset.Sub(win.Now))
+	return problem.New(problem.CodeRateLimited, "Rate limit of "+strconv.Itoa(win.Limit)+" requests per "+unit+
+		" exceeded for this API key. Retry after "+strconv.Itoa(reset)+" seconds.").
+		WithRetryAfter(time.Duration(reset) * time.Second)
 }

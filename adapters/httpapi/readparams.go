@@ -33,10 +33,6 @@ var (
 		campaigns.MessageSuppressed}
 )
 
-func invalidQuery(w http.ResponseWriter, r *http.Request, fields map[string]string) {
-	writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, "One or more query parameters failed validation.", ServiceCore, fields)
-}
-
 // query reads a request's query string, recording a field error for every
 // parameter that is unknown, repeated where it may not be, or malformed.
 type query struct {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -49,15 +48,6 @@ func (s *Server) readRoutes(mux *Mux) {
 	mux.HandleFunc("/c/v1/campaigns/{campaign_id}/events", methodNotAllowed("GET, HEAD"))
 }
 
-func campaignNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, http.StatusNotFound, CodeNotFound, "Campaign not found.", ServiceCore, nil)
-}
-
-func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	s.Log.Error(what, "err", err, "trace_id", TraceID(r.Context()))
-	writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", ServiceCore, nil)
-}
-
 // campaignID reads the path's campaign id. Anything that is not a UUID is
 // a campaign that does not exist, like another organisation's.
 func campaignID(r *http.Request) (uuid.UUID, bool) {
@@ -68,18 +58,15 @@ func campaignID(r *http.Request) (uuid.UUID, bool) {
 func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
 	id, ok := campaignID(r)
 	if !ok {
-		campaignNotFound(w, r)
+		respond(w, r, errCampaignNotFound)
 		return
 	}
 	v, err := s.Campaigns.Get(r.Context(), principal(r.Context()).OrgID, id)
-	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
-		campaignNotFound(w, r)
-	case err != nil:
-		s.unavailable(w, r, "get campaign", err)
-	default:
-		writeJSON(w, http.StatusOK, v)
+	if err != nil {
+		s.fail(w, r, "get campaign", err)
+		return
 	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // listPage is the body of every list endpoint. NextCursor is null on the
@@ -94,12 +81,12 @@ type listPage[T any] struct {
 func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	q, ferrs := parseListQuery(r)
 	if ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	vs, more, err := s.Lists.List(r.Context(), principal(r.Context()).OrgID, q)
 	if err != nil {
-		s.unavailable(w, r, "list campaigns", err)
+		s.fail(w, r, "list campaigns", err)
 		return
 	}
 	page := listPage[campaigns.View]{Data: vs, HasMore: more}
@@ -117,21 +104,17 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	id, ok := campaignID(r)
 	if !ok {
-		campaignNotFound(w, r)
+		respond(w, r, errCampaignNotFound)
 		return
 	}
 	q, ferrs := parseMessageQuery(r)
 	if ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	ms, more, err := s.Lists.Messages(r.Context(), principal(r.Context()).OrgID, id, q)
-	switch {
-	case errors.Is(err, campaigns.ErrNotFound):
-		campaignNotFound(w, r)
-		return
-	case err != nil:
-		s.unavailable(w, r, "list messages", err)
+	if err != nil {
+		s.fail(w, r, "list messages", err)
 		return
 	}
 	page := listPage[campaigns.Message]{Data: ms, HasMore: more}
@@ -181,25 +164,25 @@ func NewAuditEvent(e kafkalog.TrailEvent) AuditEvent {
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	id, ok := campaignID(r)
 	if !ok {
-		campaignNotFound(w, r)
+		respond(w, r, errCampaignNotFound)
 		return
 	}
 	cursor, limit, ferrs := parseEventQuery(r)
 	if ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), trailTimeout)
 	defer cancel()
 	page, err := s.Trail.Read(ctx, principal(r.Context()).OrgID, id, cursor, limit)
 	if err != nil {
-		s.unavailable(w, r, "read audit trail", err)
+		s.fail(w, r, "read audit trail", err)
 		return
 	}
 	// The trail holds only events that carry the caller's organisation:
 	// none means the campaign is missing or someone else's.
 	if cursor == nil && len(page.Events) == 0 {
-		campaignNotFound(w, r)
+		respond(w, r, errCampaignNotFound)
 		return
 	}
 	out := listPage[AuditEvent]{Data: make([]AuditEvent, len(page.Events)), HasMore: page.More}

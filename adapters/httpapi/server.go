@@ -85,7 +85,7 @@ func (s *Server) routes() *Mux {
 	s.controlRoutes(mux)
 	s.suppressionRoutes(mux)
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, CodeNotFound, "No such endpoint.", "core", nil)
+		respond(w, r, errNoSuchEndpoint)
 	}
 	if s.UI != nil {
 		mux.Handle("/", s.UI)
@@ -116,13 +116,12 @@ func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 		p, err := s.Auth.Authenticate(r.Context(), key)
 		if err != nil {
 			if !errors.Is(err, postgres.ErrNotFound) {
-				s.Log.Error("authenticate", "err", err, "trace_id", TraceID(r.Context()))
-				writeError(w, r, http.StatusServiceUnavailable, CodeUnavailable, "The service is temporarily unavailable.", "core", nil)
+				s.fail(w, r, "authenticate", err)
 				return
 			}
 			s.Log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 				"key", keyFingerprint(key), "trace_id", TraceID(r.Context()))
-			writeError(w, r, http.StatusUnauthorized, CodeInvalidAPIKey, "The provided API key is invalid or has been revoked.", "core", nil)
+			respond(w, r, errInvalidAPIKey)
 			return
 		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {

@@ -10,6 +10,7 @@ import (
 
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/phone"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/text"
 	"ziett.co/campaigns/projections/campaigns"
 )
@@ -48,12 +49,12 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		after = parts[0]
 	}
 	if ferrs := q.result(); ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	list, more, err := s.Suppressions.Suppressions(r.Context(), principal(r.Context()).OrgID, after, limit)
 	if err != nil {
-		s.unavailable(w, r, "list suppressions", err)
+		s.fail(w, r, "list suppressions", err)
 		return
 	}
 	page := listPage[campaigns.Suppression]{Data: list, HasMore: more}
@@ -116,11 +117,11 @@ func (s *Server) addSuppressions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(ferrs) > 0 {
-		writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+		respond(w, r, problem.InvalidFields(ferrs))
 		return
 	}
 	if err := s.Consent.Suppress(r.Context(), principal(r.Context()).OrgID, numbers); err != nil {
-		s.unavailable(w, r, "suppress numbers", err)
+		s.fail(w, r, "suppress numbers", err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{
@@ -132,25 +133,22 @@ func (s *Server) addSuppressions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request) {
 	n := r.PathValue("e164")
 	norm, reason := phone.Normalize(n, "")
-	notFound := func() {
-		writeError(w, r, http.StatusNotFound, CodeNotFound, "The number is not on the suppression list.", ServiceCore, nil)
-	}
 	if reason != "" || norm.E164 != n {
-		notFound()
+		respond(w, r, errNotSuppressed)
 		return
 	}
 	org := principal(r.Context()).OrgID
 	on, err := s.Suppressions.IsSuppressed(r.Context(), org, n)
 	if err != nil {
-		s.unavailable(w, r, "read suppression", err)
+		s.fail(w, r, "read suppression", err)
 		return
 	}
 	if !on {
-		notFound()
+		respond(w, r, errNotSuppressed)
 		return
 	}
 	if err := s.Consent.Unsuppress(r.Context(), org, n); err != nil {
-		s.unavailable(w, r, "unsuppress number", err)
+		s.fail(w, r, "unsuppress number", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

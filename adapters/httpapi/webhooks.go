@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 
 	"ziett.co/campaigns/commands/webhooks"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/text"
 	"ziett.co/campaigns/domain/webhook"
 	whproj "ziett.co/campaigns/projections/webhooks"
@@ -36,12 +36,6 @@ type WebhookStore interface {
 	Deliveries(ctx context.Context, org, id uuid.UUID, q whproj.DeliveryQuery) ([]whproj.Delivery, bool, error)
 	Resend(ctx context.Context, org, endpoint, delivery uuid.UUID) error
 }
-
-// Error codes of the webhook endpoints.
-const (
-	CodeWebhookLimit    = "WEBHOOK_ENDPOINT_LIMIT"
-	CodeWebhookDisabled = "WEBHOOK_ENDPOINT_DISABLED"
-)
 
 // Limits of an endpoint's registration.
 const (
@@ -87,10 +81,6 @@ type webhookWithSecret struct {
 	Secret string `json:"secret"`
 }
 
-func webhookNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, http.StatusNotFound, CodeNotFound, "Webhook endpoint not found.", ServiceCore, nil)
-}
-
 // webhookID reads the path's endpoint id; anything else is an endpoint
 // that does not exist.
 func webhookID(r *http.Request) (uuid.UUID, bool) {
@@ -102,27 +92,26 @@ func webhookID(r *http.Request) (uuid.UUID, bool) {
 // its members, answering every way it can be wrong. An empty body is an
 // empty object when optional.
 func readObject(w http.ResponseWriter, r *http.Request, optional bool) (map[string]json.RawMessage, bool) {
-	body, problem := readBody(w, r, maxWebhookBody, fmt.Sprintf("%d bytes", maxWebhookBody))
-	if problem != nil {
-		writeError(w, r, problem.status, problem.code, problem.message, ServiceCore, nil)
+	body, refused := readBody(w, r, maxWebhookBody, fmt.Sprintf("%d bytes", maxWebhookBody))
+	if refused != nil {
+		respond(w, r, refused)
 		return nil, false
 	}
 	if optional && len(bytes.TrimSpace(body)) == 0 {
 		return map[string]json.RawMessage{}, true
 	}
 	if !jsonContentType(r.Header.Get("Content-Type")) {
-		writeError(w, r, http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
-			"Content-Type must be application/json (UTF-8).", ServiceCore, nil)
+		respond(w, r, errUnsupportedMedia)
 		return nil, false
 	}
 	if !json.Valid(body) {
-		writeError(w, r, http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON.", ServiceCore, nil)
+		respond(w, r, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON."))
 		return nil, false
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		writeError(w, r, http.StatusUnprocessableEntity, CodeInvalidBodyType, "The request body must be a JSON object.", ServiceCore,
-			map[string]string{"body": "Input should be a valid dictionary."})
+		respond(w, r, problem.New(problem.CodeInvalidBodyType, "The request body must be a JSON object.").
+			WithFields(map[string]string{"body": "Input should be a valid dictionary."}))
 		return nil, false
 	}
 	return obj, true
@@ -236,23 +225,6 @@ func checkWebhookURL(s string) string {
 	return ""
 }
 
-func (s *Server) webhookError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	switch {
-	case errors.Is(err, webhook.ErrNotFound):
-		webhookNotFound(w, r)
-	case errors.Is(err, webhook.ErrDeliveryNotFound):
-		writeError(w, r, http.StatusNotFound, CodeNotFound, "Webhook delivery not found.", ServiceCore, nil)
-	case errors.Is(err, webhooks.ErrLimit):
-		writeError(w, r, http.StatusConflict, CodeWebhookLimit,
-			fmt.Sprintf("An organisation can have at most %d webhook endpoints; delete one first.", webhooks.MaxEndpoints), ServiceCore, nil)
-	case errors.Is(err, webhooks.ErrDisabled):
-		writeError(w, r, http.StatusConflict, CodeWebhookDisabled,
-			"The webhook endpoint is disabled; enable it before resending.", ServiceCore, nil)
-	default:
-		s.unavailable(w, r, what, err)
-	}
-}
-
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	obj, ok := readObject(w, r, false)
 	if !ok {
@@ -260,12 +232,12 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	in, ferrs := parseNewEndpoint(obj)
 	if ferrs != nil {
-		writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+		respond(w, r, problem.InvalidFields(ferrs))
 		return
 	}
 	e, secret, err := s.Webhooks.Create(r.Context(), principal(r.Context()).OrgID, in)
 	if err != nil {
-		s.webhookError(w, r, "create webhook", err)
+		s.fail(w, r, "create webhook", err)
 		return
 	}
 	w.Header().Set("Location", "/c/v1/webhooks/"+e.ID.String())
@@ -274,12 +246,12 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	if ferrs := newQuery(r).result(); ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	es, err := s.Webhooks.List(r.Context(), principal(r.Context()).OrgID)
 	if err != nil {
-		s.webhookError(w, r, "list webhooks", err)
+		s.fail(w, r, "list webhooks", err)
 		return
 	}
 	if es == nil {
@@ -292,12 +264,12 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	e, err := s.Webhooks.Get(r.Context(), principal(r.Context()).OrgID, id)
 	if err != nil {
-		s.webhookError(w, r, "get webhook", err)
+		s.fail(w, r, "get webhook", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
@@ -306,11 +278,11 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	if err := s.Webhooks.Delete(r.Context(), principal(r.Context()).OrgID, id); err != nil {
-		s.webhookError(w, r, "delete webhook", err)
+		s.fail(w, r, "delete webhook", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -322,7 +294,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	obj, ok := readObject(w, r, true)
@@ -343,12 +315,12 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(ferrs) > 0 {
-		writeError(w, r, http.StatusUnprocessableEntity, CodeValidation, msgValidation, ServiceCore, ferrs)
+		respond(w, r, problem.InvalidFields(ferrs))
 		return
 	}
 	e, secret, err := s.Webhooks.RotateSecret(r.Context(), principal(r.Context()).OrgID, id, keep)
 	if err != nil {
-		s.webhookError(w, r, "rotate webhook secret", err)
+		s.fail(w, r, "rotate webhook secret", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, webhookWithSecret{Endpoint: e, Secret: secret})
@@ -357,12 +329,12 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 func (s *Server) enableWebhook(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	e, err := s.Webhooks.Enable(r.Context(), principal(r.Context()).OrgID, id)
 	if err != nil {
-		s.webhookError(w, r, "enable webhook", err)
+		s.fail(w, r, "enable webhook", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
@@ -373,7 +345,7 @@ func (s *Server) enableWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	q := newQuery(r, "status", "limit", "cursor")
@@ -398,12 +370,12 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ferrs := q.result(); ferrs != nil {
-		invalidQuery(w, r, ferrs)
+		respond(w, r, invalidQuery(ferrs))
 		return
 	}
 	ds, more, err := s.Webhooks.Deliveries(r.Context(), principal(r.Context()).OrgID, id, dq)
 	if err != nil {
-		s.webhookError(w, r, "list webhook deliveries", err)
+		s.fail(w, r, "list webhook deliveries", err)
 		return
 	}
 	page := listPage[whproj.Delivery]{Data: ds, HasMore: more}
@@ -421,16 +393,16 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resendWebhookDelivery(w http.ResponseWriter, r *http.Request) {
 	id, ok := webhookID(r)
 	if !ok {
-		webhookNotFound(w, r)
+		respond(w, r, errWebhookNotFound)
 		return
 	}
 	delivery, err := uuid.Parse(r.PathValue("delivery_id"))
 	if err != nil {
-		writeError(w, r, http.StatusNotFound, CodeNotFound, "Webhook delivery not found.", ServiceCore, nil)
+		respond(w, r, errDeliveryNotFound)
 		return
 	}
 	if err := s.Webhooks.Resend(r.Context(), principal(r.Context()).OrgID, id, delivery); err != nil {
-		s.webhookError(w, r, "resend webhook", err)
+		s.fail(w, r, "resend webhook", err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{

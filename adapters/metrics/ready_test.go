@@ -24,6 +24,7 @@ import (
 	"ziett.co/campaigns/adapters/metrics"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/domain/problem"
 )
 
 // /readyz passes with every dependency up; an event the projection has
@@ -95,7 +96,7 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := readyz()
-	if code != http.StatusServiceUnavailable || body["code"] != httpapi.CodeUnavailable || field(body, "projection.campaigns") == "" {
+	if code != http.StatusServiceUnavailable || body["code"] != string(problem.CodeUnavailable) || field(body, "projection.campaigns") == "" {
 		t.Fatalf("projection behind: %d %v", code, body)
 	}
 

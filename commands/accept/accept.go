@@ -18,16 +18,19 @@ import (
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/sms"
 )
 
 // ErrUnknownSender means the remitter is not an approved sender ID of the
 // caller's organisation.
-var ErrUnknownSender = errors.New("sender ID not found or not approved")
+var ErrUnknownSender = problem.InvalidFields(map[string]string{
+	"remitter_id": "Sender ID not found or not approved for this organisation."})
 
 // ErrIdempotencyKeyReused means the key was used with a different request
 // within its lifetime.
-var ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+var ErrIdempotencyKeyReused = problem.New(problem.CodeIdempotencyKeyReused,
+	"This Idempotency-Key was already used with a different request body.")
 
 // InsufficientFundsError means the organisation's balance, less the
 // estimates of campaigns accepted but not yet debited, is strictly below
@@ -40,11 +43,23 @@ func (e *InsufficientFundsError) Error() string {
 	return fmt.Sprintf("insufficient funds: %d available, %d required", e.Available, e.Required)
 }
 
+// Problem is the refusal, in the API reference's words.
+func (e *InsufficientFundsError) Problem() *problem.Error {
+	return problem.New(problem.CodeInsufficientFunds,
+		"Your account balance is too low to process this batch request. Please top up your credits.").Because(e)
+}
+
 // InProgressError means another request with the same Idempotency-Key is
 // still being recorded; RetryAfter is when its claim lapses at the latest.
 type InProgressError struct{ RetryAfter time.Duration }
 
 func (e *InProgressError) Error() string { return "a request with this idempotency key is in progress" }
+
+// Problem is the refusal: retry once the claim has lapsed.
+func (e *InProgressError) Problem() *problem.Error {
+	return problem.New(problem.CodeIdempotencyInProgress,
+		"A request with this Idempotency-Key is still being processed. Retry later.").WithRetryAfter(e.RetryAfter).Because(e)
+}
 
 // Senders resolves approved sender IDs.
 type Senders interface {

@@ -4,18 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/sms"
 )
 
 // ErrUnroutable means no provider carries messages to the number.
-var ErrUnroutable = errors.New("no provider routes to this number")
+var ErrUnroutable = problem.InvalidFields(map[string]string{"recipient": "Value error, no provider delivers to this number."})
 
 // AcceptMessage records a single message (Send Message) and returns its
 // id. A single message is a campaign of one recipient (kind "message")

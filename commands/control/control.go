@@ -61,8 +61,9 @@ var ErrNotAcknowledged = errors.New("the command was recorded but has not taken 
 
 // Do applies c to the campaign: it checks the transition against the
 // campaign's status (campaign.Decide), appends the event, and returns once
-// the read model shows the new status. A command raced by the campaign's
-// own completion returns campaign.ErrFinished.
+// the read model shows the new status. A refused command returns its
+// campaign.Refusal; one raced by the campaign's own completion the
+// Refusal of campaign.ErrFinished.
 func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.Control) (Result, error) {
 	cur, err := s.Campaigns.Status(ctx, org, id)
 	if err != nil {
@@ -97,12 +98,12 @@ func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.C
 	if err := s.Log.Append(ctx, on(env)); err != nil {
 		return Result{}, fmt.Errorf("append %s: %w", p.EventType(), err)
 	}
-	return s.await(ctx, org, id, next)
+	return s.await(ctx, org, id, c, next)
 }
 
-// await polls the read model until the campaign shows want, or finishes
-// otherwise.
-func (s Service) await(ctx context.Context, org, id uuid.UUID, want campaign.Status) (Result, error) {
+// await polls the read model until the campaign shows want, the effect of
+// c, or finishes otherwise.
+func (s Service) await(ctx context.Context, org, id uuid.UUID, c campaign.Control, want campaign.Status) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.Wait, DefaultWait))
 	defer cancel()
 	t := time.NewTicker(cmp.Or(s.Poll, DefaultPoll))
@@ -116,7 +117,7 @@ func (s Service) await(ctx context.Context, org, id uuid.UUID, want campaign.Sta
 			return Result{Status: st, Applied: true}, nil
 		case st.Finished():
 			// Completed or failed before the command took effect.
-			return Result{Status: st}, campaign.ErrFinished
+			return Result{Status: st}, campaign.Refusal(c, st, campaign.ErrFinished)
 		}
 		select {
 		case <-ctx.Done():

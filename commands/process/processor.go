@@ -11,11 +11,12 @@ import (
 
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/optout"
+	"ziett.co/campaigns/domain/problem"
 )
 
 // Failure codes a campaign can end with at processing time.
 const (
-	CodeInsufficientFunds = "BILLING_INSUFFICIENT_FUNDS"
+	CodeInsufficientFunds = string(problem.CodeInsufficientFunds)
 	CodeNoValidRecipients = "NO_VALID_RECIPIENTS"
 	CodeAllSuppressed     = "ALL_RECIPIENTS_SUPPRESSED"
 )

@@ -3,6 +3,8 @@ package campaign
 import (
 	"errors"
 	"time"
+
+	"ziett.co/campaigns/domain/problem"
 )
 
 // Status is a campaign's state as customers see it.
@@ -33,8 +35,9 @@ const (
 	Cancel Control = "cancel"
 )
 
-// Refusals of a control command. Each is a conflict with the campaign's
-// current state, not a malformed request.
+// Reasons a control command is refused. Decide returns each as a
+// Refusal: a conflict with the campaign's current state, not a malformed
+// request.
 var (
 	// ErrFinished: the campaign completed, failed or was cancelled.
 	ErrFinished = errors.New("the campaign has already finished")
@@ -50,7 +53,7 @@ var (
 // Decide applies a control command to a campaign in status s. It returns the
 // status the campaign moves to and whether that is a change (repeating a
 // command that already took effect is not an error, so clients can retry),
-// or the reason the command is refused.
+// or the command's Refusal.
 func Decide(s Status, c Control) (next Status, changed bool, err error) {
 	switch c {
 	case Pause:
@@ -60,16 +63,16 @@ func Decide(s Status, c Control) (next Status, changed bool, err error) {
 		case StatusPaused:
 			return s, false, nil
 		case StatusScheduled:
-			return s, false, ErrNotStarted
+			return s, false, Refusal(c, s, ErrNotStarted)
 		}
 	case Resume:
 		switch s {
 		case StatusPaused:
 			return StatusSending, true, nil
 		case StatusProcessing, StatusSending:
-			return s, false, ErrNotPaused
+			return s, false, Refusal(c, s, ErrNotPaused)
 		case StatusScheduled:
-			return s, false, ErrNotStarted
+			return s, false, Refusal(c, s, ErrNotStarted)
 		}
 	case Cancel:
 		switch s {
@@ -81,7 +84,15 @@ func Decide(s Status, c Control) (next Status, changed bool, err error) {
 	default:
 		return s, false, ErrUnknownControl
 	}
-	return s, false, ErrFinished
+	return s, false, Refusal(c, s, ErrFinished)
+}
+
+// Refusal is the problem of control c refused for reason (ErrFinished,
+// ErrNotStarted, ErrNotPaused) on a campaign in status s: a conflict with
+// the campaign's state, which errors.Is still finds reason in.
+func Refusal(c Control, s Status, reason error) error {
+	return problem.New(problem.CodeCampaignState,
+		"Cannot "+string(c)+" a "+string(s)+" campaign: "+reason.Error()+".").Because(reason)
 }
 
 // Scheduling limits of send_at.
@@ -92,6 +103,18 @@ var (
 	ErrSendAtPast   = errors.New("send_at must be in the future")
 	ErrSendAtTooFar = errors.New("send_at must be at most 30 days ahead")
 )
+
+// CheckSchedule refuses a request whose send_at is outside the window
+// CheckSendAt allows, as a field error of send_at.
+func CheckSchedule(r Request, now time.Time) error {
+	if r.SendAt == nil {
+		return nil
+	}
+	if err := CheckSendAt(*r.SendAt, now); err != nil {
+		return problem.InvalidFields(map[string]string{FieldSendAt: "Value error, " + err.Error() + "."}).Because(err)
+	}
+	return nil
+}
 
 // CheckSendAt validates a requested send time against now.
 func CheckSendAt(at, now time.Time) error {
