@@ -639,7 +639,7 @@ func secondInstance(t *testing.T, e *stacktest.Env) string {
 		Auth:    dir,
 		Limiter: postgres.RateLimiter{DB: pool},
 		Accept: &acceptcmd.Service{Senders: dir, Log: kafkalog.NewAppender(cl), Rules: e.Stack.Rules, Logger: quiet,
-			Ledger: ledger.Reader{DB: pool}, Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
+			Ledger: stack.LedgerView(pool), Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
 			Claims: postgres.Idempotency{DB: pool}},
 		Balances: ledger.Reader{DB: pool},
 		Log:      quiet,

@@ -196,9 +196,15 @@ func RecordKey(id uuid.UUID) []byte { return []byte(id.String()) }
 // delivery by message on its provider's queue).
 func EncodeMessage(m events.Message) (*kgo.Record, error) {
 	switch m.Stream {
-	case events.OrgStream:
-		return Encode(OrgEvents, m.Event.OrgID, m.Event), nil
-	case events.MessageStream:
+	case events.OrgStream, events.MessageStream:
+		// Only registered events are written: a reader of the log can
+		// then find every event's payload and schema in the registry.
+		if _, ok := events.Lookup(m.Event.Type, m.Event.Version); !ok {
+			return nil, fmt.Errorf("kafkalog: %s v%d is not a registered event", m.Event.Type, m.Event.Version)
+		}
+		if m.Stream == events.OrgStream {
+			return Encode(OrgEvents, m.Event.OrgID, m.Event), nil
+		}
 		return Encode(MessageEvents, m.Event.CampaignID, m.Event), nil
 	case events.Deliveries:
 		return EncodeDelivery(m.Delivery)
@@ -256,18 +262,23 @@ func DecodeMessage(r *kgo.Record) (events.Message, error) {
 	return m, err
 }
 
-// EventKind is the registered kind of the event a record carries, read
-// from its type header without decoding the record; false for a record
-// that is not an event or whose type this build does not know.
-func EventKind(r *kgo.Record) (events.Kind, bool) {
+// EventTypeHeader is the raw type attribute of a record (nil for a record
+// that is not an event), read without decoding the record.
+func EventTypeHeader(r *kgo.Record) []byte {
 	for _, h := range r.Headers {
 		if h.Key == hType {
-			t, v, err := parseCEType(string(h.Value))
-			if err != nil {
-				return events.Kind{}, false
-			}
-			return events.Lookup(t, v)
+			return h.Value
 		}
 	}
-	return events.Kind{}, false
+	return nil
+}
+
+// KindOf is the registered kind a type attribute names; false for a value
+// that is not one of ours or a type this build does not know.
+func KindOf(ceType string) (events.Kind, bool) {
+	t, v, err := parseCEType(ceType)
+	if err != nil {
+		return events.Kind{}, false
+	}
+	return events.Lookup(t, v)
 }

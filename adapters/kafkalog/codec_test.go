@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/domain/events"
 )
@@ -90,5 +91,69 @@ func TestDeliveryEncodingIsStandard(t *testing.T) {
 	back, err := DecodeDelivery(r)
 	if err != nil || back != d {
 		t.Fatalf("DecodeDelivery = %+v, %v; want %+v", back, err, d)
+	}
+}
+
+// Each stream's messages go to their topic under the key that orders them,
+// and come back as the same message placed where the record sat.
+func TestMessagesRoundTripThroughTheirTopics(t *testing.T) {
+	org, camp := uuid.New(), uuid.Must(uuid.NewV7())
+	env, err := events.New(uuid.New(), org, camp, events.FundsDebitedV1{Amount: 5, Currency: "AOA"}, time.Now(), "", uuid.Nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events.Delivery{MessageID: events.MessageID(camp, 0), CampaignID: camp, OrgID: org, Provider: "unitel", To: "+244923000000"}
+	prio := d
+	prio.Priority = true
+	rc := events.Receipt{MessageID: d.MessageID, CampaignID: camp, OrgID: org, Parts: 1, Stat: "DELIVRD"}
+	for _, tc := range []struct {
+		name  string
+		m     events.Message
+		topic string
+		key   uuid.UUID
+	}{
+		{"organisation events by organisation", events.OnOrgStream(env), OrgEvents, org},
+		{"message events by campaign", events.OnMessageStream(env), MessageEvents, camp},
+		{"deliveries on the provider's queue by message", events.ToDeliver(d), DeliveryTopic("unitel"), d.MessageID},
+		{"single messages on the priority queue", events.ToDeliver(prio), PriorityDeliveryTopic("unitel"), d.MessageID},
+		{"receipts by campaign", events.OfReceipt(rc), Receipts, camp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := EncodeMessage(tc.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Topic != tc.topic || string(r.Key) != tc.key.String() {
+				t.Fatalf("record on %s keyed %s, want %s keyed %s", r.Topic, r.Key, tc.topic, tc.key)
+			}
+			r.Partition, r.Offset = 3, 42
+			back, err := DecodeMessage(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Stream != tc.m.Stream || back.At.Log != tc.topic || back.At.Shard != 3 || back.At.Offset != 42 ||
+				back.Event.ID != tc.m.Event.ID || back.Delivery != tc.m.Delivery || back.Receipt.MessageID != tc.m.Receipt.MessageID {
+				t.Fatalf("decoded %+v from %+v", back, tc.m)
+			}
+		})
+	}
+}
+
+func TestWhatTheCodecRefuses(t *testing.T) {
+	unregistered := events.OnOrgStream(events.Envelope{ID: uuid.New(), Type: "CampaignExploded", Version: 1, Data: []byte(`{}`)})
+	if _, err := EncodeMessage(unregistered); err == nil {
+		t.Error("an unregistered event was encoded")
+	}
+	for name, r := range map[string]*kgo.Record{
+		"a record on no stream's topic": {Topic: "elsewhere", Value: []byte(`{}`)},
+		"a receipt without ids":         {Topic: Receipts, Value: []byte(`{"parts":1}`)},
+		"a receipt part outside its message": {Topic: Receipts,
+			Value: []byte(`{"message_id":"` + uuid.NewString() + `","campaign_id":"` + uuid.NewString() + `","part":2,"parts":2}`)},
+		"a delivery without a message id": {Topic: DeliveryTopic("unitel"), Value: []byte(`{"provider":"unitel"}`)},
+		"an event without headers":        {Topic: OrgEvents, Value: []byte(`{}`)},
+	} {
+		if _, err := DecodeMessage(r); err == nil {
+			t.Errorf("%s decoded", name)
+		}
 	}
 }

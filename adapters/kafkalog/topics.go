@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/domain/events"
 )
 
 // Topic names. The organisation stream is keyed by organisation so one
@@ -124,4 +126,22 @@ func ensureSnapshotTopics(ctx context.Context, adm *kadm.Client, replication int
 		}
 	}
 	return nil
+}
+
+// TopicsOf are the topics that hold the event streams given: the
+// organisation and message streams (the delivery queues, one per provider,
+// and the receipts are not read by stream).
+func TopicsOf(streams []events.Stream) []string {
+	out := make([]string, 0, len(streams))
+	for _, s := range streams {
+		switch s {
+		case events.OrgStream:
+			out = append(out, OrgEvents)
+		case events.MessageStream:
+			out = append(out, MessageEvents)
+		case events.Receipts:
+			out = append(out, Receipts)
+		}
+	}
+	return out
 }

@@ -28,12 +28,6 @@ type produceHook struct{ m *Metrics }
 
 var _ kgo.HookProduceRecordUnbuffered = produceHook{}
 
-// CloudEvents Kafka binding attribute headers (see kafkalog.Encode).
-const (
-	headerType     = "ce_type"
-	headerCampaign = "ce_campaignid"
-)
-
 func (h produceHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	if err != nil {
 		return
@@ -43,15 +37,7 @@ func (h produceHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 		m.deliveriesEnqueued.WithLabelValues(p).Inc()
 		return
 	}
-	var ceType, campaign []byte
-	for _, hd := range r.Headers {
-		switch hd.Key {
-		case headerType:
-			ceType = hd.Value
-		case headerCampaign:
-			campaign = hd.Value
-		}
-	}
+	ceType := kafkalog.EventTypeHeader(r)
 	if ceType == nil {
 		return
 	}
@@ -59,7 +45,7 @@ func (h produceHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	t.appended.Inc()
 	switch t.name {
 	case events.CampaignCompleted:
-		if at, ok := acceptedAt(campaign); ok {
+		if at, ok := acceptedAt(kafkalog.CampaignHeader(r)); ok {
 			m.timeToCompleted.Observe(time.Since(at).Seconds())
 		}
 	case events.FundsDebited:
@@ -103,20 +89,15 @@ func (m *Metrics) eventType(ceType []byte) *eventType {
 	return t
 }
 
-// EventTypeLabel turns a CloudEvents type ("co.ziett.campaigns.CampaignAccepted.v1")
-// into the event's name ("CampaignAccepted").
+// EventTypeLabel is the label of a type attribute
+// ("co.ziett.campaigns.CampaignAccepted.v1"): the registered event's name
+// ("CampaignAccepted"), or "unknown" for a type the registry does not hold,
+// which keeps the label's values bounded.
 func EventTypeLabel(ceType string) string {
-	t := ceType
-	if i := strings.LastIndex(t, ".v"); i > 0 {
-		t = t[:i]
+	if k, ok := kafkalog.KindOf(ceType); ok {
+		return string(k.Type)
 	}
-	if i := strings.LastIndexByte(t, '.'); i >= 0 {
-		t = t[i+1:]
-	}
-	if t == "" {
-		return "unknown"
-	}
-	return t
+	return "unknown"
 }
 
 // acceptedAt reads the acceptance time out of a campaign id: ids are

@@ -91,8 +91,10 @@ func TestKafkaHookCountsAppends(t *testing.T) {
 func TestEventTypeLabel(t *testing.T) {
 	for in, want := range map[string]string{
 		"co.ziett.campaigns.CampaignAccepted.v1": "CampaignAccepted",
-		"co.ziett.campaigns.MessageSent.v12":     "MessageSent",
-		"co.ziett.campaigns.FundsDebited":        "FundsDebited",
+		"co.ziett.campaigns.MessageSent.v1":      "MessageSent",
+		"co.ziett.campaigns.MessageSent.v12":     "unknown",
+		"co.ziett.campaigns.FundsDebited":        "unknown",
+		"com.example.FundsDebited.v1":            "unknown",
 		"":                                       "unknown",
 	} {
 		if got := metrics.EventTypeLabel(in); got != want {

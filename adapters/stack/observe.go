@@ -11,6 +11,7 @@ import (
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/metrics"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
@@ -29,7 +30,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	m.Providers(s.Rules.Routes.Providers())
 	var watched []metrics.Projection
 	for _, p := range []projections.Projection{campaigns.Projection{}, ledger.Projection{}} {
-		watched = append(watched, metrics.Projection{Name: p.Name(), Group: projections.Group(p.Name()), Topics: p.Topics()})
+		watched = append(watched, metrics.Projection{Name: p.Name(), Group: projector.Group(p.Name()), Topics: kafkalog.TopicsOf(p.Streams())})
 	}
 	lag := m.Lag(metrics.LagConfig{
 		Kafka: s.Kafka, Brokers: cfg.Brokers, DB: s.DB, Groups: groups, Projections: watched,
@@ -41,7 +42,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	for i, p := range watched {
 		names[i] = p.Name
 	}
-	countParked := func(ctx context.Context) (map[string]int64, error) { return projections.ParkedCounts(ctx, s.DB) }
+	countParked := func(ctx context.Context) (map[string]int64, error) { return projector.ParkedCounts(ctx, s.DB) }
 	m.WatchParked(names, countParked)
 	ops := httpapi.Ops{Metrics: m.Handler(), Ready: ready.Check, Instrument: m.Middleware,
 		Details: func(ctx context.Context) map[string]any {

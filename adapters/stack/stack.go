@@ -26,6 +26,7 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/metrics"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/commands/accept"
@@ -35,7 +36,6 @@ import (
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/commands/receipts"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
 	whproj "ziett.co/campaigns/projections/webhooks"
@@ -203,12 +203,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(Projector) {
 		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
-			s.run(cfg.Log, "projector", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
+			s.run(cfg.Log, "projector", (&projector.Runner{Brokers: cfg.Brokers, Pool: db,
 				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: cfg.Log}.OnChange},
 				Log:        cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: memberID(cfg.InstanceID, i),
 				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
 		}
-		s.run(cfg.Log, "projector.ledger", (&projections.Runner{Brokers: cfg.Brokers, Pool: db,
+		s.run(cfg.Log, "projector.ledger", (&projector.Runner{Brokers: cfg.Brokers, Pool: db,
 			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
 			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}).Run, runCtx)
 	}
@@ -223,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(API) {
 		acc := &accept.Service{Senders: dir, Log: appender, Rules: rules, Logger: cfg.Log,
-			Ledger: ledger.Reader{DB: db}, Stream: kafkalog.OrgStream{Client: cl, Brokers: cfg.Brokers},
+			Ledger: LedgerView(db), Stream: kafkalog.OrgStream{Client: cl, Brokers: cfg.Brokers},
 			Claims: postgres.Idempotency{DB: db}}
 		api := &httpapi.Server{
 			Auth:           dir,
@@ -327,4 +327,16 @@ func memberID(instance string, i int) string {
 		return ""
 	}
 	return instance + "-" + strconv.Itoa(i)
+}
+
+// ledgerView is the ledger read model with the position its projector
+// stores beside it: what the API's funds check reads (accept.Ledger).
+type ledgerView struct {
+	ledger.Reader
+	projector.Positions
+}
+
+// LedgerView is the ledger as the API's funds check reads it.
+func LedgerView(db *pgxpool.Pool) accept.Ledger {
+	return ledgerView{ledger.Reader{DB: db}, projector.Positions{DB: db, Projection: ledger.Name, Topic: kafkalog.OrgEvents}}
 }

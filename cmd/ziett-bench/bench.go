@@ -31,13 +31,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -725,14 +725,14 @@ func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
 		}
 		defer stop()
 	}
-	rb := &projections.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
+	rb := &projector.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
 		Log: b.log}
 	res, err := rb.Rebuild(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: rebuild: %w", err)
 	}
 	b.report.rebuild = rebuildResult{events: int(res.Events), elapsed: res.Took, replayRate: float64(res.Replayed) / res.Replay.Seconds(),
-		how: "projections.Rebuilder (what `ziett projections rebuild campaigns` runs): replay into a new generation, catch up, switch, drop the old one"}
+		how: "projector.Rebuilder (what `ziett projections rebuild campaigns` runs): replay into a new generation, catch up, switch, drop the old one"}
 	b.progress("rebuild: %d events in %s: %.0f events/s (replay phase alone %.0f events/s)",
 		res.Events, fmtDur(res.Took), float64(res.Events)/res.Took.Seconds(), float64(res.Replayed)/res.Replay.Seconds())
 	return nil

@@ -17,9 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/domain/events"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
 )
@@ -443,7 +443,7 @@ func checkChaos(ctx context.Context, brokers []string, db *pgxpool.Pool, org uui
 
 	vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	rep, err := (&projections.Rebuilder{Pool: db, Brokers: brokers, Projection: campaigns.Projection{Log: log}, Log: log}).Verify(vctx)
+	rep, err := (&projector.Rebuilder{Pool: db, Brokers: brokers, Projection: campaigns.Projection{Log: log}, Log: log}).Verify(vctx)
 	if err != nil {
 		c.VerifyError = err.Error()
 	} else {

@@ -31,8 +31,8 @@ func TestDependenciesPointInward(t *testing.T) {
 		of        func(string) bool
 		forbidden func(string) bool
 	}{
-		{"commands/ imports no adapter",
-			func(p string) bool { return under(p, "commands") },
+		{"commands/ and projections/ import no adapter",
+			func(p string) bool { return under(p, "commands") || under(p, "projections") },
 			func(d string) bool { return under(d, "adapters") || under(d, "cmd") || under(d, "schemas") }},
 		{"domain/ imports nothing of ours outside domain/",
 			func(p string) bool { return under(p, "domain") },

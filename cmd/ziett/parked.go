@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
@@ -78,7 +79,7 @@ func parkedMain(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	var f projections.ParkedFilter
+	var f projector.ParkedFilter
 	switch fs.NArg() {
 	case 0:
 	case 1:
@@ -114,7 +115,7 @@ func parkedMain(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	defer db.Close()
 
 	if verb == "parked" {
-		evs, err := projections.ListParked(ctx, db, f)
+		evs, err := projector.ListParked(ctx, db, f)
 		if err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func parkedMain(ctx context.Context, args []string, out io.Writer, log *slog.Log
 		writeParkedText(out, evs)
 		return nil
 	}
-	res, err := projections.RetryParked(ctx, db, live, f)
+	res, err := projector.RetryParked(ctx, db, live, f)
 	for _, ev := range res.Applied {
 		fmt.Fprintf(out, "applied  %d  %s %s/%d@%d\n", ev.ID, ev.Projection, ev.Topic, ev.Partition, ev.Offset)
 	}
@@ -165,7 +166,7 @@ type parkedView struct {
 	Headers    map[string][]byte `json:"headers"`
 }
 
-func viewParked(ev projections.ParkedEvent) parkedView {
+func viewParked(ev projector.ParkedEvent) parkedView {
 	v := parkedView{ID: ev.ID, Projection: ev.Projection, Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset,
 		Error: ev.Error, FirstSeen: ev.FirstSeen, LastSeen: ev.LastSeen, Attempts: ev.Attempts,
 		Key: ev.Record.Key, Value: ev.Record.Value, Headers: map[string][]byte{}}
@@ -181,7 +182,7 @@ func viewParked(ev projections.ParkedEvent) parkedView {
 	return v
 }
 
-func writeParkedJSON(out io.Writer, evs []projections.ParkedEvent) error {
+func writeParkedJSON(out io.Writer, evs []projector.ParkedEvent) error {
 	views := make([]parkedView, len(evs))
 	for i, ev := range evs {
 		views[i] = viewParked(ev)
@@ -191,7 +192,7 @@ func writeParkedJSON(out io.Writer, evs []projections.ParkedEvent) error {
 	return enc.Encode(views)
 }
 
-func writeParkedText(out io.Writer, evs []projections.ParkedEvent) {
+func writeParkedText(out io.Writer, evs []projector.ParkedEvent) {
 	if len(evs) == 0 {
 		fmt.Fprintln(out, "no parked events")
 		return

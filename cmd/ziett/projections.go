@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
@@ -101,7 +102,7 @@ func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 	verb := args[0]
 	fs := flag.NewFlagSet("projections "+verb, flag.ContinueOnError)
 	lag := fs.Int64("lag", 1000, "rebuild: records behind the log end at which to switch")
-	stall := fs.Duration("stall", projections.DefaultStallTimeout, "give up when no record arrives for this long while records are still missing")
+	stall := fs.Duration("stall", projector.DefaultStallTimeout, "give up when no record arrives for this long while records are still missing")
 	asJSON := fs.Bool("json", false, "print the result as JSON, one object per projection")
 	if err := cli.ParseFlags(fs, args[1:], stdout, usage); err != nil {
 		return err
@@ -135,7 +136,7 @@ func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 	var differ []string
 	for _, name := range chosen {
 		p := newProgress(verb + " " + name)
-		rb := &projections.Rebuilder{Pool: db, Brokers: t.Brokers, Projection: all[name], Log: log,
+		rb := &projector.Rebuilder{Pool: db, Brokers: t.Brokers, Projection: all[name], Log: log,
 			Progress: p.update, SwitchLag: *lag, StallTimeout: *stall}
 		if verb == "rebuild" {
 			res, err := rb.Rebuild(ctx)
@@ -204,7 +205,7 @@ func newProgress(label string) *progress {
 	return &progress{label: label, tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
 }
 
-func (p *progress) update(pr projections.Progress) {
+func (p *progress) update(pr projector.Progress) {
 	if !p.tty {
 		if time.Since(p.last) < 5*time.Second && pr.Done < pr.Total {
 			return

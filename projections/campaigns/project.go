@@ -16,9 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/optout"
@@ -97,13 +95,14 @@ type Projection struct {
 }
 
 func (Projection) Name() string { return "campaigns" }
-func (Projection) Topics() []string {
-	return []string{kafkalog.OrgEvents, kafkalog.MessageEvents}
+func (Projection) Streams() []events.Stream {
+	return []events.Stream{events.OrgStream, events.MessageStream}
 }
 
-// ReplayKey implements projections.ReplayKeyer: every row is a campaign's,
-// and applying one campaign's events never reads another's rows.
-func (Projection) ReplayKey(r *kgo.Record) []byte { return kafkalog.CampaignHeader(r) }
+// ReplayByCampaign implements projections.ByCampaign: every row is a
+// campaign's, and applying one campaign's events never reads another's
+// rows.
+func (Projection) ReplayByCampaign() {}
 
 // outcome is one message result, gathered so a batch writes them at once.
 type outcome struct {
@@ -119,18 +118,14 @@ type outcome struct {
 
 // Apply writes a batch. Statements are idempotent (upserts, guarded status
 // moves), so replaying an event already applied changes nothing.
-func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
+func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) error {
 	var outs []outcome
 	var rcpts []receipt
 	var changes []Change
 	touched := map[uuid.UUID]bool{}
 	b := &pgx.Batch{}
-	for _, r := range recs {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			// Parked by the runner (projections/parking.go).
-			return projections.Poison(err)
-		}
+	for _, m := range in {
+		e := m.Event
 		if e.CampaignID != uuid.Nil {
 			touched[e.CampaignID] = true
 		}
@@ -175,7 +170,7 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) er
 			if st, ok := statusOf[e.Type]; ok {
 				// A cancellation passed on to the message stream repeats
 				// the customer's, which was announced already.
-				if e.Type == events.CampaignCancelled && r.Topic == kafkalog.MessageEvents {
+				if e.Type == events.CampaignCancelled && m.Stream == events.MessageStream {
 					continue
 				}
 				c := Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt}

@@ -8,9 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/domain/events"
@@ -27,7 +25,7 @@ type fixture struct {
 	org, id    uuid.UUID
 	at         time.Time
 	items      []events.Recipient
-	completion *kgo.Record
+	completion events.Message
 	p          campaigns.Projection
 
 	mu        sync.Mutex
@@ -41,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 		{Index: 0, Input: "+244923000001", E164: "+244923000001", Provider: "unitel", Cost: 500, MessageID: events.MessageID(f.id, 0)},
 		{Index: 1, Input: "+244923000002", E164: "+244923000002", Provider: "unitel", Cost: 500, MessageID: events.MessageID(f.id, 1)},
 	}
-	f.completion = f.rec(kafkalog.OrgEvents, events.CampaignCompletedV1{Total: 2, Sent: 2})
+	f.completion = f.rec(events.OrgStream, events.CampaignCompletedV1{Total: 2, Sent: 2})
 	f.p = campaigns.Projection{OnChange: func(_ context.Context, _ pgx.Tx, cs []campaigns.Change) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -51,28 +49,28 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) rec(topic string, p events.Payload) *kgo.Record {
+func (f *fixture) rec(stream events.Stream, p events.Payload) events.Message {
 	env, err := events.New(uuid.Must(uuid.NewV7()), f.org, f.id, p, f.at, "", uuid.Nil, "test")
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return kafkalog.Encode(topic, f.org, env)
+	return events.Message{Stream: stream, Event: env}
 }
 
-func (f *fixture) outcome(i int) *kgo.Record {
-	return f.rec(kafkalog.MessageEvents, events.MessageSentV1{MessageOutcome: events.MessageOutcome{
+func (f *fixture) outcome(i int) events.Message {
+	return f.rec(events.MessageStream, events.MessageSentV1{MessageOutcome: events.MessageOutcome{
 		MessageID: f.items[i].MessageID, Index: i, Provider: "unitel", CampaignTotal: 2, Cost: 500, Currency: "AOA", Attempts: 1}})
 }
 
 // queued are the events up to the campaign's messages being queued.
-func (f *fixture) queued() []*kgo.Record {
-	return []*kgo.Record{
-		f.rec(kafkalog.OrgEvents, events.CampaignAcceptedV1{Name: "order", Content: "Hi", ChannelType: "SMS", CountryAlpha2: "AO",
+func (f *fixture) queued() []events.Message {
+	return []events.Message{
+		f.rec(events.OrgStream, events.CampaignAcceptedV1{Name: "order", Content: "Hi", ChannelType: "SMS", CountryAlpha2: "AO",
 			RemitterID: f.e.Demo.RemitterID, SenderName: "ZIETT", Recipients: []string{f.items[0].Input, f.items[1].Input}, Currency: "AOA"}),
-		f.rec(kafkalog.OrgEvents, events.CampaignProcessedV1{Recipients: events.RecipientCounts{Submitted: 2, Valid: 2},
+		f.rec(events.OrgStream, events.CampaignProcessedV1{Recipients: events.RecipientCounts{Submitted: 2, Valid: 2},
 			Encoding: "GSM7", SegmentsPerMessage: 1, TotalSegments: 2, Cost: 1000, Currency: "AOA",
 			ByProvider: map[string]int{"unitel": 2}, Items: f.items}),
-		f.rec(kafkalog.OrgEvents, events.MessagesEnqueuedV1{Total: 2, ByProvider: map[string]int{"unitel": 2}}),
+		f.rec(events.OrgStream, events.MessagesEnqueuedV1{Total: 2, ByProvider: map[string]int{"unitel": 2}}),
 	}
 }
 
@@ -89,7 +87,7 @@ func (f *fixture) begin(ctx context.Context) pgx.Tx {
 	return tx
 }
 
-func (f *fixture) apply(recs ...*kgo.Record) {
+func (f *fixture) apply(recs ...events.Message) {
 	f.t.Helper()
 	ctx := context.Background()
 	tx := f.begin(ctx)
@@ -162,14 +160,14 @@ func TestConcurrentCompletionAndLastOutcomeComplete(t *testing.T) {
 
 	first := f.begin(ctx)
 	defer first.Rollback(ctx) //nolint:errcheck
-	if err := f.p.Apply(ctx, first, []*kgo.Record{f.completion}); err != nil {
+	if err := f.p.Apply(ctx, first, []events.Message{f.completion}); err != nil {
 		t.Fatal(err)
 	}
 	second := make(chan error, 1)
 	go func() {
 		tx := f.begin(ctx)
 		defer tx.Rollback(ctx) //nolint:errcheck
-		if err := f.p.Apply(ctx, tx, []*kgo.Record{f.outcome(1)}); err != nil {
+		if err := f.p.Apply(ctx, tx, []events.Message{f.outcome(1)}); err != nil {
 			second <- err
 			return
 		}

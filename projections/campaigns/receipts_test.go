@@ -6,20 +6,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
-func (f *fixture) receipt(i int, status, stat, errc string) *kgo.Record {
+func (f *fixture) receipt(i int, status, stat, errc string) events.Message {
 	p := events.MessageReceipt{MessageID: f.items[i].MessageID, Index: i, Provider: "unitel", Status: status, Parts: 1,
 		ProviderRefs: []string{"smsc-" + uuid.NewString()[:8]}, Stat: stat, Err: errc, DoneAt: f.at.Add(time.Minute)}
 	if status == events.ReceiptDelivered {
-		return f.rec(kafkalog.MessageEvents, events.MessageDeliveredV1{MessageReceipt: p})
+		return f.rec(events.MessageStream, events.MessageDeliveredV1{MessageReceipt: p})
 	}
-	return f.rec(kafkalog.MessageEvents, events.MessageUndeliveredV1{MessageReceipt: p})
+	return f.rec(events.MessageStream, events.MessageUndeliveredV1{MessageReceipt: p})
 }
 
 // A receipt moves a sent message on, whichever of the receipt, the outcome
@@ -28,19 +26,19 @@ func (f *fixture) receipt(i int, status, stat, errc string) *kgo.Record {
 func TestReceiptsInAnyOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		order func(f *fixture) [][]*kgo.Record
+		order func(f *fixture) [][]events.Message
 	}{
-		{"outcome then receipts", func(f *fixture) [][]*kgo.Record {
-			return [][]*kgo.Record{f.queued(), {f.outcome(0), f.outcome(1)}, {f.completion},
+		{"outcome then receipts", func(f *fixture) [][]events.Message {
+			return [][]events.Message{f.queued(), {f.outcome(0), f.outcome(1)}, {f.completion},
 				{f.receipt(0, "DELIVERED", "DELIVRD", "000"), f.receipt(1, "UNDELIVERED", "UNDELIV", "001")}}
 		}},
-		{"receipts before their outcomes", func(f *fixture) [][]*kgo.Record {
-			return [][]*kgo.Record{f.queued(), {f.receipt(0, "DELIVERED", "DELIVRD", "000"), f.receipt(1, "UNDELIVERED", "UNDELIV", "001")},
+		{"receipts before their outcomes", func(f *fixture) [][]events.Message {
+			return [][]events.Message{f.queued(), {f.receipt(0, "DELIVERED", "DELIVRD", "000"), f.receipt(1, "UNDELIVERED", "UNDELIV", "001")},
 				{f.outcome(0), f.outcome(1)}, {f.completion}}
 		}},
-		{"receipts before the campaign's planning", func(f *fixture) [][]*kgo.Record {
+		{"receipts before the campaign's planning", func(f *fixture) [][]events.Message {
 			q := f.queued()
-			return [][]*kgo.Record{{f.receipt(0, "DELIVERED", "DELIVRD", "000"), f.receipt(1, "UNDELIVERED", "UNDELIV", "001")},
+			return [][]events.Message{{f.receipt(0, "DELIVERED", "DELIVRD", "000"), f.receipt(1, "UNDELIVERED", "UNDELIV", "001")},
 				{f.outcome(0), f.outcome(1)}, q, {f.completion}}
 		}},
 	} {

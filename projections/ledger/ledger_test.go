@@ -9,10 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections/ledger"
@@ -46,18 +44,18 @@ func freshDB(t *testing.T) *pgxpool.Pool {
 	return db
 }
 
-func record(t *testing.T, offset int64, org, campaign uuid.UUID, p events.Payload) *kgo.Record {
+func record(t *testing.T, offset int64, org, campaign uuid.UUID, p events.Payload) events.Message {
 	t.Helper()
 	env, err := events.New(uuid.Must(uuid.NewV7()), org, campaign, p, time.Now(), "", uuid.Nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := kafkalog.Encode(kafkalog.OrgEvents, org, env)
-	r.Offset = offset
-	return r
+	m := events.OnOrgStream(env)
+	m.At.Offset = offset
+	return m
 }
 
-func apply(t *testing.T, db *pgxpool.Pool, recs []*kgo.Record) {
+func apply(t *testing.T, db *pgxpool.Pool, recs []events.Message) {
 	t.Helper()
 	tx, err := db.Begin(t.Context())
 	if err != nil {
@@ -78,13 +76,13 @@ func TestLedgerFold(t *testing.T) {
 	db := freshDB(t)
 	org, other := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
 	c1, c2, c3 := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
-	batch1 := []*kgo.Record{
+	batch1 := []events.Message{
 		record(t, 0, org, uuid.Nil, events.FundsCreditedV1{Amount: 10_000, Currency: "AOA", Reference: "top-up"}),
 		record(t, 1, org, c1, events.CampaignAcceptedV1{EstimatedCost: 3_000, Currency: "AOA"}),
 		record(t, 2, org, c2, events.CampaignAcceptedV1{EstimatedCost: 4_000, Currency: "AOA"}),
 		record(t, 3, other, uuid.Nil, events.FundsCreditedV1{Amount: 1, Currency: "AOA"}),
 	}
-	batch2 := []*kgo.Record{
+	batch2 := []events.Message{
 		record(t, 4, org, c1, events.FundsDebitedV1{Amount: 2_500, Currency: "AOA", BalanceAfter: 7_500}),
 		record(t, 5, org, c2, events.CampaignFailedV1{Code: "NO_VALID_RECIPIENTS"}),
 		record(t, 6, org, c3, events.CampaignAcceptedV1{EstimatedCost: 1_000, Currency: "AOA"}),

@@ -12,9 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/pricing"
 	"ziett.co/campaigns/projections"
@@ -34,7 +32,7 @@ const Name = "ledger"
 type Projection struct{ Log *slog.Logger }
 
 func (Projection) Name() string     { return Name }
-func (Projection) Topics() []string { return []string{kafkalog.OrgEvents} }
+func (Projection) Streams() []events.Stream { return []events.Stream{events.OrgStream} }
 
 type entry struct {
 	id, org, campaign uuid.UUID
@@ -52,16 +50,12 @@ type entry struct {
 // exists) is skipped, so applying a record twice changes nothing. An
 // organisation's events share a partition, so the order between
 // partitions never matters.
-func (p Projection) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
+func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) error {
 	var entries []entry
 	b := &pgx.Batch{}
-	for _, r := range recs {
-		e, err := kafkalog.Decode(r)
-		if err != nil {
-			// Parked by the runner (projections/parking.go).
-			return projections.Poison(err)
-		}
-		en := entry{id: e.ID, org: e.OrgID, campaign: e.CampaignID, at: e.OccurredAt, offset: r.Offset}
+	for _, m := range in {
+		e := m.Event
+		en := entry{id: e.ID, org: e.OrgID, campaign: e.CampaignID, at: e.OccurredAt, offset: m.At.Offset}
 		switch e.Type {
 		case events.FundsCredited:
 			var f events.FundsCreditedV1

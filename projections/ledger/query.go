@@ -2,15 +2,12 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/domain/pricing"
 )
 
@@ -34,26 +31,6 @@ func (r Reader) Accepted(ctx context.Context, org, campaign uuid.UUID) (bool, er
 	err := r.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ledger_campaigns WHERE campaign_id = $1 AND org_id = $2)`,
 		campaign, org).Scan(&ok)
 	return ok, err
-}
-
-// Position is the next offset of the organisation stream's partition the
-// ledger will apply; every record before it is reflected in its rows. The
-// offsets are kept in the live generation's schema; a rebuild that
-// switches generations between the lookup and the read drops the old
-// schema, so that case is read again.
-func (r Reader) Position(ctx context.Context, partition int32) (int64, error) {
-	for try := 0; ; try++ {
-		var next *int64
-		err := r.DB.QueryRow(ctx, `SELECT read_model_next_offset($1, $2, $3)`, Name, kafkalog.OrgEvents, partition).Scan(&next)
-		var pgErr *pgconn.PgError
-		if err != nil && try < 3 && errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
-			continue
-		}
-		if err != nil || next == nil {
-			return 0, err
-		}
-		return *next, nil
-	}
 }
 
 // Entry is one movement of an organisation's balance. Amounts are integer

@@ -1,4 +1,4 @@
-package projections
+package projector
 
 import (
 	"cmp"
@@ -18,6 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/projections"
 )
 
 // Rebuilder replays the log into a fresh generation of a projection's
@@ -30,7 +33,7 @@ type Rebuilder struct {
 	// Projection must have no effect outside its tables: a replay applies
 	// every event again, so a hook that notifies the outside (webhooks)
 	// would notify twice.
-	Projection Projection
+	Projection projections.Projection
 	ClientOpts []kgo.Opt
 	Log        *slog.Logger
 	// Progress, when set, is called about once a second while the log is
@@ -173,7 +176,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	// comes; the last one to within SwitchLag of its moving end.
 	var events int64
 	replayStart := time.Now()
-	topics := b.Projection.Topics()
+	topics := kafkalog.TopicsOf(b.Projection.Streams())
 	for i, t := range topics {
 		n, err := b.replay(ctx, next.schema, nil, i < len(topics)-1, t)
 		if err != nil {
@@ -323,7 +326,7 @@ func (b *Rebuilder) dropSchema(schema string) {
 // log end and returns once it is within SwitchLag of it.
 func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, toEnd bool, only ...string) (int64, error) {
 	name := b.Projection.Name()
-	topics := b.Projection.Topics()
+	topics := kafkalog.TopicsOf(b.Projection.Streams())
 	phase := "replay"
 	if len(only) > 0 {
 		topics = only
@@ -480,11 +483,11 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, t
 }
 
 // replayWriters is how many transactions apply a polled batch of a
-// ReplayKeyer at once during the replay.
+// ByCampaign projection at once during the replay.
 const replayWriters = 4
 
-// applyReplayed applies a polled batch of the replay. A ReplayKeyer's batch
-// is split by key over replayWriters transactions at once: while one waits
+// applyReplayed applies a polled batch of the replay. A ByCampaign projection's batch
+// is split by campaign over replayWriters transactions at once: while one waits
 // on PostgreSQL another decodes, and PostgreSQL works in several backends.
 // No transaction then holds a prefix of a partition, so the offsets are
 // stored after all have committed. That is sound because a replay that
@@ -493,14 +496,13 @@ const replayWriters = 4
 // of the log, and it is. Other projections apply the batch in one
 // transaction with its offsets.
 func (b *Rebuilder) applyReplayed(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
-	keyer, ok := b.Projection.(ReplayKeyer)
-	if !ok {
+	if _, ok := b.Projection.(projections.ByCampaign); !ok {
 		return b.applyTo(ctx, schema, recs, next)
 	}
 	shares := make([][]*kgo.Record, replayWriters)
 	for _, r := range recs {
 		h := fnv.New32a()
-		h.Write(keyer.ReplayKey(r))
+		h.Write(kafkalog.CampaignHeader(r))
 		w := h.Sum32() % replayWriters
 		shares[w] = append(shares[w], r)
 	}

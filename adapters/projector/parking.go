@@ -1,4 +1,4 @@
-package projections
+package projector
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/projections"
 )
 
 // An event a projection cannot apply (it does not decode, PostgreSQL
@@ -22,22 +26,6 @@ import (
 // nothing about the record (PostgreSQL unreachable, a serialization
 // failure, a lock timeout) are not a reason to park: the batch is retried
 // as before. docs/reliability-parking.md has the design.
-
-// PoisonError marks an error a record causes by its content, so that
-// applying it again would fail the same way: a projection returns it for a
-// record it cannot decode.
-type PoisonError struct{ Err error }
-
-func (e *PoisonError) Error() string { return e.Err.Error() }
-func (e *PoisonError) Unwrap() error { return e.Err }
-
-// Poison marks err as caused by the record being applied (nil stays nil).
-func Poison(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &PoisonError{Err: err}
-}
 
 // panicError is a panic of Apply, recovered.
 type panicError struct {
@@ -57,7 +45,7 @@ func isPoison(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var pe *PoisonError
+	var pe *projections.PoisonError
 	var pp *panicError
 	if errors.As(err, &pe) || errors.As(err, &pp) {
 		return true
@@ -72,14 +60,22 @@ func isPoison(err error) bool {
 	return false
 }
 
-// safeApply is Apply with a panic turned into an error.
-func safeApply(ctx context.Context, p Projection, tx pgx.Tx, recs []*kgo.Record) (err error) {
+// safeApply decodes the records and applies them, with a record that does
+// not decode poisoning the batch (so that isolation parks it) and a panic
+// of Apply turned into an error.
+func safeApply(ctx context.Context, p projections.Projection, tx pgx.Tx, recs []*kgo.Record) (err error) {
+	in := make([]events.Message, len(recs))
+	for i, r := range recs {
+		if in[i], err = kafkalog.DecodeMessage(r); err != nil {
+			return projections.Poison(err)
+		}
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			err = &panicError{value: v, stack: string(debug.Stack())}
 		}
 	}()
-	return p.Apply(ctx, tx, recs)
+	return p.Apply(ctx, tx, in)
 }
 
 // parkFunc records one record that cannot be applied, in tx.
@@ -90,7 +86,7 @@ type parkFunc func(ctx context.Context, tx pgx.Tx, rec *kgo.Record, cause error)
 // that in the end only the records that fail alone are handed to park,
 // in log order with the others. Any other failure is returned, and tx is
 // then unusable.
-func applyIsolating(ctx context.Context, tx pgx.Tx, p Projection, recs []*kgo.Record, park parkFunc) error {
+func applyIsolating(ctx context.Context, tx pgx.Tx, p projections.Projection, recs []*kgo.Record, park parkFunc) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return err
@@ -248,7 +244,7 @@ type RetryResult struct {
 func RetryParked(ctx context.Context, db interface {
 	Begin(context.Context) (pgx.Tx, error)
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, projs map[string]Projection, f ParkedFilter) (RetryResult, error) {
+}, projs map[string]projections.Projection, f ParkedFilter) (RetryResult, error) {
 	var res RetryResult
 	evs, err := ListParked(ctx, db, f)
 	if err != nil {
@@ -279,7 +275,7 @@ func RetryParked(ctx context.Context, db interface {
 // itself failed.
 func retryOne(ctx context.Context, db interface {
 	Begin(context.Context) (pgx.Tx, error)
-}, p Projection, ev ParkedEvent) (cause, err error) {
+}, p projections.Projection, ev ParkedEvent) (cause, err error) {
 	tx, _, err := beginWrite(ctx, db, p.Name(), shared)
 	if err != nil {
 		return nil, err

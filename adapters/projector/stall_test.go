@@ -1,4 +1,4 @@
-package projections_test
+package projector_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -69,14 +69,14 @@ func TestVerifyReportsAStall(t *testing.T) {
 		` (projection, topic, partition, next_offset) VALUES ('campaigns', $1, 0, $2)`, kafkalog.OrgEvents, end); err != nil {
 		t.Fatal(err)
 	}
-	rb := &projections.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{},
+	rb := &projector.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{},
 		StallTimeout: 2 * time.Second}
 	_, err := rb.Verify(ctx)
-	var stall *projections.StallError
+	var stall *projector.StallError
 	if !errors.As(err, &stall) {
 		t.Fatalf("verify returned %v, want a stall", err)
 	}
-	want := projections.PartitionWait{Topic: kafkalog.OrgEvents, Partition: 0, Position: end - 1, Target: end}
+	want := projector.PartitionWait{Topic: kafkalog.OrgEvents, Partition: 0, Position: end - 1, Target: end}
 	if len(stall.Waiting) != 1 || stall.Waiting[0] != want {
 		t.Fatalf("stall waiting on %+v, want %+v", stall.Waiting, want)
 	}

@@ -1,7 +1,7 @@
 // Package projections builds Postgres read models from the event log.
 // Offsets live in Postgres next to the rows, written in one transaction, so
 // a read model is exactly the fold of a prefix of the log.
-package projections
+package projector
 
 import (
 	"cmp"
@@ -16,29 +16,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// Projection applies a batch of records inside a Postgres transaction.
-// Apply must be idempotent (applying a record twice changes nothing) and
-// must not depend on the relative order of different partitions' records.
-// Its statements name tables unqualified: the transaction's search path
-// points them at the live generation (see generation.go).
-type Projection interface {
-	Name() string
-	Topics() []string
-	Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error
-}
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/projections"
+)
 
 // Group is the consumer group of the projection's runners.
 func Group(name string) string { return "ziett.projection." + name }
-
-// ReplayKeyer is a Projection whose records commute unless they share a
-// key: only the records of one key must be applied in log order. A replay
-// then spreads a batch over its writers by key rather than by partition,
-// which keeps them all busy even when one partition holds most of the work.
-type ReplayKeyer interface {
-	ReplayKey(r *kgo.Record) []byte
-}
 
 // DefaultMaxBatch bounds the records applied in one transaction.
 const DefaultMaxBatch = 5000
@@ -51,7 +35,7 @@ var errPartitionMoved = errors.New("offset guard: partition moved under us")
 type Runner struct {
 	Brokers    []string
 	Pool       *pgxpool.Pool
-	Projection Projection
+	Projection projections.Projection
 	Log        *slog.Logger
 	ClientOpts []kgo.Opt
 	MaxBatch   int
@@ -98,7 +82,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
 		kgo.ConsumerGroup(Group(name)),
-		kgo.ConsumeTopics(r.Projection.Topics()...),
+		kgo.ConsumeTopics(kafkalog.TopicsOf(r.Projection.Streams())...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		// Revocations wait until a batch is committed or rewound, so the

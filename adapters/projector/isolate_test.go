@@ -1,6 +1,7 @@
-package projections_test
+package projector_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,33 +11,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections"
 )
 
-// probe is a projection that writes every record's value in one statement
-// for the whole batch, as the real ones do, and fails in each way a record
-// can make it fail: a panic, an error it marks as the record's, and a
-// value PostgreSQL refuses.
+// probe is a projection of the receipts stream that writes every
+// receipt's raw text in one statement for the whole batch, as the real ones
+// do, and fails in each way a record can make it fail: a record that does
+// not decode, a panic, an error it marks as the event's, and a value
+// PostgreSQL refuses.
 type probe struct{}
 
-func (probe) Name() string     { return "probe" }
-func (probe) Topics() []string { return []string{"probe"} }
-func (probe) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
-	vals := make([]string, len(recs))
-	for i, r := range recs {
-		switch string(r.Value) {
+func (probe) Name() string             { return "probe" }
+func (probe) Streams() []events.Stream { return []events.Stream{events.Receipts} }
+func (probe) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) error {
+	vals := make([]string, len(in))
+	for i, m := range in {
+		switch m.Receipt.Raw {
 		case "panic":
 			panic("probe cannot apply this")
-		case "undecodable":
-			return projections.Poison(errors.New("probe cannot decode this"))
+		case "poison":
+			return projections.Poison(errors.New("probe refuses this"))
 		}
-		vals[i] = string(r.Value)
+		vals[i] = m.Receipt.Raw
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO probe_rows SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, vals)
 	return err
@@ -50,12 +55,10 @@ func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
 	if _, err := e.Stack.DB.Exec(ctx, `CREATE TABLE probe_rows (v text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kadm.NewClient(e.Stack.Kafka).CreateTopic(ctx, 1, 1, nil, "probe"); err != nil {
-		t.Fatal(err)
-	}
-	bad := map[int]string{7: "panic", 23: "nul\x00", 41: "undecodable"}
+	bad := map[int]string{7: "panic", 23: "nul\x00", 31: "poison", 41: "undecodable"}
 	var recs []*kgo.Record
 	var good []string
+	campaign := uuid.New()
 	for i := range 50 {
 		v := fmt.Sprintf("good %02d", i)
 		if b, ok := bad[i]; ok {
@@ -63,7 +66,16 @@ func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
 		} else {
 			good = append(good, v)
 		}
-		recs = append(recs, &kgo.Record{Topic: "probe", Value: []byte(v)})
+		// One campaign: one key, so all in one partition, in order.
+		r, err := kafkalog.EncodeMessage(events.OfReceipt(events.Receipt{MessageID: uuid.New(), CampaignID: campaign,
+			OrgID: uuid.New(), Parts: 1, Stat: "DELIVRD", Raw: v}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == "undecodable" {
+			r.Value = []byte(v)
+		}
+		recs = append(recs, r)
 	}
 	// Produced before the runner starts, so its first batch holds them all.
 	if err := e.Stack.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -75,7 +87,7 @@ func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- (&projections.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: probe{}, ClientOpts: e.Cfg.ClientOpts,
+		done <- (&projector.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: probe{}, ClientOpts: e.Cfg.ClientOpts,
 			Parked: func(p string) { mu.Lock(); hooked = append(hooked, p); mu.Unlock() }}).Run(rctx)
 	}()
 	defer func() { cancel(); <-done }()
@@ -103,16 +115,16 @@ func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
 	if err != nil || !slices.Equal(applied, good) {
 		t.Fatalf("applied %d rows %v (%v), want the %d good ones", len(applied), applied, err, len(good))
 	}
-	parked, err := projections.ListParked(ctx, e.Stack.DB, projections.ParkedFilter{Projection: "probe"})
+	parked, err := projector.ListParked(ctx, e.Stack.DB, projector.ParkedFilter{Projection: "probe"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(parked) != len(bad) {
 		t.Fatalf("%d parked, want %d", len(parked), len(bad))
 	}
-	wantErr := map[int64]string{7: "panic: probe cannot apply this", 23: "SQLSTATE 22021", 41: "probe cannot decode this"}
+	wantErr := map[int64]string{7: "panic: probe cannot apply this", 23: "SQLSTATE 22021", 31: "probe refuses this", 41: "receipt " + kafkalog.Receipts}
 	for _, p := range parked {
-		if want := wantErr[p.Offset]; want == "" || !strings.Contains(p.Error, want) || string(p.Record.Value) != bad[int(p.Offset)] {
+		if want := wantErr[p.Offset]; want == "" || !strings.Contains(p.Error, want) || !bytes.Equal(p.Record.Value, recs[p.Offset].Value) {
 			t.Errorf("parked offset %d value %q error %q", p.Offset, p.Record.Value, p.Error)
 		}
 	}

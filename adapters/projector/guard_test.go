@@ -1,4 +1,4 @@
-package projections_test
+package projector_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -80,7 +80,7 @@ func TestStaleProjectorAppliesNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := (&projections.Runner{Brokers: e.Brokers, Pool: pool, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
+			if err := (&projector.Runner{Brokers: e.Brokers, Pool: pool, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
 				Log: e.Cfg.Log, ClientOpts: append(e.Cfg.ClientOpts, opts...)}).Run(ctx); err != nil {
 				t.Errorf("projector: %v", err)
 			}
@@ -133,7 +133,7 @@ func TestStaleProjectorAppliesNothing(t *testing.T) {
 	// Another projector (its own group, so the stalled one need not be
 	// evicted first) applies them and moves the offset on.
 	onLog := len(e.Events(kafkalog.OrgEvents, nil))
-	stopOther := start(e.Stack.DB, kgo.ConsumerGroup(projections.Group("campaigns")+".takeover"))
+	stopOther := start(e.Stack.DB, kgo.ConsumerGroup(projector.Group("campaigns")+".takeover"))
 	waitApplied(onLog)
 	stopOther()
 

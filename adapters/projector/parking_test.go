@@ -1,4 +1,4 @@
-package projections_test
+package projector_test
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
@@ -130,7 +131,7 @@ func TestPoisonEventsAreParkedAndRetried(t *testing.T) {
 	wantParked := map[string]int64{"campaigns": int64(e.Cfg.Partitions) + 2, ledger.Name: 1}
 	var counts map[string]int64
 	for {
-		counts, err = projections.ParkedCounts(ctx, e.Stack.DB)
+		counts, err = projector.ParkedCounts(ctx, e.Stack.DB)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +143,7 @@ func TestPoisonEventsAreParkedAndRetried(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	evs, err := projections.ListParked(ctx, e.Stack.DB, projections.ParkedFilter{Projection: "campaigns"})
+	evs, err := projector.ListParked(ctx, e.Stack.DB, projector.ParkedFilter{Projection: "campaigns"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestPoisonEventsAreParkedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := map[string]projections.Projection{"campaigns": campaigns.Projection{}, ledger.Name: ledger.Projection{}}
-	res, err := projections.RetryParked(ctx, e.Stack.DB, live, projections.ParkedFilter{})
+	res, err := projector.RetryParked(ctx, e.Stack.DB, live, projector.ParkedFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestPoisonEventsAreParkedAndRetried(t *testing.T) {
 	if got.Status != http.StatusOK || got.JSON(t)["name"] != "Refused for now" {
 		t.Fatalf("the fixed campaign after the retry: %d %s", got.Status, got.Body)
 	}
-	evs, err = projections.ListParked(ctx, e.Stack.DB, projections.ParkedFilter{})
+	evs, err = projector.ListParked(ctx, e.Stack.DB, projector.ParkedFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package projections_test
+package projector_test
 
 import (
 	"context"
@@ -12,13 +12,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
+	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/domain/events"
-	"ziett.co/campaigns/projections"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -88,8 +87,8 @@ func snapshot(t *testing.T, e *stacktest.Env) []string {
 	return out
 }
 
-func rebuilder(e *stacktest.Env) *projections.Rebuilder {
-	return &projections.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{Log: e.Cfg.Log},
+func rebuilder(e *stacktest.Env) *projector.Rebuilder {
+	return &projector.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{Log: e.Cfg.Log},
 		Log: e.Cfg.Log, ClientOpts: e.Cfg.ClientOpts, MaxBatch: 500}
 }
 
@@ -174,9 +173,9 @@ func TestRebuildReproducesTheReadModel(t *testing.T) {
 			}
 		}()
 	}
-	var progress []projections.Progress
+	var progress []projector.Progress
 	rb := rebuilder(e)
-	rb.Progress = func(p projections.Progress) { progress = append(progress, p) }
+	rb.Progress = func(p projector.Progress) { progress = append(progress, p) }
 	res, err := rb.Rebuild(t.Context())
 	close(stop)
 	readers.Wait()
@@ -271,10 +270,10 @@ func TestRebuildWhileTheProjectorWrites(t *testing.T) {
 // a record applied twice in committed transactions shows up twice.
 type counted struct{ campaigns.Projection }
 
-func (c counted) Apply(ctx context.Context, tx pgx.Tx, recs []*kgo.Record) error {
+func (c counted) Apply(ctx context.Context, tx pgx.Tx, recs []events.Message) error {
 	topics, parts, offs := make([]string, len(recs)), make([]int32, len(recs)), make([]int64, len(recs))
 	for i, r := range recs {
-		topics[i], parts[i], offs[i] = r.Topic, r.Partition, r.Offset
+		topics[i], parts[i], offs[i] = r.At.Log, r.At.Shard, r.At.Offset
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO applied_records SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])`,
 		topics, parts, offs); err != nil {
@@ -295,7 +294,7 @@ func TestProjectorHandOverIsExactlyOnce(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- (&projections.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
+			done <- (&projector.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
 				Log: e.Cfg.Log, ClientOpts: e.Cfg.ClientOpts, MaxBatch: 40}).Run(ctx)
 		}()
 		var once sync.Once
