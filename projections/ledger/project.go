@@ -31,7 +31,7 @@ const Name = "ledger"
 // Projection is the projections.Projection of the ledger.
 type Projection struct{ Log *slog.Logger }
 
-func (Projection) Name() string     { return Name }
+func (Projection) Name() string             { return Name }
 func (Projection) Streams() []events.Stream { return []events.Stream{events.OrgStream} }
 
 type entry struct {
