@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 )
 
 // benchCampaigns is the organisation's size the list must stay fast at.
@@ -20,7 +20,7 @@ const benchCampaigns = 10_000
 // seedReadModel writes n finished campaigns of org, each with five
 // messages, straight into the campaigns read model: the benchmark times
 // the page, not the pipeline that would fill it.
-func seedReadModel(b *testing.B, e *stacktest.Env, org, remitter uuid.UUID, n int) {
+func seedReadModel(b *testing.B, e *servicetest.Env, org, remitter uuid.UUID, n int) {
 	b.Helper()
 	ctx := context.Background()
 	tx, err := e.Stack.DB.Begin(ctx)
@@ -64,7 +64,7 @@ func seedReadModel(b *testing.B, e *stacktest.Env, org, remitter uuid.UUID, n in
 // page deep in the history, and a search by name.
 func BenchmarkCampaignList(b *testing.B) {
 	// The API alone, as it runs in production: no pipeline beside it.
-	e := stacktest.Start(b, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(b, servicetest.WithComponents(service.API))
 	seedReadModel(b, e, e.Demo.OrgID, e.Demo.RemitterID, benchCampaigns)
 	c := newClient(b, e.BaseURL)
 	c.signIn(e.Demo.APIKey)

@@ -23,21 +23,21 @@ import (
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // TestDashboard runs the dashboard's scenarios against one real stack
 // (broker, PostgreSQL, every component, webhooks allowed to loopback
 // receivers), each as a subtest.
 func TestDashboard(t *testing.T) {
-	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
+	e := servicetest.Start(t, func(c *service.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
 	t.Run("in a browser", func(t *testing.T) { dashboardInBrowser(t, e) })
 	t.Run("sessions and scopes", func(t *testing.T) { sessionsAndScopes(t, e) })
 	t.Run("cookies are Secure over TLS", func(t *testing.T) { cookiesAreSecureOverTLS(t, e) })
@@ -50,7 +50,7 @@ func TestDashboard(t *testing.T) {
 // from the form and followed to COMPLETED without a reload, the API's
 // validation messages beside the fields, sign-out, and a second
 // organisation that never sees the first's campaigns.
-func dashboardInBrowser(t *testing.T, e *stacktest.Env) {
+func dashboardInBrowser(t *testing.T, e *servicetest.Env) {
 	apiID := e.Submit(e.SeedRequest())
 	ctx := browser(t, 90*time.Second, 1280, 900)
 
@@ -135,7 +135,7 @@ func dashboardInBrowser(t *testing.T, e *stacktest.Env) {
 	})
 
 	t.Run("a second organisation never sees the first's campaigns", func(t *testing.T) {
-		other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits,
+		other, err := e.Stack.Admin.CreateDemo(context.Background(), servicetest.Credits,
 			[]string{apikey.ScopeCampaignSend, apikey.ScopeCampaignRead})
 		if err != nil {
 			t.Fatal(err)
@@ -223,7 +223,7 @@ func (c *client) signIn(key string) string {
 // sessionsAndScopes checks over real HTTP what a browser cannot show:
 // the cookie's attributes, CSRF refusals, a key without the send scope,
 // sign-out and expiry.
-func sessionsAndScopes(t *testing.T, e *stacktest.Env) {
+func sessionsAndScopes(t *testing.T, e *servicetest.Env) {
 
 	t.Run("the session cookie is HttpOnly and SameSite=Strict", func(t *testing.T) {
 		c := newClient(t, e.BaseURL)
@@ -385,7 +385,7 @@ func sessionsAndScopes(t *testing.T, e *stacktest.Env) {
 		if len(rows) != 2 || rows[1][2] != "1234567" {
 			t.Fatalf("INVALID only: %q", rows)
 		}
-		other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits, []string{apikey.ScopeCampaignRead})
+		other, err := e.Stack.Admin.CreateDemo(context.Background(), servicetest.Credits, []string{apikey.ScopeCampaignRead})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +408,7 @@ func sessionsAndScopes(t *testing.T, e *stacktest.Env) {
 // event that a Standard Webhooks verifier (the spec's own library)
 // accepts with the secret the page showed, resends it, and rotates the
 // secret, all against the real sender.
-func webhooksPage(t *testing.T, e *stacktest.Env) {
+func webhooksPage(t *testing.T, e *servicetest.Env) {
 	type hit struct {
 		body []byte
 		hdr  http.Header
@@ -512,7 +512,7 @@ func webhooksPage(t *testing.T, e *stacktest.Env) {
 
 // singleMessagesPage: a message sent through Send Message shows on the
 // messages page of its organisation only, and its status follows it.
-func singleMessagesPage(t *testing.T, e *stacktest.Env) {
+func singleMessagesPage(t *testing.T, e *servicetest.Env) {
 	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "otp",
 		[]string{apikey.ScopeMessageSend, apikey.ScopeCampaignRead}, 0)
 	if err != nil {
@@ -543,7 +543,7 @@ func singleMessagesPage(t *testing.T, e *stacktest.Env) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	other, err := e.Stack.Admin.CreateDemo(context.Background(), stacktest.Credits, []string{apikey.ScopeCampaignRead})
+	other, err := e.Stack.Admin.CreateDemo(context.Background(), servicetest.Credits, []string{apikey.ScopeCampaignRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +556,7 @@ func singleMessagesPage(t *testing.T, e *stacktest.Env) {
 
 // cookiesAreSecureOverTLS serves the dashboard over TLS and checks
 // that the sign-in and session cookies are marked Secure there.
-func cookiesAreSecureOverTLS(t *testing.T, e *stacktest.Env) {
+func cookiesAreSecureOverTLS(t *testing.T, e *servicetest.Env) {
 	dir := postgres.Directory{DB: e.Stack.DB}
 	ui, err := dashboard.New(dashboard.Config{
 		Auth: dir, Sessions: postgres.Sessions{DB: e.Stack.DB}, Directory: dir,

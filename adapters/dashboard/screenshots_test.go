@@ -11,9 +11,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 )
 
 // TestScreenshots writes PNG screenshots of the main pages, with
@@ -30,7 +30,7 @@ func TestScreenshots(t *testing.T) {
 	}
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	t.Cleanup(receiver.Close)
-	e := stacktest.Start(t, func(c *stack.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
+	e := servicetest.Start(t, func(c *service.Config) { c.Webhooks = webhooks.Config{Allow: webhooks.Loopback} })
 
 	// An endpoint, so that campaigns leave deliveries behind.
 	k, err := e.Stack.Admin.CreateKey(context.Background(), e.Demo.OrgID, "dashboard",

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -56,7 +56,7 @@ func (l *lockedBuffer) find(t *testing.T, msg string) map[string]any {
 // scope at info; an authenticated read at debug.
 func TestAuthenticationAndReadsAreLogged(t *testing.T) {
 	var logs lockedBuffer
-	e := stacktest.Start(t, func(cfg *stack.Config) {
+	e := servicetest.Start(t, func(cfg *service.Config) {
 		cfg.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	bad := "zk_live_" + strings.Repeat("A", 43)

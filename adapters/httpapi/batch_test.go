@@ -27,8 +27,8 @@ import (
 	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	acceptcmd "ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/campaign"
@@ -40,9 +40,9 @@ const batchPath = "/c/v1/campaigns/batch"
 
 // startChecked starts a stack whose test client checks every response
 // against the served OpenAPI document.
-func startChecked(t *testing.T, opts ...stacktest.Option) *stacktest.Env {
+func startChecked(t *testing.T, opts ...servicetest.Option) *servicetest.Env {
 	t.Helper()
-	e := stacktest.Start(t, opts...)
+	e := servicetest.Start(t, opts...)
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	return e
 }
@@ -53,7 +53,7 @@ type tenant struct {
 	key                  string
 }
 
-func newTenant(t *testing.T, e *stacktest.Env, credits int64, rate int, scopes ...string) tenant {
+func newTenant(t *testing.T, e *servicetest.Env, credits int64, rate int, scopes ...string) tenant {
 	t.Helper()
 	ctx := t.Context()
 	a := e.Stack.Admin
@@ -92,14 +92,14 @@ func (tn tenant) request() map[string]any {
 }
 
 // unlimit lifts a key's rate limit for tests that are about something else.
-func unlimit(t *testing.T, e *stacktest.Env, key uuid.UUID) {
+func unlimit(t *testing.T, e *servicetest.Env, key uuid.UUID) {
 	t.Helper()
 	if _, err := e.Stack.Admin.SetKeyRate(t.Context(), key, 100_000); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func estimate(t *testing.T, e *stacktest.Env, req map[string]any) int64 {
+func estimate(t *testing.T, e *servicetest.Env, req map[string]any) int64 {
 	t.Helper()
 	b, _ := json.Marshal(req)
 	r, ferrs := campaign.ParseRequest(b)
@@ -113,7 +113,7 @@ func estimate(t *testing.T, e *stacktest.Env, req map[string]any) int64 {
 // unless there are want of them. A read_committed reader stops before a
 // transaction still open, and our appends are not transactional: so it
 // first waits until everything appended so far is readable.
-func accepted(t *testing.T, e *stacktest.Env, org uuid.UUID, want int) []events.Envelope {
+func accepted(t *testing.T, e *servicetest.Env, org uuid.UUID, want int) []events.Envelope {
 	t.Helper()
 	adm := kadm.NewClient(e.Stack.Kafka)
 	ends, err := adm.ListEndOffsets(t.Context(), kafkalog.OrgEvents)
@@ -155,7 +155,7 @@ var (
 )
 
 // wantError checks the status and the envelope, and returns the body.
-func wantError(t *testing.T, r stacktest.Response, status int, code, service string) map[string]any {
+func wantError(t *testing.T, r servicetest.Response, status int, code, service string) map[string]any {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, status, code)
@@ -173,7 +173,7 @@ func wantError(t *testing.T, r stacktest.Response, status int, code, service str
 	return b
 }
 
-func wantAccepted(t *testing.T, r stacktest.Response) uuid.UUID {
+func wantAccepted(t *testing.T, r servicetest.Response) uuid.UUID {
 	t.Helper()
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("got %d %s, want 202", r.Status, r.Body)
@@ -190,7 +190,7 @@ func wantAccepted(t *testing.T, r stacktest.Response) uuid.UUID {
 }
 
 // doAt is Env.Do against another instance's base URL.
-func doAt(t *testing.T, e *stacktest.Env, base, method, path, key string, body any, hdr ...string) stacktest.Response {
+func doAt(t *testing.T, e *servicetest.Env, base, method, path, key string, body any, hdr ...string) servicetest.Response {
 	t.Helper()
 	saved := e.BaseURL
 	e.BaseURL = base
@@ -429,7 +429,7 @@ func TestBatchValidation(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		wantError(t, stacktest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "PAYLOAD_TOO_LARGE", "core")
+		wantError(t, servicetest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "PAYLOAD_TOO_LARGE", "core")
 	})
 
 	accepted(t, e, tn.org, accepts)
@@ -477,7 +477,7 @@ func TestBatchInsufficientFunds(t *testing.T) {
 }
 
 // waitStatus is Env.WaitStatus with another organisation's key.
-func waitStatus(t *testing.T, e *stacktest.Env, key string, id uuid.UUID, status string) {
+func waitStatus(t *testing.T, e *servicetest.Env, key string, id uuid.UUID, status string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -493,7 +493,7 @@ func waitStatus(t *testing.T, e *stacktest.Env, key string, id uuid.UUID, status
 }
 
 // waitBalance polls GET /c/v1/balance until ok holds.
-func waitBalance(t *testing.T, e *stacktest.Env, key string, ok func(map[string]any) bool) map[string]any {
+func waitBalance(t *testing.T, e *servicetest.Env, key string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -516,7 +516,7 @@ func waitBalance(t *testing.T, e *stacktest.Env, key string, ok func(map[string]
 // pending: its estimate is held back and the second one is refused. The
 // balance endpoint shows the ledger.
 func TestBatchPendingEstimatesCount(t *testing.T) {
-	e := startChecked(t, stacktest.WithComponents(stack.API, stack.Projector))
+	e := startChecked(t, servicetest.WithComponents(service.API, service.Projector))
 	tn := newTenant(t, e, 0, 100_000)
 	req := tn.request()
 	est := estimate(t, e, req)
@@ -565,7 +565,7 @@ func TestBatchRateLimit(t *testing.T) {
 	}
 	bases := []string{e.BaseURL, secondInstance(t, e)}
 
-	checkHeaders := func(r stacktest.Response, limit, remaining int) {
+	checkHeaders := func(r servicetest.Response, limit, remaining int) {
 		t.Helper()
 		h := r.Header
 		if h.Get("X-RateLimit-Limit") != strconv.Itoa(limit) || h.Get("X-RateLimit-Remaining") != strconv.Itoa(remaining) {
@@ -621,7 +621,7 @@ func TestBatchRateLimit(t *testing.T) {
 
 // secondInstance serves the API from its own connection pool and Kafka
 // client, as another process would, and returns its base URL.
-func secondInstance(t *testing.T, e *stacktest.Env) string {
+func secondInstance(t *testing.T, e *servicetest.Env) string {
 	t.Helper()
 	pool, err := postgres.Open(t.Context(), e.DBURL)
 	if err != nil {
@@ -639,7 +639,7 @@ func secondInstance(t *testing.T, e *stacktest.Env) string {
 		Auth:    dir,
 		Limiter: postgres.RateLimiter{DB: pool},
 		Accept: &acceptcmd.Service{Senders: dir, Log: kafkalog.NewAppender(cl), Rules: e.Stack.Rules, Logger: quiet,
-			Ledger: stack.LedgerView(pool), Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
+			Ledger: service.LedgerView(pool), Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
 			Claims: postgres.Idempotency{DB: pool}},
 		Balances: ledger.Reader{DB: pool},
 		Log:      quiet,
@@ -651,7 +651,7 @@ func secondInstance(t *testing.T, e *stacktest.Env) string {
 
 // Concurrent requests on any instance never take more than the limit.
 func TestRateLimiterConcurrent(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	tn := newTenant(t, e, 0, 0)
 	lim := postgres.RateLimiter{DB: e.Stack.DB}
 	var wg sync.WaitGroup
@@ -809,12 +809,12 @@ func TestBatchIdempotency(t *testing.T) {
 }
 
 // rawPost sends headers as given (Env.Do drops empty values).
-func rawPost(t *testing.T, e *stacktest.Env, key string, body any, hdr http.Header) stacktest.Response {
+func rawPost(t *testing.T, e *servicetest.Env, key string, body any, hdr http.Header) servicetest.Response {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequest(http.MethodPost, e.BaseURL+batchPath, bytes.NewReader(b))
 	if err != nil {
 		t.Error(err)
-		return stacktest.Response{}
+		return servicetest.Response{}
 	}
 	req.Header = hdr
 	req.Header.Set("Content-Type", "application/json")
@@ -822,17 +822,17 @@ func rawPost(t *testing.T, e *stacktest.Env, key string, body any, hdr http.Head
 	resp, err := e.HTTP.Do(req)
 	if err != nil {
 		t.Error(err)
-		return stacktest.Response{}
+		return servicetest.Response{}
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(resp.Body)
-	return stacktest.Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
+	return servicetest.Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
 }
 
 // The envelope's trace_id comes from a W3C traceparent when one is sent;
 // the document is served, and other methods on it get 405.
 func TestBatchEnvelopeAndDocument(t *testing.T) {
-	e := startChecked(t, stacktest.WithComponents(stack.API))
+	e := startChecked(t, servicetest.WithComponents(service.API))
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	b := wantError(t, e.Do(http.MethodPost, batchPath, "", e.SeedRequest(), "traceparent", "00-"+trace+"-00f067aa0ba902b7-01"),
 		http.StatusUnauthorized, "AUTH_INVALID_API_KEY", "core")

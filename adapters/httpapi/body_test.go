@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 )
 
 // Clients that send a body a byte at a time, over real TCP connections,
@@ -22,8 +22,8 @@ import (
 // their connections, on every endpoint that reads a body; meanwhile a
 // client that sends its request at once is served.
 func TestSlowBodiesAreCutOff(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API),
-		func(c *stack.Config) { c.BodyReadTimeout = time.Second })
+	e := servicetest.Start(t, servicetest.WithComponents(service.API),
+		func(c *service.Config) { c.BodyReadTimeout = time.Second })
 	unlimit(t, e, e.Demo.KeyID)
 	wh := whKey(t, e, e.Demo.OrgID)
 

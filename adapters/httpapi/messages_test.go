@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
 )
@@ -27,7 +27,7 @@ func seedMessage(remitter uuid.UUID) map[string]any {
 	}
 }
 
-func wantMessageAccepted(t *testing.T, r stacktest.Response) uuid.UUID {
+func wantMessageAccepted(t *testing.T, r servicetest.Response) uuid.UUID {
 	t.Helper()
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("got %d %s, want 202", r.Status, r.Body)
@@ -44,10 +44,10 @@ func wantMessageAccepted(t *testing.T, r stacktest.Response) uuid.UUID {
 }
 
 // waitMessage polls Retrieve Message until the message has status.
-func waitMessage(t *testing.T, e *stacktest.Env, key string, id uuid.UUID, status string) map[string]any {
+func waitMessage(t *testing.T, e *servicetest.Env, key string, id uuid.UUID, status string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var last stacktest.Response
+	var last servicetest.Response
 	for time.Now().Before(deadline) {
 		last = e.Do(http.MethodGet, messagesPath+"/"+id.String(), key, nil)
 		if last.Status == http.StatusOK && last.JSON(t)["status"] == status {
@@ -88,7 +88,7 @@ func TestSendMessage(t *testing.T) {
 	// It travelled the priority queue, one delivery; its debit is one
 	// FundsDebited on the organisation's stream.
 	var deliveries int
-	if err := stacktest.ReadTopic(t.Context(), e.Brokers, kafkalog.PriorityDeliveryTopic("unitel"), func(r *kgo.Record) {
+	if err := servicetest.ReadTopic(t.Context(), e.Brokers, kafkalog.PriorityDeliveryTopic("unitel"), func(r *kgo.Record) {
 		if d, err := kafkalog.DecodeDelivery(r); err == nil && d.MessageID == id && d.Priority {
 			deliveries++
 		}

@@ -15,12 +15,12 @@ import (
 
 	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // page is the body of a list endpoint.
 type page struct {
@@ -29,7 +29,7 @@ type page struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
-func getPage(t *testing.T, e *stacktest.Env, key, path string, params url.Values) page {
+func getPage(t *testing.T, e *servicetest.Env, key, path string, params url.Values) page {
 	t.Helper()
 	if len(params) > 0 {
 		path += "?" + params.Encode()
@@ -47,7 +47,7 @@ func getPage(t *testing.T, e *stacktest.Env, key, path string, params url.Values
 
 // walk follows next_cursor until has_more is false, calling between (when
 // set) before each page after the first.
-func walk(t *testing.T, e *stacktest.Env, key, path string, params url.Values, between ...func()) []map[string]any {
+func walk(t *testing.T, e *servicetest.Env, key, path string, params url.Values, between ...func()) []map[string]any {
 	t.Helper()
 	var all []map[string]any
 	for range 10_000 {
@@ -81,7 +81,7 @@ func cloneValues(v url.Values) url.Values {
 // endpoint would, with a chosen time: many campaigns, quickly, at known
 // instants, without the endpoint's rate limit. Its recipients are not
 // phone numbers, so the processor fails it without sending anything.
-func accept(t *testing.T, e *stacktest.Env, name string, at time.Time) uuid.UUID {
+func accept(t *testing.T, e *servicetest.Env, name string, at time.Time) uuid.UUID {
 	t.Helper()
 	id := uuid.Must(uuid.NewV7())
 	env, err := events.New(uuid.Must(uuid.NewV7()), e.Demo.OrgID, id, events.CampaignAcceptedV1{
@@ -97,7 +97,7 @@ func accept(t *testing.T, e *stacktest.Env, name string, at time.Time) uuid.UUID
 	return id
 }
 
-func waitRows(t *testing.T, e *stacktest.Env, sql string, want int, args ...any) {
+func waitRows(t *testing.T, e *servicetest.Env, sql string, want int, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var n int
@@ -117,7 +117,7 @@ func waitRows(t *testing.T, e *stacktest.Env, sql string, want int, args ...any)
 // repeat while new campaigns keep arriving, and filters by status, time
 // and name.
 func TestCampaignList(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	// Every response must be one the OpenAPI document describes.
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	const n = 150
@@ -237,7 +237,7 @@ func TestCampaignList(t *testing.T) {
 // exactly the campaign's events on the topics; no read shows a campaign to
 // another organisation.
 func TestMessagesAuditAndIsolation(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	// Every response must be one the OpenAPI document describes.
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	req := e.SeedRequest()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 )
 
 // Every text field of every endpoint refuses what PostgreSQL cannot store
@@ -94,7 +94,7 @@ func TestEveryTextFieldRefusesWhatCannotBeStored(t *testing.T) {
 	if got["name"] != "Promoção 😀" {
 		t.Fatalf("name shown as %q", got["name"])
 	}
-	var r stacktest.Response
+	var r servicetest.Response
 	unchecked(func() {
 		r = e.Do(http.MethodPost, "/c/v1/webhooks", wh, []byte(`{"url":"https://e.com/y","description":"line one\nline two \ud83d\ude00"}`))
 	})

@@ -9,13 +9,13 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/httpapi/contract"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
 // whKey issues a key of the demo organisation with the webhooks scope.
-func whKey(t *testing.T, e *stacktest.Env, org uuid.UUID) string {
+func whKey(t *testing.T, e *servicetest.Env, org uuid.UUID) string {
 	t.Helper()
 	_, key, err := e.Stack.Admin.Dir.CreateKey(t.Context(), org, "webhooks", []string{apikey.ScopeWebhooksManage})
 	if err != nil {
@@ -24,7 +24,7 @@ func whKey(t *testing.T, e *stacktest.Env, org uuid.UUID) string {
 	return key
 }
 
-func whCreate(t *testing.T, e *stacktest.Env, key string, body any) map[string]any {
+func whCreate(t *testing.T, e *servicetest.Env, key string, body any) map[string]any {
 	t.Helper()
 	r := e.Do(http.MethodPost, "/c/v1/webhooks", key, body)
 	if r.Status != http.StatusCreated {
@@ -38,7 +38,7 @@ var secretFormat = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 // An endpoint is created with its secret shown once, listed and read
 // without it, rotated, and deleted.
 func TestWebhookEndpointLifecycle(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	r := e.Do(http.MethodPost, "/c/v1/webhooks", key, map[string]any{
@@ -96,7 +96,7 @@ func TestWebhookEndpointLifecycle(t *testing.T) {
 
 // Every bad request gets the error envelope with a clear reason.
 func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	id := whCreate(t, e, key, map[string]any{"url": "https://hooks.example.com/a"})["webhook_id"].(string)
@@ -159,7 +159,7 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 // and deliveries do not exist for the caller; the endpoint count is
 // bounded.
 func TestWebhookEndpointsAreScoped(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	key := whKey(t, e, e.Demo.OrgID)
 	id := whCreate(t, e, key, map[string]any{"url": "https://hooks.example.com/a"})["webhook_id"].(string)

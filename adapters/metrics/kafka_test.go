@@ -11,11 +11,11 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/metrics"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // The produce hook counts what is appended: events by type, deliveries by
 // provider, debits with their amount, and a completed campaign's age taken

@@ -22,8 +22,8 @@ import (
 	"ziett.co/campaigns/adapters/httpapi"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/metrics"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/problem"
 )
 
@@ -32,7 +32,7 @@ import (
 // broker each turn it into a 503 naming the failing check. A commit
 // marker after the projection's position is not an unapplied event.
 func TestReadyzFollowsDependencies(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

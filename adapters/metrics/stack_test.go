@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 )
 
 // scrape reads /metrics into "name{labels}" → value.
-func scrape(t *testing.T, e *stacktest.Env) map[string]float64 {
+func scrape(t *testing.T, e *servicetest.Env) map[string]float64 {
 	t.Helper()
 	r := e.Do(http.MethodGet, "/metrics", "", nil)
 	if r.Status != http.StatusOK {
@@ -49,7 +49,7 @@ func sum(samples map[string]float64, prefix string) (float64, bool) {
 // request by route pattern, the events, each stage's throughput, the
 // debit, the time to completion, the lag, and the runtime.
 func TestMetricsShowACampaign(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	id := e.Submit(e.SeedRequest())
 	e.WaitStatus(id, 30*time.Second, "COMPLETED")
 
@@ -112,7 +112,7 @@ func TestMetricsShowACampaign(t *testing.T) {
 // A process without the API still answers /healthz, /readyz and /metrics,
 // so every process of the production shape can be probed and scraped.
 func TestComponentsWithoutAPIServeOps(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.Processor))
+	e := servicetest.Start(t, servicetest.WithComponents(service.Processor))
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/c/v1/campaigns/batch": 404} {
 		if r := e.Do(http.MethodGet, path, "", nil); r.Status != want {
 			t.Errorf("GET %s: %d, want %d: %.200s", path, r.Status, want, r.Body)

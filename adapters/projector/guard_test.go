@@ -15,8 +15,8 @@ import (
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/adapters/projector"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -56,7 +56,7 @@ func (g *gate) afterRelease(*pgx.Conn) bool {
 // the offset it last saw) fails its transaction, and it rewinds to the
 // stored position. Every record is applied exactly once.
 func TestStaleProjectorAppliesNothing(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	if _, err := e.Stack.DB.Exec(t.Context(), `CREATE TABLE applied_records (topic text, partition int, "offset" bigint)`); err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections"
 )
@@ -50,7 +50,7 @@ func (probe) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) error {
 // A batch with bad records in it commits its good records and its offset,
 // and only the bad ones are parked, whatever way they fail.
 func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	ctx := t.Context()
 	if _, err := e.Stack.DB.Exec(ctx, `CREATE TABLE probe_rows (v text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)

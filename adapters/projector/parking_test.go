@@ -15,7 +15,7 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections"
@@ -25,7 +25,7 @@ import (
 
 // poisonAccepted is a CampaignAccepted of the demo organisation as a bug or
 // a hand-written record could make it, named name, for partition p.
-func poisonAccepted(t *testing.T, e *stacktest.Env, name string, p int32) (*kgo.Record, uuid.UUID) {
+func poisonAccepted(t *testing.T, e *servicetest.Env, name string, p int32) (*kgo.Record, uuid.UUID) {
 	t.Helper()
 	id := uuid.Must(uuid.NewV7())
 	env, err := events.New(uuid.Must(uuid.NewV7()), e.Demo.OrgID, id, events.CampaignAcceptedV1{
@@ -47,7 +47,7 @@ func poisonAccepted(t *testing.T, e *stacktest.Env, name string, p int32) (*kgo.
 // ready and tells the count, the metric counts them. Once the cause of one
 // is fixed, retrying applies it and removes it; the others stay parked.
 func TestPoisonEventsAreParkedAndRetried(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	ctx := t.Context()
 
 	// A fixable cause: a constraint on the live campaigns table that

@@ -15,17 +15,17 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // accept appends a CampaignAccepted to the log as the command endpoint
 // would (without its rate limit), with size valid recipients.
-func accept(t *testing.T, e *stacktest.Env, name string, size int) uuid.UUID {
+func accept(t *testing.T, e *servicetest.Env, name string, size int) uuid.UUID {
 	t.Helper()
 	rcpts := make([]string, size)
 	for i := range rcpts {
@@ -47,7 +47,7 @@ func accept(t *testing.T, e *stacktest.Env, name string, size int) uuid.UUID {
 
 // waitFinished waits until want campaigns are COMPLETED or FAILED and no
 // message is still queued in the read model.
-func waitFinished(t *testing.T, e *stacktest.Env, want int) {
+func waitFinished(t *testing.T, e *servicetest.Env, want int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var done, queued int
@@ -67,7 +67,7 @@ func waitFinished(t *testing.T, e *stacktest.Env, want int) {
 }
 
 // snapshot is every row of the read model as readers see it.
-func snapshot(t *testing.T, e *stacktest.Env) []string {
+func snapshot(t *testing.T, e *servicetest.Env) []string {
 	t.Helper()
 	var out []string
 	for _, q := range []string{
@@ -87,12 +87,12 @@ func snapshot(t *testing.T, e *stacktest.Env) []string {
 	return out
 }
 
-func rebuilder(e *stacktest.Env) *projector.Rebuilder {
+func rebuilder(e *servicetest.Env) *projector.Rebuilder {
 	return &projector.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{Log: e.Cfg.Log},
 		Log: e.Cfg.Log, ClientOpts: e.Cfg.ClientOpts, MaxBatch: 500}
 }
 
-func liveSchema(t *testing.T, e *stacktest.Env) string {
+func liveSchema(t *testing.T, e *servicetest.Env) string {
 	t.Helper()
 	var s string
 	if err := e.Stack.DB.QueryRow(context.Background(), `SELECT schema_name FROM read_models WHERE name = 'campaigns'`).Scan(&s); err != nil {
@@ -105,7 +105,7 @@ func liveSchema(t *testing.T, e *stacktest.Env) string {
 // row for row, while readers keep being served; verify finds no
 // difference then, and finds one made behind the projector's back.
 func TestRebuildReproducesTheReadModel(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	req := e.SeedRequest()
 	req["recipients"] = []string{"+244990000001", "+244990000002", "990000003", "+244990000001", "+999 1234567"}
 	first := e.Submit(req)
@@ -210,7 +210,7 @@ func TestRebuildReproducesTheReadModel(t *testing.T) {
 // losing or doubling anything: the live projector carries on in the new
 // generation from where the rebuild left it.
 func TestRebuildWhileTheProjectorWrites(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	n := 0
 	for range 3 {
 		accept(t, e, "Before", 100)
@@ -286,7 +286,7 @@ func (c counted) Apply(ctx context.Context, tx pgx.Tx, recs []events.Message) er
 // over through the offsets stored beside the rows: every record is applied
 // exactly once, and the result equals a replay of the log.
 func TestProjectorHandOverIsExactlyOnce(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Processor, stack.Dispatcher, stack.Completion))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Dispatcher, service.Completion))
 	if _, err := e.Stack.DB.Exec(t.Context(), `CREATE TABLE applied_records (topic text, partition int, "offset" bigint)`); err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -56,7 +56,7 @@ func openTransaction(t *testing.T, brokers []string, topic string, committed int
 // which partition it waited on, from where and up to where, instead of
 // waiting for ever.
 func TestVerifyReportsAStall(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	end := openTransaction(t, e.Brokers, kafkalog.OrgEvents, 2)

@@ -13,15 +13,15 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/httpapi/contract"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/webhook"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // testSchedule is the production schedule's shape in milliseconds.
 var testSchedule = []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
@@ -33,18 +33,18 @@ func fastConfig() webhooks.Config {
 
 // fast runs the sender on the test schedule; receivers on loopback are
 // allowed, as in dev mode.
-func fast(c *stack.Config) { c.Webhooks = fastConfig() }
+func fast(c *service.Config) { c.Webhooks = fastConfig() }
 
 // env is a stack and an organisation whose key may send, read and manage
 // webhooks.
 type env struct {
-	*stacktest.Env
+	*servicetest.Env
 	t   *testing.T
 	key string
 }
 
-func start(t *testing.T, opts ...stacktest.Option) *env {
-	e := stacktest.Start(t, append([]stacktest.Option{fast}, opts...)...)
+func start(t *testing.T, opts ...servicetest.Option) *env {
+	e := servicetest.Start(t, append([]servicetest.Option{fast}, opts...)...)
 	// Every answer of the API is checked against the OpenAPI document.
 	e.HTTP.Transport = contract.Transport{T: t, Spec: contract.Load(t)}
 	_, key, err := e.Stack.Admin.Dir.CreateKey(t.Context(), e.Demo.OrgID, "webhooks",
@@ -55,7 +55,7 @@ func start(t *testing.T, opts ...stacktest.Option) *env {
 	return &env{Env: e, t: t, key: key}
 }
 
-func (e *env) do(method, path string, body any) stacktest.Response {
+func (e *env) do(method, path string, body any) servicetest.Response {
 	return e.Do(method, path, e.key, body)
 }
 
@@ -353,7 +353,7 @@ func TestReceiverRestartMissesNothing(t *testing.T) {
 func TestGoneDisablesTheEndpoint(t *testing.T) {
 	// One worker, so no second attempt is already in flight when the
 	// first 410 comes back.
-	e := start(t, func(c *stack.Config) { c.Webhooks.Workers = 1 })
+	e := start(t, func(c *service.Config) { c.Webhooks.Workers = 1 })
 	rc := newReceiver(t)
 	rc.setRespond(func(received, int) (int, http.Header) { return http.StatusGone, nil })
 	hook, _ := e.endpoint(rc.URL())
@@ -503,7 +503,7 @@ func TestFailureRules(t *testing.T) {
 // Without an allow-list the sender refuses a receiver on loopback when it
 // connects; the refusal is the attempt's logged error.
 func TestBlockedDestinationIsRefused(t *testing.T) {
-	e := start(t, func(c *stack.Config) { c.Webhooks.Allow = nil })
+	e := start(t, func(c *service.Config) { c.Webhooks.Allow = nil })
 	rc := newReceiver(t)
 	hook, _ := e.endpoint("http://localhost:"+strings.Split(rc.addr, ":")[1]+"/hooks/ziett", whproj.CampaignProcessing)
 	e.submit()

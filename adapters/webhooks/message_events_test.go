@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
 
@@ -24,7 +24,7 @@ func TestMessageEventsOnlyWhenAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { smsc.Close() })
-	e := start(t, stacktest.LinkSMPP(smsc.Addr(), 1, 10))
+	e := start(t, servicetest.LinkSMPP(smsc.Addr(), 1, 10))
 	campaignsOnly := newReceiver(t)
 	messages := newReceiver(t)
 	plainHook, _ := e.endpoint(campaignsOnly.URL())

@@ -9,9 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/webhook"
 	whproj "ziett.co/campaigns/projections/webhooks"
 )
@@ -20,7 +20,7 @@ import (
 // loses nothing and repeats nothing: every outbox delivery reaches the
 // receiver exactly once, is recorded once, and the queue ends empty.
 func TestSenderRestartLosesAndDuplicatesNothing(t *testing.T) {
-	e := start(t, stacktest.WithComponents(slices.DeleteFunc(slices.Clone(stack.All), func(c string) bool { return c == stack.Webhooks })...))
+	e := start(t, servicetest.WithComponents(slices.DeleteFunc(slices.Clone(service.All), func(c string) bool { return c == service.Webhooks })...))
 	rc := newReceiver(t)
 	rc.delay = 40 * time.Millisecond // attempts are in flight when the sender stops
 	hook, secret := e.endpoint(rc.URL())

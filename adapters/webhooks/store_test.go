@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ziett.co/campaigns/adapters/postgres"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/adapters/webhooks"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	cmdwh "ziett.co/campaigns/commands/webhooks"
 	"ziett.co/campaigns/domain/webhook"
 )
@@ -22,7 +22,7 @@ import (
 // failing, and each leaves its event, its delivery and one queued job.
 func TestConcurrentTestEventsEachGetTheirOwnSequence(t *testing.T) {
 	// No sender runs, so the queued jobs stay to be counted.
-	e := start(t, stacktest.WithComponents(stack.API))
+	e := start(t, servicetest.WithComponents(service.API))
 	ctx := t.Context()
 	pool, err := postgres.Connect(ctx, e.DBURL, 4)
 	if err != nil {

@@ -33,8 +33,8 @@ import (
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
@@ -246,7 +246,7 @@ type stageCount struct {
 
 // stageCounts reads what each stage has committed from the stack's own
 // metrics (ziett_stage_records_total, ziett_stage_batches_total).
-func stageCounts(st *stack.Stack) map[string]stageCount {
+func stageCounts(st *service.Stack) map[string]stageCount {
 	out := map[string]stageCount{}
 	mfs, err := st.Metrics.Registry.Gather()
 	if err != nil {
@@ -335,7 +335,7 @@ func (b *bench) run(ctx context.Context) error {
 // benchEnv is one running service with its own broker and database.
 type benchEnv struct {
 	kafka *kfake.Cluster
-	st    *stack.Stack
+	st    *service.Stack
 	demo  admin.Demo
 	base  string
 	http  *http.Client
@@ -358,7 +358,7 @@ func (b *bench) startEnvWith(ctx context.Context, name string, components []stri
 	// The shipped rules cap each provider's submissions per second as an
 	// operator's contract would; the benchmark measures the service, so
 	// its providers answer at once, never fail and have no cap.
-	rules, err := stack.Config{}.LoadRules()
+	rules, err := service.Config{}.LoadRules()
 	if err != nil {
 		kc.Close()
 		return nil, err
@@ -367,7 +367,7 @@ func (b *bench) startEnvWith(ctx context.Context, name string, components []stri
 	if edit != nil {
 		edit(&rules)
 	}
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := service.Start(ctx, service.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL(name), HTTPAddr: "127.0.0.1:0",
 		Components: components, Partitions: int32(b.opts.partitions),
 		Provider: smsprovider.Config{}, Rules: &rules,
@@ -463,7 +463,7 @@ func (e *benchEnv) status(ctx context.Context, id string) (string, error) {
 // each connection count.
 func (b *bench) measurePosts(ctx context.Context) error {
 	maxConns := slices.Max(b.opts.conns)
-	e, err := b.startEnv(ctx, "bench_post", []string{stack.API, stack.Projector}, maxConns)
+	e, err := b.startEnv(ctx, "bench_post", []string{service.API, service.Projector}, maxConns)
 	if err != nil {
 		return fmt.Errorf("bench: start API: %w", err)
 	}
@@ -528,7 +528,7 @@ func (e *benchEnv) hammer(ctx context.Context, conns int, d time.Duration, bodie
 // end-to-end run fills the log that the rebuild then replays.
 func (b *bench) measurePipeline(ctx context.Context) error {
 	const submitConns = 4
-	e, err := b.startEnv(ctx, "bench_e2e", stack.All, submitConns)
+	e, err := b.startEnv(ctx, "bench_e2e", service.All, submitConns)
 	if err != nil {
 		return fmt.Errorf("bench: start service: %w", err)
 	}

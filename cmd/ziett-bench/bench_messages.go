@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/apikey"
 )
@@ -91,7 +91,7 @@ func (b *bench) startMsgEnv(ctx context.Context, name string, limit float64, clo
 		kc.Close()
 		return nil, err
 	}
-	rules, err := stack.Config{}.LoadRules()
+	rules, err := service.Config{}.LoadRules()
 	if err != nil {
 		kc.Close()
 		return nil, err
@@ -100,7 +100,7 @@ func (b *bench) startMsgEnv(ctx context.Context, name string, limit float64, clo
 	if limit > 0 {
 		rules.Throughput = map[string]float64{benchMsgProvider: limit}
 	}
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := service.Start(ctx, service.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL(name), HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(b.opts.partitions), Rules: &rules, Log: b.log,
 		Provider: smsprovider.Config{RecordTimes: limit > 0, OnAccept: clock.accept},
@@ -392,9 +392,9 @@ func (b *bench) postMessages(ctx context.Context) error {
 		kc.Close()
 		return err
 	}
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := service.Start(ctx, service.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL("bench_msg_post"), HTTPAddr: "127.0.0.1:0",
-		Components: []string{stack.API, stack.Projector}, Partitions: int32(b.opts.partitions), Log: b.log,
+		Components: []string{service.API, service.Projector}, Partitions: int32(b.opts.partitions), Log: b.log,
 	})
 	if err != nil {
 		kc.Close()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/process"
 )
 
@@ -68,7 +68,7 @@ func (b *bench) measureSMPP(ctx context.Context) error {
 func (b *bench) measureSMPPInto(ctx context.Context, smsc *smpp.SMSC) error {
 	smscBefore := smsc.Stats()
 	const submitConns = 4
-	e, err := b.startEnvWith(ctx, "bench_smpp", stack.All, submitConns, func(r *process.Rules) {
+	e, err := b.startEnvWith(ctx, "bench_smpp", service.All, submitConns, func(r *process.Rules) {
 		smppLinks(r, smsc.Addr(), b.opts.smppBinds, b.opts.smppWindow)
 	})
 	if err != nil {

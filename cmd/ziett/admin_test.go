@@ -16,8 +16,8 @@ import (
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
-	"ziett.co/campaigns/adapters/stack/stacktest"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/events"
 )
@@ -166,7 +166,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("credit: %v\n%s", err, out)
 	}
 	var credited []events.FundsCreditedV1
-	if err := stacktest.ReadTopic(ctx, kc.ListenAddrs(), kafkalog.OrgEvents, func(r *kgo.Record) {
+	if err := servicetest.ReadTopic(ctx, kc.ListenAddrs(), kafkalog.OrgEvents, func(r *kgo.Record) {
 		if e, err := kafkalog.Decode(r); err == nil && e.Type == events.FundsCredited && e.OrgID.String() == org.ID {
 			var f events.FundsCreditedV1
 			e.Decode(&f) //nolint:errcheck

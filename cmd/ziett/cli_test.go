@@ -17,9 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 )
 
 var (
@@ -125,7 +125,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		}
 	}
 	top := runZiett(t, nil, "--help").stdout
-	for _, c := range stack.All {
+	for _, c := range service.All {
 		if !regexp.MustCompile(`-components [a-z,]*\b` + c + `\b`).MatchString(top) {
 			t.Errorf("ziett --help does not list component %s:\n%s", c, top)
 		}

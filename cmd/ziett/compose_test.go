@@ -12,7 +12,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
 
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 )
 
 // loadCompose loads docker-compose.yml with compose-go, the loader of
@@ -66,7 +66,7 @@ func TestComposeFileIsValid(t *testing.T) {
 		}
 		ziettServices = append(ziettServices, name)
 		for _, c := range comps {
-			if !slices.Contains(stack.All, c) {
+			if !slices.Contains(service.All, c) {
 				t.Errorf("service %s runs unknown component %q", name, c)
 			}
 			ran[c] = true
@@ -81,7 +81,7 @@ func TestComposeFileIsValid(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range stack.All {
+	for _, c := range service.All {
 		if !ran[c] {
 			t.Errorf("no service runs component %s", c)
 		}

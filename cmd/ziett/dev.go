@@ -19,9 +19,9 @@ import (
 	"ziett.co/campaigns/adapters/embedded/kafkabroker"
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
@@ -147,7 +147,7 @@ func runDev(args []string, log *slog.Logger) error {
 			defer stopReplies()
 		}
 	}
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := service.Start(ctx, service.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr, Log: log, Rules: &rs,
 		Provider: *prov,
 		// Local receivers are the point of dev mode; production refuses
@@ -205,7 +205,7 @@ Press Ctrl-C to stop.
 
 // ensureDemo reuses the demo organisation of an earlier run, so a restart
 // keeps the same key, or creates one.
-func ensureDemo(ctx context.Context, st *stack.Stack, path string) (admin.Demo, error) {
+func ensureDemo(ctx context.Context, st *service.Stack, path string) (admin.Demo, error) {
 	base := "http://" + st.Addr
 	var d admin.Demo
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &d) == nil {

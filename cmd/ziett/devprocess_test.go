@@ -25,7 +25,7 @@ import (
 	"ziett.co/campaigns/adapters/embedded/datalock"
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/events"
 )
@@ -344,7 +344,7 @@ func TestDevSurvivesKill9(t *testing.T) {
 		ids = append(ids, id)
 	}
 	txn(p.brokers, false, "b0", "b1", "b2", "b3")
-	group, queue := stack.DispatcherGroup("movicel"), kafkalog.DeliveryTopic("movicel")
+	group, queue := service.DispatcherGroup("movicel"), kafkalog.DeliveryTopic("movicel")
 	before := groupOffsets(t, kadm.NewClient(kafkaClient(t, p.brokers)), group, queue)
 	p.kill(t)
 

@@ -19,8 +19,8 @@ import (
 	"os"
 	"strings"
 
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 )
 
 // usage lists the commands; the components come from the stack, so a new
@@ -32,7 +32,7 @@ commands:
   dev      run every component in one process with an embedded Kafka broker
            and a private PostgreSQL cluster under $ZIETT_DATA_DIR (default ./var)
   serve    run components against KAFKA_BROKERS and DATABASE_URL
-           (-components ` + strings.Join(stack.All, ",") + `)
+           (-components ` + strings.Join(service.All, ",") + `)
   admin    administer organisations, API keys, sender IDs and credits
   audit    print a campaign's events from the log (audit campaign ID)
   projections  rebuild a read model from the log, or verify it (projections rebuild|verify);

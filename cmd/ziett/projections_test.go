@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -42,7 +42,7 @@ func TestProjectionsRebuildAndVerifyTheLedger(t *testing.T) {
 	}
 	t.Cleanup(kc.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.Start(ctx, stack.Config{Brokers: kc.ListenAddrs(), DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", Partitions: 2, Log: log})
+	st, err := service.Start(ctx, service.Config{Brokers: kc.ListenAddrs(), DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", Partitions: 2, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"syscall"
 
-	"ziett.co/campaigns/adapters/stack"
 	"ziett.co/campaigns/adapters/webhooks"
 	"ziett.co/campaigns/cmd/internal/cli"
+	"ziett.co/campaigns/cmd/service"
 )
 
 const serveUsage = `usage: ziett serve [-components LIST] [-rules FILE] [-webhook-allow CIDRS] [-provider-… (as dev)]
@@ -54,7 +54,7 @@ func parseAllowList(s string) ([]netip.Prefix, error) {
 // Postgres: the production shape, one component kind per process.
 func runServe(args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	comps := fs.String("components", strings.Join(stack.All, ","), "comma-separated components to run")
+	comps := fs.String("components", strings.Join(service.All, ","), "comma-separated components to run")
 	rules := fs.String("rules", env("ZIETT_RULES_FILE", ""), "routing, pricing and throughput rules file (default: the shipped rules)")
 	allow := fs.String("webhook-allow", os.Getenv("ZIETT_WEBHOOK_ALLOW"),
 		"comma-separated CIDRs that webhook deliveries may reach although they are private, loopback or otherwise reserved (env ZIETT_WEBHOOK_ALLOW)")
@@ -76,7 +76,7 @@ func runServe(args []string, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := service.Start(ctx, service.Config{
 		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: env("ZIETT_HTTP_ADDR", "0.0.0.0:8080"),
 		Components: cli.SplitList(*comps), Provider: *prov, Log: log,
 		// The simulated providers stand in for missing links only when

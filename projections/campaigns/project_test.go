@@ -9,19 +9,19 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 // fixture is a two-message campaign's events and a projection that records
 // what it announces, applied to a real database.
 type fixture struct {
 	t          *testing.T
-	e          *stacktest.Env
+	e          *servicetest.Env
 	org, id    uuid.UUID
 	at         time.Time
 	items      []events.Recipient
@@ -33,7 +33,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	f := &fixture{t: t, e: e, org: e.Demo.OrgID, id: uuid.Must(uuid.NewV7()), at: time.Now().UTC().Truncate(time.Millisecond)}
 	f.items = []events.Recipient{
 		{Index: 0, Input: "+244923000001", E164: "+244923000001", Provider: "unitel", Cost: 500, MessageID: events.MessageID(f.id, 0)},

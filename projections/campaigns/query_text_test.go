@@ -3,8 +3,8 @@ package campaigns_test
 import (
 	"testing"
 
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -12,7 +12,7 @@ import (
 // of failing, whoever asks (the dashboard's search box passes what it
 // gets).
 func TestListSearchForUnstorableTextMatchesNothing(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	rd := campaigns.Reader{DB: e.Stack.DB}
 	for _, c := range []struct{ name, q string }{
 		{"NUL", "a\x00b"},

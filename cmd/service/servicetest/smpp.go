@@ -1,9 +1,9 @@
-package stacktest
+package servicetest
 
 import (
 	"time"
 
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/process"
 )
 
@@ -13,7 +13,7 @@ const SMSCPassword = "secret"
 // LinkSMPP links every provider of the shipped rules over SMPP to the SMSC
 // at addr, each with its own account (system_id = provider name).
 func LinkSMPP(addr string, binds, window int) Option {
-	return func(cfg *stack.Config) {
+	return func(cfg *service.Config) {
 		r := process.DefaultRules()
 		r.Links = map[string]process.Link{}
 		for _, p := range r.Routes.Providers() {

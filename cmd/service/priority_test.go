@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 )
@@ -29,8 +29,8 @@ func TestSingleMessagesOvertakeABacklogAcrossDispatchers(t *testing.T) {
 	const limit = 100
 	rules := process.DefaultRules()
 	rules.Throughput = map[string]float64{"unitel": limit}
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Processor, stack.Completion, stack.Projector),
-		func(c *stack.Config) { c.Rules = &rules })
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Completion, service.Projector),
+		func(c *service.Config) { c.Rules = &rules })
 	// The provider numbers acceptances in order: how many campaign
 	// messages it took between a single message's 202 and its own.
 	var seq atomic.Int64
@@ -47,9 +47,9 @@ func TestSingleMessagesOvertakeABacklogAcrossDispatchers(t *testing.T) {
 		cfg.InstanceID = id
 		budget := dispatch.NewBudget(limit)
 		budgets = append(budgets, budget)
-		bulk, prio := stack.NewDispatchers(cfg, e.Stack.DB, "unitel", sim, budget)
+		bulk, prio := service.NewDispatchers(cfg, e.Stack.DB, "unitel", sim, budget)
 		wg.Go(func() { budget.Run(ctx) })
-		for _, loop := range []*kafkalog.TxLoop{stack.DispatcherLoop(cfg, "unitel", bulk), stack.PriorityDispatcherLoop(cfg, "unitel", prio)} {
+		for _, loop := range []*kafkalog.TxLoop{service.DispatcherLoop(cfg, "unitel", bulk), service.PriorityDispatcherLoop(cfg, "unitel", prio)} {
 			wg.Go(func() {
 				if err := loop.Run(ctx); err != nil && !errors.Is(err, kafkalog.ErrKilled) {
 					t.Errorf("dispatcher %s: %v", id, err)

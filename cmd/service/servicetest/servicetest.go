@@ -1,7 +1,7 @@
-// Package stacktest starts the whole service for integration tests: an
+// Package servicetest starts the whole service for integration tests: an
 // in-process Kafka broker (kfake, the real protocol), a real PostgreSQL
 // database, and every component wired as in production.
-package stacktest
+package servicetest
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
@@ -35,7 +35,7 @@ var pg *pgcluster.Cluster
 func Main(m *testing.M) {
 	c, cleanup, err := pgcluster.SharedForTests()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "stacktest:", err)
+		fmt.Fprintln(os.Stderr, "servicetest:", err)
 		os.Exit(1)
 	}
 	pg = c
@@ -50,18 +50,18 @@ type Env struct {
 	Kafka   *kfake.Cluster
 	Brokers []string
 	DBURL   string
-	Stack   *stack.Stack
-	Cfg     stack.Config
+	Stack   *service.Stack
+	Cfg     service.Config
 	BaseURL string
 	Demo    admin.Demo
 	HTTP    *http.Client
 }
 
 // Option adjusts the stack's configuration before it starts.
-type Option func(*stack.Config)
+type Option func(*service.Config)
 
 // WithComponents runs only some components.
-func WithComponents(c ...string) Option { return func(cfg *stack.Config) { cfg.Components = c } }
+func WithComponents(c ...string) Option { return func(cfg *service.Config) { cfg.Components = c } }
 
 // Credits is what the demo organisation starts with: 1,000,000.00 AOA.
 const Credits = 100_000_000
@@ -71,7 +71,7 @@ const Credits = 100_000_000
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	if pg == nil {
-		t.Fatal("stacktest: call stacktest.Main from TestMain")
+		t.Fatal("servicetest: call servicetest.Main from TestMain")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -85,7 +85,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	e := &Env{T: t, Kafka: kc, Brokers: kc.ListenAddrs(), DBURL: url, HTTP: &http.Client{Timeout: 30 * time.Second}}
-	e.Cfg = stack.Config{
+	e.Cfg = service.Config{
 		Brokers: e.Brokers, DatabaseURL: url, HTTPAddr: "127.0.0.1:0", Partitions: 4,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -95,7 +95,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&e.Cfg)
 	}
-	e.Stack, err = stack.Start(ctx, e.Cfg)
+	e.Stack, err = service.Start(ctx, e.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

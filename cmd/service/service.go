@@ -1,8 +1,8 @@
-// Package stack assembles the components (API, processor, dispatchers,
+// Package service assembles the components (API, processor, dispatchers,
 // completion monitor, projector) against a Kafka cluster and a Postgres
 // database. The binary's subcommands and the integration tests both start
 // the service through it, so tests exercise the real wiring.
-package stack
+package service
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/complete"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
@@ -191,7 +191,7 @@ func (p *crashingProvider) Lookup(ctx context.Context, id uuid.UUID) (dispatch.S
 
 // campaignRequest has n valid numbers spread over every route of the shipped
 // table (four Angolan operators' ranges, Portugal, elsewhere).
-func campaignRequest(e *stacktest.Env, seed, n int) map[string]any {
+func campaignRequest(e *servicetest.Env, seed, n int) map[string]any {
 	req := e.SeedRequest()
 	// An invalid number first, so recipient indexes and message counts
 	// differ as they do in real campaigns.
@@ -221,7 +221,7 @@ func campaignRequest(e *stacktest.Env, seed, n int) map[string]any {
 // exactly credits − debits + refunds with refunds paying back every failed
 // message.
 func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Projector), func(c *stack.Config) {
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Projector), func(c *service.Config) {
 		c.InstanceID = "crash-test"
 		c.Snapshots = kafkalog.SnapshotPolicy{Every: 1}
 		c.Retry = dispatch.Retry{MaxAttempts: 6, BaseDelay: 2 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
@@ -238,22 +238,22 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	p.completionKills.Store(1)
 
 	processor := &supervisor{name: "processor", make: func(inc *incarnation) *kafkalog.TxLoop {
-		return stack.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills})
+		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills})
 	}}
 	completion := &supervisor{name: "completion", make: func(inc *incarnation) *kafkalog.TxLoop {
-		return stack.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills})
+		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills})
 	}}
 	all := []*supervisor{processor, completion}
 	for name, sim := range sims {
 		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
-			return stack.DispatcherLoop(e.Cfg, name, stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
+			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
 		}})
 		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
-			d := stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
+			d := service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
 			d.Priority = true
-			return stack.PriorityDispatcherLoop(e.Cfg, name, d)
+			return service.PriorityDispatcherLoop(e.Cfg, name, d)
 		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -325,7 +325,7 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 }
 
 // checkLedger reads the log back and checks the exactly-once properties.
-func checkLedger(t *testing.T, e *stacktest.Env, ids, singles []uuid.UUID, noValid uuid.UUID, sims map[string]*smsprovider.Simulated) {
+func checkLedger(t *testing.T, e *servicetest.Env, ids, singles []uuid.UUID, noValid uuid.UUID, sims map[string]*smsprovider.Simulated) {
 	t.Helper()
 	org := e.Events(kafkalog.OrgEvents, func(ev events.Envelope) bool { return ev.OrgID == e.Demo.OrgID })
 	outcomes := map[uuid.UUID][]events.Envelope{}
@@ -431,7 +431,7 @@ func checkLedger(t *testing.T, e *stacktest.Env, ids, singles []uuid.UUID, noVal
 	if c := count[noValid]; c[events.CampaignFailed] != 1 || c[events.FundsDebited] != 0 || c[events.MessagesEnqueued] != 0 {
 		t.Errorf("campaign without valid recipients has events %v", c)
 	}
-	if want := stacktest.Credits - spent; balance != want {
+	if want := servicetest.Credits - spent; balance != want {
 		t.Errorf("balance folded from the log = %d, want credits − cost of sent messages = %d", balance, want)
 	}
 	// Nothing was accepted that no outcome accounts for.

@@ -1,4 +1,4 @@
-package stacktest
+package servicetest
 
 import (
 	"context"

@@ -1,9 +1,9 @@
-package stack_test
+package service_test
 
 import (
 	"testing"
 
-	"ziett.co/campaigns/adapters/stack"
+	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/dispatch"
 )
 
@@ -18,15 +18,15 @@ func TestRateLimitedDispatchersFetchInTurns(t *testing.T) {
 		limit float64
 		want  int32
 	}{
-		{"a provider with a limit", 300, stack.DispatcherFetchBytes},
+		{"a provider with a limit", 300, service.DispatcherFetchBytes},
 		{"a provider without a limit", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bulk, prio := stack.NewDispatchers(stack.Config{}, nil, "p", nil, dispatch.NewBudget(tc.limit))
-			if got := stack.DispatcherLoop(stack.Config{}, "p", bulk).PartitionFetchBytes; got != tc.want {
+			bulk, prio := service.NewDispatchers(service.Config{}, nil, "p", nil, dispatch.NewBudget(tc.limit))
+			if got := service.DispatcherLoop(service.Config{}, "p", bulk).PartitionFetchBytes; got != tc.want {
 				t.Errorf("campaign queue loop: PartitionFetchBytes %d, want %d", got, tc.want)
 			}
-			if got := stack.PriorityDispatcherLoop(stack.Config{}, "p", prio).PartitionFetchBytes; got != tc.want {
+			if got := service.PriorityDispatcherLoop(service.Config{}, "p", prio).PartitionFetchBytes; got != tc.want {
 				t.Errorf("priority queue loop: PartitionFetchBytes %d, want %d", got, tc.want)
 			}
 		})

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 )
 
-func suppressionsOf(t *testing.T, e *stacktest.Env, key string) map[string]string {
+func suppressionsOf(t *testing.T, e *servicetest.Env, key string) map[string]string {
 	t.Helper()
 	r := e.Do(http.MethodGet, "/c/v1/suppressions", key, nil)
 	if r.Status != http.StatusOK {
@@ -28,7 +28,7 @@ func suppressionsOf(t *testing.T, e *stacktest.Env, key string) map[string]strin
 	return out
 }
 
-func waitSuppressions(t *testing.T, e *stacktest.Env, ok func(map[string]string) bool) map[string]string {
+func waitSuppressions(t *testing.T, e *servicetest.Env, ok func(map[string]string) bool) map[string]string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -44,7 +44,7 @@ func waitSuppressions(t *testing.T, e *stacktest.Env, ok func(map[string]string)
 }
 
 // inbound appends what the SMPP link records for a mobile-originated reply.
-func inbound(t *testing.T, e *stacktest.Env, from, text string) {
+func inbound(t *testing.T, e *servicetest.Env, from, text string) {
 	t.Helper()
 	env, err := events.New(uuid.Must(uuid.NewV7()), e.Demo.OrgID, uuid.Nil, events.InboundMessageReceivedV1{
 		Provider: "unitel", From: from, To: "ZIETT", Text: text, RemitterID: e.Demo.RemitterID, ReceivedAt: time.Now().UTC(),
@@ -59,7 +59,7 @@ func inbound(t *testing.T, e *stacktest.Env, from, text string) {
 	}
 }
 
-func campaignTo(t *testing.T, e *stacktest.Env, numbers ...string) map[string]any {
+func campaignTo(t *testing.T, e *servicetest.Env, numbers ...string) map[string]any {
 	t.Helper()
 	req := e.SeedRequest()
 	req["recipients"] = numbers
@@ -67,7 +67,7 @@ func campaignTo(t *testing.T, e *stacktest.Env, numbers ...string) map[string]an
 }
 
 func TestSuppressedNumbersAreSkippedAndNotBilled(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	a, b, c := "+244923000001", "+244923000002", "+244923000003"
 
 	r := e.Do(http.MethodPost, "/c/v1/suppressions", e.Demo.APIKey, map[string]any{"numbers": []string{"923000001"}, "country_alpha2": "AO"})
@@ -123,7 +123,7 @@ func TestSuppressedNumbersAreSkippedAndNotBilled(t *testing.T) {
 	// Another organisation neither sees nor inherits the list.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	other, err := e.Stack.Admin.CreateDemo(ctx, stacktest.Credits, []string{"apikey:campaign:send", "apikey:campaign:read"})
+	other, err := e.Stack.Admin.CreateDemo(ctx, servicetest.Credits, []string{"apikey:campaign:send", "apikey:campaign:read"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestSuppressedNumbersAreSkippedAndNotBilled(t *testing.T) {
 }
 
 func TestSuppressionRequestsAreValidated(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	for _, tc := range []struct {
 		name  string
 		body  any

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -36,9 +36,9 @@ func startSMSC(t *testing.T, cfg smpp.SMSCConfig) *smpp.SMSC {
 // organisation's sender becomes its event.
 func TestReceiptsOverSMPPEndToEnd(t *testing.T) {
 	smsc := startSMSC(t, smpp.SMSCConfig{ReceiptDelay: 0, Rules: smpp.DefaultRules,
-		Accounts: map[string]string{"unitel": stacktest.SMSCPassword, "movicel": stacktest.SMSCPassword, "global": stacktest.SMSCPassword,
-			"africell": stacktest.SMSCPassword, "meo": stacktest.SMSCPassword, "nos": stacktest.SMSCPassword, "vodafone-pt": stacktest.SMSCPassword}})
-	e := stacktest.Start(t, stacktest.LinkSMPP(smsc.Addr(), 2, 8))
+		Accounts: map[string]string{"unitel": servicetest.SMSCPassword, "movicel": servicetest.SMSCPassword, "global": servicetest.SMSCPassword,
+			"africell": servicetest.SMSCPassword, "meo": servicetest.SMSCPassword, "nos": servicetest.SMSCPassword, "vodafone-pt": servicetest.SMSCPassword}})
+	e := servicetest.Start(t, servicetest.LinkSMPP(smsc.Addr(), 2, 8))
 
 	want := map[string]string{ // number → status
 		"+244923000001": "DELIVERED", "+244923000002": "DELIVERED", "+244991000013": "UNDELIVERED",

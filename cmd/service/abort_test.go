@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/complete"
 	"ziett.co/campaigns/domain/events"
 )
@@ -44,7 +44,7 @@ func (f *failingOnce) Handle(ctx context.Context, in []events.Message) ([]events
 // never complete it again. The loop forgets and rebuilds the state, and the
 // campaign completes once.
 func TestAbortedTransactionForgetsItsState(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Processor, stack.Dispatcher, stack.Projector))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Dispatcher, service.Projector))
 	mon := &failingOnce{Monitor: complete.NewMonitor(e.Cfg.Log)}
 	mon.armed.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +52,7 @@ func TestAbortedTransactionForgetsItsState(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := stack.CompletionLoop(e.Cfg, mon).Run(ctx); err != nil {
+		if err := service.CompletionLoop(e.Cfg, mon).Run(ctx); err != nil {
 			t.Errorf("completion loop: %v", err)
 		}
 	}()

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/schemas"
 )
@@ -19,7 +19,7 @@ import (
 // Every event the service writes matches the JSON Schema published for its
 // type and version, so the schemas are a contract consumers can rely on.
 func TestEventsMatchTheirSchemas(t *testing.T) {
-	e := stacktest.Start(t, func(c *stack.Config) {
+	e := servicetest.Start(t, func(c *service.Config) {
 		// Half the messages fail permanently so MessageFailed and
 		// FundsRefunded appear too.
 		c.Provider.PermanentFailure = 0.5

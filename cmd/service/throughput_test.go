@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 )
@@ -52,8 +52,8 @@ func TestThroughputLimitHoldsAcrossDispatchers(t *testing.T) {
 	const limit = 50
 	rules := process.DefaultRules()
 	rules.Throughput = map[string]float64{"unitel": limit}
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Processor, stack.Completion, stack.Projector),
-		func(c *stack.Config) { c.Rules = &rules })
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Completion, service.Projector),
+		func(c *service.Config) { c.Rules = &rules })
 	sim := smsprovider.NewSimulated(smsprovider.Config{Name: "unitel", RecordTimes: true})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,9 +66,9 @@ func TestThroughputLimitHoldsAcrossDispatchers(t *testing.T) {
 		instances = append(instances, prov)
 		cfg := e.Cfg
 		cfg.InstanceID = id
-		probe := &shareProbe{Dispatcher: stack.NewDispatcher(cfg, rules, e.Stack.DB, "unitel", prov)}
+		probe := &shareProbe{Dispatcher: service.NewDispatcher(cfg, rules, e.Stack.DB, "unitel", prov)}
 		probes = append(probes, probe)
-		loop := stack.DispatcherLoop(cfg, "unitel", probe)
+		loop := service.DispatcherLoop(cfg, "unitel", probe)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

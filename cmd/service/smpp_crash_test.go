@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/admin"
 	"ziett.co/campaigns/domain/events"
 )
@@ -31,11 +31,11 @@ const crashChildEnv = "ZIETT_TEST_CRASH_CHILD"
 // crashChild runs the pipeline against the parent's broker, database and
 // SMSC until it is killed.
 func crashChild() {
-	var opts []stacktest.Option
-	opts = append(opts, stacktest.LinkSMPP(os.Getenv("ZIETT_TEST_SMSC"), 2, 16))
-	cfg := stack.Config{Brokers: strings.Split(os.Getenv("KAFKA_BROKERS"), ","), DatabaseURL: os.Getenv("DATABASE_URL"),
+	var opts []servicetest.Option
+	opts = append(opts, servicetest.LinkSMPP(os.Getenv("ZIETT_TEST_SMSC"), 2, 16))
+	cfg := service.Config{Brokers: strings.Split(os.Getenv("KAFKA_BROKERS"), ","), DatabaseURL: os.Getenv("DATABASE_URL"),
 		HTTPAddr: "127.0.0.1:0", Partitions: 4, InstanceID: "crash",
-		Components: []string{stack.Processor, stack.Dispatcher, stack.Completion, stack.Projector},
+		Components: []string{service.Processor, service.Dispatcher, service.Completion, service.Projector},
 		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		// The projector's members are not static: a killed process's
 		// members hold their partitions until their session times out.
@@ -43,7 +43,7 @@ func crashChild() {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	st, err := stack.Start(context.Background(), cfg)
+	st, err := service.Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(1)
@@ -66,7 +66,7 @@ func TestKilledWhileReceiptsFlow(t *testing.T) {
 	}
 	smsc := startSMSC(t, smpp.SMSCConfig{ReceiptDelay: 50 * time.Millisecond, ReceiptRetry: 200 * time.Millisecond,
 		Rules: smpp.DefaultRules, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API))
+	e := servicetest.Start(t, servicetest.WithComponents(service.API))
 	if _, err := e.Stack.Admin.SetKeyRate(context.Background(), e.Demo.KeyID, admin.MaxRatePerMinute); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/events"
@@ -26,7 +26,7 @@ const (
 	controlRecipients = 600
 )
 
-func slowUnitel(cfg *stack.Config) {
+func slowUnitel(cfg *service.Config) {
 	r := process.DefaultRules()
 	tp := map[string]float64{}
 	for k, v := range r.Throughput {
@@ -37,7 +37,7 @@ func slowUnitel(cfg *stack.Config) {
 	cfg.Rules = &r
 }
 
-func unitelRequest(e *stacktest.Env, name string, n int) map[string]any {
+func unitelRequest(e *servicetest.Env, name string, n int) map[string]any {
 	req := e.SeedRequest()
 	req["name"] = name
 	rs := make([]string, n)
@@ -69,7 +69,7 @@ func messagesOf(v map[string]any) map[string]float64 {
 	return out
 }
 
-func waitSent(t *testing.T, e *stacktest.Env, id uuid.UUID, atLeast int) {
+func waitSent(t *testing.T, e *servicetest.Env, id uuid.UUID, atLeast int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -87,7 +87,7 @@ func waitSent(t *testing.T, e *stacktest.Env, id uuid.UUID, atLeast int) {
 const inFlightBound = controlRate*dispatch.DefaultControlTTL/time.Second + 64
 
 func TestPauseHoldsMessagesAndResumeSendsTheRestOnce(t *testing.T) {
-	e := stacktest.Start(t, slowUnitel)
+	e := servicetest.Start(t, slowUnitel)
 	prov := e.Stack.Providers["unitel"]
 	id := e.Submit(unitelRequest(e, "paused", controlRecipients))
 	waitSent(t, e, id, 50)
@@ -147,7 +147,7 @@ func TestPauseHoldsMessagesAndResumeSendsTheRestOnce(t *testing.T) {
 }
 
 func TestCancelRefundsExactlyTheUnsentMessages(t *testing.T) {
-	e := stacktest.Start(t, slowUnitel)
+	e := servicetest.Start(t, slowUnitel)
 	prov := e.Stack.Providers["unitel"]
 	id := e.Submit(unitelRequest(e, "cancelled", controlRecipients))
 	waitSent(t, e, id, 50)
@@ -227,7 +227,7 @@ func TestCancelRefundsExactlyTheUnsentMessages(t *testing.T) {
 	}
 	// And the ledger: credits less the debit plus the refund.
 	bal := e.Do(http.MethodGet, "/c/v1/balance", e.Demo.APIKey, nil).JSON(t)
-	if want := float64(stacktest.Credits) - cost["debited"].(float64) + cost["refunded"].(float64); bal["balance"] != want {
+	if want := float64(servicetest.Credits) - cost["debited"].(float64) + cost["refunded"].(float64); bal["balance"] != want {
 		t.Fatalf("balance %v, want %v", bal["balance"], want)
 	}
 	if r := e.Do(http.MethodPost, "/c/v1/campaigns/"+id.String()+"/resume", e.Demo.APIKey, nil); r.Status != http.StatusConflict {
@@ -236,12 +236,12 @@ func TestCancelRefundsExactlyTheUnsentMessages(t *testing.T) {
 }
 
 func TestControlOfAnotherOrganisationsCampaignIsNotFound(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	id := e.Submit(e.SeedRequest())
 	e.WaitStatus(id, 30*time.Second, "COMPLETED")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	other, err := e.Stack.Admin.CreateDemo(ctx, stacktest.Credits, []string{"apikey:campaign:send", "apikey:campaign:read"})
+	other, err := e.Stack.Admin.CreateDemo(ctx, servicetest.Credits, []string{"apikey:campaign:send", "apikey:campaign:read"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestControlOfAnotherOrganisationsCampaignIsNotFound(t *testing.T) {
 // A scheduled campaign waits, keeps waiting across a restart of every
 // component, starts at its send_at and not before, and is debited then.
 func TestScheduledCampaignSurvivesARestartAndStartsOnTime(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	e.WaitStatus(e.Submit(e.SeedRequest()), 30*time.Second, "COMPLETED") // the ledger has caught up
 	sendAt := time.Now().Add(4 * time.Second).UTC().Truncate(time.Millisecond)
 	req := e.SeedRequest()
@@ -278,7 +278,7 @@ func TestScheduledCampaignSurvivesARestartAndStartsOnTime(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, e.Cfg)
+	st, err := service.Start(ctx, e.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestScheduledCampaignSurvivesARestartAndStartsOnTime(t *testing.T) {
 }
 
 func TestCancelledScheduledCampaignIsNeverDebited(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	// One campaign through first: the funds check then answers at once
 	// (right after start it waits for the ledger to catch up, which could
 	// eat the schedule's lead).
@@ -342,7 +342,7 @@ func TestCancelledScheduledCampaignIsNeverDebited(t *testing.T) {
 }
 
 func TestSendAtIsValidated(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	for _, tc := range []struct {
 		name   string
 		sendAt any

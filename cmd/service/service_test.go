@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"net/http"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/kafkalog"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -16,13 +16,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		crashChild()
 	}
-	stacktest.Main(m)
+	servicetest.Main(m)
 }
 
 // The seed's own example goes from 202 to COMPLETED, and the log holds
 // the campaign's story in order.
 func TestSeedExampleCompletes(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	id := e.Submit(e.SeedRequest())
 	if id.Version() != 7 {
 		t.Fatalf("campaign_id %s is UUID version %d, want 7", id, id.Version())
@@ -65,7 +65,7 @@ func TestSeedExampleCompletes(t *testing.T) {
 
 // Another organisation's campaign is indistinguishable from a missing one.
 func TestRetrieveIsScopedToOrganisation(t *testing.T) {
-	e := stacktest.Start(t)
+	e := servicetest.Start(t)
 	id := e.Submit(e.SeedRequest())
 	e.WaitStatus(id, 30*time.Second, "COMPLETED")
 	other, err := e.Stack.Admin.CreateDemo(t.Context(), 100, []string{"apikey:campaign:read"})

@@ -1,4 +1,4 @@
-package stack_test
+package service_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/smsprovider"
-	"ziett.co/campaigns/adapters/stack"
-	"ziett.co/campaigns/adapters/stack/stacktest"
+	"ziett.co/campaigns/cmd/service"
+	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/complete"
 	"ziett.co/campaigns/commands/control"
 	"ziett.co/campaigns/commands/process"
@@ -26,7 +26,7 @@ import (
 // handed to a provider twice, and each refund is exactly the unsent
 // messages' cost.
 func TestControlSurvivesCrashes(t *testing.T) {
-	e := stacktest.Start(t, stacktest.WithComponents(stack.API, stack.Projector), slowUnitel, func(c *stack.Config) {
+	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Projector), slowUnitel, func(c *service.Config) {
 		c.InstanceID = "control-crash"
 		c.Snapshots = kafkalog.SnapshotPolicy{Every: 5}
 	})
@@ -34,15 +34,15 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	sims := map[string]*smsprovider.Simulated{}
 	var all []*supervisor
 	all = append(all, &supervisor{name: "processor", make: func(*incarnation) *kafkalog.TxLoop {
-		return stack.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log))
+		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log))
 	}}, &supervisor{name: "completion", make: func(*incarnation) *kafkalog.TxLoop {
-		return stack.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log))
+		return service.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log))
 	}})
 	for _, name := range rules.Routes.Providers() {
 		sim := smsprovider.NewSimulated(smsprovider.Config{Name: name, RatePerSecond: rules.Throughput[name]})
 		sims[name] = sim
 		all = append(all, &supervisor{name: "dispatcher " + name, make: func(*incarnation) *kafkalog.TxLoop {
-			return stack.DispatcherLoop(e.Cfg, name, stack.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, sim))
+			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, sim))
 		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
