@@ -14,8 +14,8 @@ import (
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // controlRate is the unitel limit these tests run with: slow enough that a
@@ -27,7 +27,7 @@ const (
 )
 
 func slowUnitel(cfg *service.Config) {
-	r := process.DefaultRules()
+	r := plan.DefaultRules()
 	tp := map[string]float64{}
 	for k, v := range r.Throughput {
 		tp[k] = v

@@ -92,9 +92,9 @@ func (s *supervisor) crash() {
 	}
 }
 
-// plan says where the next crashes happen. Counters are shared by every
+// crashPlan says where the next crashes happen. Counters are shared by every
 // incarnation, so a crash point is hit once, not once per restart.
-type plan struct {
+type crashPlan struct {
 	processorKills  atomic.Int32 // crash after the next n handles that produced
 	readBackKills   atomic.Int32 // crash before handling the next n batches holding a debit
 	completionKills atomic.Int32
@@ -153,7 +153,7 @@ var errDead = errors.New("process is dead")
 type crashingProvider struct {
 	sim  *smsprovider.Simulated
 	inc  *incarnation
-	plan *plan
+	plan *crashPlan
 }
 
 func (p *crashingProvider) Send(ctx context.Context, m dispatch.Message) (dispatch.Receipt, error) {
@@ -232,7 +232,7 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 		sims[name] = smsprovider.NewSimulated(smsprovider.Config{Name: name, Latency: time.Millisecond,
 			TransientFailure: 0.2, PermanentFailure: 0.1})
 	}
-	p := &plan{beforeCall: map[int]bool{3: true}, afterAccept: map[int]bool{5: true, 14: true}}
+	p := &crashPlan{beforeCall: map[int]bool{3: true}, afterAccept: map[int]bool{5: true, 14: true}}
 	p.processorKills.Store(2)
 	p.readBackKills.Store(1)
 	p.completionKills.Store(1)

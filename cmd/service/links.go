@@ -9,7 +9,7 @@ import (
 	"ziett.co/campaigns/adapters/smpp"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // refsAge is how long provider_refs rows are kept: receipts come within a
@@ -20,8 +20,7 @@ const refsAge = 8 * 24 * time.Hour
 // provider builds what a provider's dispatcher sends through: its SMPP
 // link (whose client then runs with the stack), its simulated link, or,
 // for a provider without a link, the simulated provider of cfg.Provider.
-func (s *Stack) provider(ctx context.Context, cfg Config, rules process.Rules, name string) (dispatch.Provider, error) {
-	link := rules.Links[name]
+func (s *Stack) provider(ctx context.Context, cfg Config, rules plan.Rules, link smsprovider.LinkConfig, name string) (dispatch.Provider, error) {
 	if link.SMPP == nil {
 		pc := cfg.Provider
 		if sl := link.Simulated; sl != nil {
@@ -53,7 +52,7 @@ func (s *Stack) provider(ctx context.Context, cfg Config, rules process.Rules, n
 		return nil, fmt.Errorf("provider %s: %w", name, err)
 	}
 	mode := smpp.Transceiver
-	if sc.BindMode == process.BindTransmitterReceiver {
+	if sc.BindMode == smsprovider.BindTransmitterReceiver {
 		mode = smpp.TxRx
 	}
 	byteOf := func(v *int) *byte {

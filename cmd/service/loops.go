@@ -1,14 +1,17 @@
 package service
 
 import (
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/postgres"
+	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 	"ziett.co/campaigns/projections/campaigns"
 )
 
@@ -58,7 +61,7 @@ func ReceiptsLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
 }
 
 // NewDispatcher is one provider's dispatcher as Start builds it.
-func NewDispatcher(cfg Config, rules process.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
+func NewDispatcher(cfg Config, rules plan.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
 	return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
 		Intents: &postgres.DispatchClaims{DB: db}, Limit: rules.Throughput[provider],
 		Controls: campaigns.Reader{DB: db}}
@@ -116,11 +119,43 @@ func PriorityDispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *
 		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID})
 }
 
-// LoadRules is the rules a configuration runs with: Rules if set, else
-// the file at RulesFile, else the shipped rules.
-func (cfg Config) LoadRules() (process.Rules, error) {
-	if cfg.Rules != nil {
-		return *cfg.Rules, nil
+// LoadRules is the rules a configuration runs with, and each provider's
+// link: Rules and Links where set, else what the file at RulesFile says,
+// else the shipped rules (which have no links).
+func (cfg Config) LoadRules() (plan.Rules, map[string]smsprovider.LinkConfig, error) {
+	file := plan.DefaultRulesJSON()
+	if cfg.RulesFile != "" && (cfg.Rules == nil || cfg.Links == nil) {
+		b, err := os.ReadFile(cfg.RulesFile)
+		if err != nil {
+			return plan.Rules{}, nil, err
+		}
+		file = b
 	}
-	return process.LoadRules(cfg.RulesFile)
+	var rules plan.Rules
+	if cfg.Rules != nil {
+		rules = *cfg.Rules
+	} else {
+		r, err := plan.ParseRules(file)
+		if err != nil {
+			return plan.Rules{}, nil, cfg.fileErr(err)
+		}
+		rules = r
+	}
+	links := cfg.Links
+	if links == nil {
+		l, err := smsprovider.ParseLinks(file)
+		if err != nil {
+			return plan.Rules{}, nil, cfg.fileErr(err)
+		}
+		links = l
+	}
+	return rules, links, nil
+}
+
+// fileErr names the rules file in an error about it.
+func (cfg Config) fileErr(err error) error {
+	if cfg.RulesFile == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", cfg.RulesFile, err)
 }

@@ -16,7 +16,7 @@ import (
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // Two dispatcher instances of one provider, each with its campaign loop
@@ -27,7 +27,7 @@ import (
 // limit.
 func TestSingleMessagesOvertakeABacklogAcrossDispatchers(t *testing.T) {
 	const limit = 100
-	rules := process.DefaultRules()
+	rules := plan.DefaultRules()
 	rules.Throughput = map[string]float64{"unitel": limit}
 	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Completion, service.Projector),
 		func(c *service.Config) { c.Rules = &rules })

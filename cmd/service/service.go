@@ -36,6 +36,7 @@ import (
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/commands/receipts"
+	"ziett.co/campaigns/domain/plan"
 	"ziett.co/campaigns/projections/campaigns"
 	"ziett.co/campaigns/projections/ledger"
 	whproj "ziett.co/campaigns/projections/webhooks"
@@ -68,10 +69,12 @@ type Config struct {
 	Log      *slog.Logger
 	// ClientOpts are added to every Kafka client (tests shorten timeouts).
 	ClientOpts []kgo.Opt
-	// Rules, when set, replace the rules file (routing, pricing,
-	// provider throughput); RulesFile names one, else the shipped rules
-	// apply.
-	Rules     *process.Rules
+	// Rules, when set, replace the rules file's rules (routing, pricing,
+	// provider throughput), and Links, when set, its provider links (how
+	// each provider is reached); RulesFile names the file, else the
+	// shipped rules (which have no links) apply.
+	Rules     *plan.Rules
+	Links     map[string]smsprovider.LinkConfig
 	RulesFile string
 	// InstanceID makes the stages static group members with stable
 	// transactional ids (see kafkalog.TxLoop.InstanceID); unique per
@@ -113,7 +116,7 @@ type Stack struct {
 	Providers map[string]*smsprovider.Simulated
 	// Links are the providers reached over SMPP.
 	Links   map[string]*smsprovider.Link
-	Rules   process.Rules
+	Rules   plan.Rules
 	Metrics *metrics.Metrics // this stack's series (observe.go)
 
 	cancel context.CancelFunc
@@ -146,10 +149,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		db.Close()
 		return nil, err
 	}
-	rules, err := cfg.LoadRules()
+	rules, links, err := cfg.LoadRules()
 	// Only a process that dispatches talks to providers.
 	if err == nil && cfg.RequireLinks && slices.Contains(cfg.Components, Dispatcher) {
-		if u := rules.Unlinked(); len(u) > 0 {
+		if u := smsprovider.Unlinked(rules.Routes.Providers(), links); len(u) > 0 {
 			err = fmt.Errorf("provider %s is routed but has no link: give it an \"smpp\" (or \"simulated\") object in the rules file", strings.Join(u, ", "))
 		}
 	}
@@ -183,7 +186,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if has(Dispatcher) {
 		for _, name := range rules.Routes.Providers() {
-			prov, err := s.provider(runCtx, cfg, rules, name)
+			prov, err := s.provider(runCtx, cfg, rules, links[name], name)
 			if err != nil {
 				s.Close()
 				return nil, err

@@ -16,7 +16,7 @@ import (
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/cmd/service/servicetest"
 	"ziett.co/campaigns/commands/dispatch"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // countingProvider counts the calls one dispatcher instance makes.
@@ -50,7 +50,7 @@ func (p *shareProbe) Share(owned, total int) {
 // exceed the limit together.
 func TestThroughputLimitHoldsAcrossDispatchers(t *testing.T) {
 	const limit = 50
-	rules := process.DefaultRules()
+	rules := plan.DefaultRules()
 	rules.Throughput = map[string]float64{"unitel": limit}
 	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Completion, service.Projector),
 		func(c *service.Config) { c.Rules = &rules })

@@ -36,7 +36,6 @@ import (
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/projections/campaigns"
 )
@@ -345,8 +344,8 @@ func (b *bench) startEnv(ctx context.Context, name string, components []string, 
 	return b.startEnvWith(ctx, name, components, conns, nil)
 }
 
-// startEnvWith is startEnv with the rules adjusted by edit (links).
-func (b *bench) startEnvWith(ctx context.Context, name string, components []string, conns int, edit func(*process.Rules)) (*benchEnv, error) {
+// startEnvWith is startEnv with the configuration adjusted by edit (links).
+func (b *bench) startEnvWith(ctx context.Context, name string, components []string, conns int, edit func(*service.Config)) (*benchEnv, error) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		return nil, err
@@ -358,21 +357,22 @@ func (b *bench) startEnvWith(ctx context.Context, name string, components []stri
 	// The shipped rules cap each provider's submissions per second as an
 	// operator's contract would; the benchmark measures the service, so
 	// its providers answer at once, never fail and have no cap.
-	rules, err := service.Config{}.LoadRules()
+	rules, _, err := service.Config{}.LoadRules()
 	if err != nil {
 		kc.Close()
 		return nil, err
 	}
 	rules.Throughput = nil
-	if edit != nil {
-		edit(&rules)
-	}
-	st, err := service.Start(ctx, service.Config{
+	cfg := service.Config{
 		Brokers: kc.ListenAddrs(), DatabaseURL: b.pg.URL(name), HTTPAddr: "127.0.0.1:0",
 		Components: components, Partitions: int32(b.opts.partitions),
 		Provider: smsprovider.Config{}, Rules: &rules,
 		Log: b.log,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	st, err := service.Start(ctx, cfg)
 	if err != nil {
 		kc.Close()
 		return nil, err

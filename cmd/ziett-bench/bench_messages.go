@@ -91,7 +91,7 @@ func (b *bench) startMsgEnv(ctx context.Context, name string, limit float64, clo
 		kc.Close()
 		return nil, err
 	}
-	rules, err := service.Config{}.LoadRules()
+	rules, _, err := service.Config{}.LoadRules()
 	if err != nil {
 		kc.Close()
 		return nil, err

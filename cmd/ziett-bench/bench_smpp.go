@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
+	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/cmd/service"
-	"ziett.co/campaigns/commands/process"
 )
 
 // targetSMPP is the end-to-end target over SMPP with receipts, messages/s.
@@ -35,12 +35,12 @@ type smppResult struct {
 }
 
 // smppLinks links every routed provider to the SMSC at addr.
-func smppLinks(rules *process.Rules, addr string, binds, window int) {
-	rules.Links = map[string]process.Link{}
-	for _, p := range rules.Routes.Providers() {
-		rules.Links[p] = process.Link{SMPP: &process.SMPPLink{Addr: addr, SystemID: p, Password: "bench",
-			BindMode: process.BindTransceiver, Binds: binds, Window: window,
-			EnquireLink: process.Duration(30 * time.Second), LongMessages: "udh"}}
+func smppLinks(cfg *service.Config, addr string, binds, window int) {
+	cfg.Links = map[string]smsprovider.LinkConfig{}
+	for _, p := range cfg.Rules.Routes.Providers() {
+		cfg.Links[p] = smsprovider.LinkConfig{SMPP: &smsprovider.SMPPLink{Addr: addr, SystemID: p, Password: "bench",
+			BindMode: smsprovider.BindTransceiver, Binds: binds, Window: window,
+			EnquireLink: smsprovider.Duration(30 * time.Second), LongMessages: "udh"}}
 	}
 }
 
@@ -68,8 +68,8 @@ func (b *bench) measureSMPP(ctx context.Context) error {
 func (b *bench) measureSMPPInto(ctx context.Context, smsc *smpp.SMSC) error {
 	smscBefore := smsc.Stats()
 	const submitConns = 4
-	e, err := b.startEnvWith(ctx, "bench_smpp", service.All, submitConns, func(r *process.Rules) {
-		smppLinks(r, smsc.Addr(), b.opts.smppBinds, b.opts.smppWindow)
+	e, err := b.startEnvWith(ctx, "bench_smpp", service.All, submitConns, func(cfg *service.Config) {
+		smppLinks(cfg, smsc.Addr(), b.opts.smppBinds, b.opts.smppWindow)
 	})
 	if err != nil {
 		return fmt.Errorf("bench: start service over smpp: %w", err)

@@ -34,8 +34,8 @@ import (
 	"ziett.co/campaigns/adapters/postgres"
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/commands/admin"
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // chaosConfig is one chaos run. The zero values of the tunables are
@@ -628,7 +628,7 @@ func chaosOrg(ctx context.Context, t target) (admin.Demo, error) {
 		return admin.Demo{}, err
 	}
 	defer cl.Close()
-	rules := process.DefaultRules()
+	rules := plan.DefaultRules()
 	if err := kafkalog.EnsureTopics(ctx, cl, kafkalog.Layout{}, rules.Routes.Providers()); err != nil {
 		return admin.Demo{}, err
 	}

@@ -23,7 +23,6 @@ import (
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/admin"
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
 )
 
@@ -127,20 +126,21 @@ func runDev(args []string, log *slog.Logger) error {
 		log.Info("embedded postgres started", "url", dbURL)
 	}
 
-	rs, err := process.LoadRules(*rules)
+	rs, links, err := service.Config{RulesFile: *rules}.LoadRules()
 	if err != nil {
 		return err
 	}
 	// Providers without a link go to the embedded SMSC over SMPP, unless
 	// a -provider-* flag asks for the in-process simulated providers.
 	if !simulatedRequested(fs) {
-		smsc, err := startDevSMSC(&rs, *smscAddr, *receiptDelay, log)
+		smsc, linked, err := startDevSMSC(rs, links, *smscAddr, *receiptDelay, log)
 		if err != nil {
 			return err
 		}
+		links = linked
 		if smsc != nil {
 			defer smsc.Close()
-			stopReplies, err := serveReplies(ctx, dataDir, smsc, rs, log)
+			stopReplies, err := serveReplies(ctx, dataDir, smsc, rs, links, log)
 			if err != nil {
 				return err
 			}
@@ -148,7 +148,7 @@ func runDev(args []string, log *slog.Logger) error {
 		}
 	}
 	st, err := service.Start(ctx, service.Config{
-		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr, Log: log, Rules: &rs,
+		Brokers: brokers, DatabaseURL: dbURL, HTTPAddr: httpAddr, Log: log, Rules: &rs, Links: links,
 		Provider: *prov,
 		// Local receivers are the point of dev mode; production refuses
 		// loopback unless the operator allows it.

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
+	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/cmd/internal/cli"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // A recipient's reply (a mobile-originated SMS, such as STOP) can be sent
@@ -40,7 +41,7 @@ type replyRequest struct {
 }
 
 // serveReplies accepts replies for the embedded SMSC until ctx ends.
-func serveReplies(ctx context.Context, dataDir string, s *smpp.SMSC, rules process.Rules, log *slog.Logger) (func(), error) {
+func serveReplies(ctx context.Context, dataDir string, s *smpp.SMSC, rules plan.Rules, links map[string]smsprovider.LinkConfig, log *slog.Logger) (func(), error) {
 	path := filepath.Join(dataDir, replySocket)
 	// The data directory's lock is held, so a socket left here is a
 	// crashed process's.
@@ -62,7 +63,7 @@ func serveReplies(ctx context.Context, dataDir string, s *smpp.SMSC, rules proce
 		}
 		from := "+" + strings.TrimPrefix(req.From, "+")
 		provider := rules.Routes.Provider(from)
-		link, ok := rules.Links[provider]
+		link, ok := links[provider]
 		if !ok || link.SMPP == nil {
 			http.Error(w, "no SMPP link for provider "+provider, http.StatusConflict)
 			return

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // `ziett reply` reaches the dev process's embedded SMSC through the data
@@ -39,10 +40,10 @@ func TestReplyReachesTheLinkOfTheNumbersProvider(t *testing.T) {
 	defer cancel()
 	go c.Run(ctx) //nolint:errcheck
 
-	rules := process.DefaultRules()
-	rules.Links = map[string]process.Link{"unitel": {SMPP: &process.SMPPLink{Addr: s.Addr(), SystemID: "unitel"}}}
+	rules := plan.DefaultRules()
+	links := map[string]smsprovider.LinkConfig{"unitel": {SMPP: &smsprovider.SMPPLink{Addr: s.Addr(), SystemID: "unitel"}}}
 	dir := t.TempDir()
-	stop, err := serveReplies(ctx, dir, s, rules, log)
+	stop, err := serveReplies(ctx, dir, s, rules, links, log)
 	if err != nil {
 		t.Fatal(err)
 	}

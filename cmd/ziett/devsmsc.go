@@ -9,20 +9,22 @@ import (
 	"time"
 
 	"ziett.co/campaigns/adapters/smpp"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/adapters/smsprovider"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // devSMSCPassword is the embedded SMSC's password for every account.
 const devSMSCPassword = "dev"
 
 // startDevSMSC starts the embedded SMSC simulator and links every routed
-// provider of rules that has no link to it over SMPP (one account per
-// provider, named after it), so that a dev stack sends over real SMPP on
-// TCP. It returns nil when every provider has a link already.
-func startDevSMSC(rules *process.Rules, addr string, receiptDelay time.Duration, log *slog.Logger) (*smpp.SMSC, error) {
-	unlinked := rules.Unlinked()
+// provider of rules that has no link in links to it over SMPP (one account
+// per provider, named after it), so that a dev stack sends over real SMPP
+// on TCP; it returns the SMSC and the links completed so. It returns no
+// SMSC and links as they were when every provider has a link already.
+func startDevSMSC(rules plan.Rules, links map[string]smsprovider.LinkConfig, addr string, receiptDelay time.Duration, log *slog.Logger) (*smpp.SMSC, map[string]smsprovider.LinkConfig, error) {
+	unlinked := smsprovider.Unlinked(rules.Routes.Providers(), links)
 	if len(unlinked) == 0 {
-		return nil, nil
+		return nil, links, nil
 	}
 	// The demo's receipt outcomes; refusals at submit are left to tests, so
 	// that every valid number of a dev campaign is sent.
@@ -34,28 +36,27 @@ func startDevSMSC(rules *process.Rules, addr string, receiptDelay time.Duration,
 	}
 	s, err := smpp.NewSMSC(smpp.SMSCConfig{Addr: addr, ReceiptDelay: receiptDelay, Rules: outcomes, Log: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.Start(); err != nil {
-		return nil, fmt.Errorf("embedded smsc on %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("embedded smsc on %s: %w", addr, err)
 	}
-	links := make(map[string]process.Link, len(rules.Links)+len(unlinked))
-	for p, l := range rules.Links {
-		links[p] = l
+	all := make(map[string]smsprovider.LinkConfig, len(links)+len(unlinked))
+	for p, l := range links {
+		all[p] = l
 	}
 	for _, p := range unlinked {
 		id := p
 		if len(id) > 15 {
 			id = id[:15]
 		}
-		links[p] = process.Link{SMPP: &process.SMPPLink{Addr: s.Addr(), SystemID: id, Password: devSMSCPassword,
-			BindMode: process.BindTransceiver, Binds: 1, Window: 64, EnquireLink: process.Duration(30 * time.Second),
+		all[p] = smsprovider.LinkConfig{SMPP: &smsprovider.SMPPLink{Addr: s.Addr(), SystemID: id, Password: devSMSCPassword,
+			BindMode: smsprovider.BindTransceiver, Binds: 1, Window: 64, EnquireLink: smsprovider.Duration(30 * time.Second),
 			LongMessages: "udh"}}
 	}
-	rules.Links = links
 	log.Info("embedded smsc started", "addr", s.Addr(), "providers", unlinked, "receipt_delay", receiptDelay,
 		"outcomes", "numbers ending 13 UNDELIV, 14 REJECTD, 15 EXPIRED, others DELIVRD")
-	return s, nil
+	return s, all, nil
 }
 
 // simulatedRequested reports whether a -provider-* flag (or

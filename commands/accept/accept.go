@@ -14,9 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/plan"
 	"ziett.co/campaigns/domain/pricing"
 	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/sms"
@@ -155,7 +155,7 @@ func (t Timings) withDefaults() Timings {
 type Service struct {
 	Senders Senders
 	Log     Appender
-	Rules   process.Rules
+	Rules   plan.Rules
 	Now     func() time.Time
 	// Ledger and Stream back the funds check; without a Ledger there is
 	// none and the processor alone refuses campaigns it cannot pay for.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // memClaims is Claims in memory, with the store's clock.
@@ -115,7 +115,7 @@ func request(t *testing.T) campaign.Request {
 }
 
 func service(l Ledger, c Claims, log *memLog) *Service {
-	return &Service{Senders: okSenders{}, Log: log, Rules: process.DefaultRules(), Ledger: l, Claims: c,
+	return &Service{Senders: okSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: l, Claims: c,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Timings: Timings{WaitInProgress: 100 * time.Millisecond}}
 }
@@ -166,7 +166,7 @@ func TestClaimReleasedOnRefusalKeptOnAppendFailure(t *testing.T) {
 // Strictly below is refused; equal is enough; pending estimates count.
 func TestFundsBoundary(t *testing.T) {
 	req := request(t)
-	est := Estimate(req, process.DefaultRules().Prices)
+	est := Estimate(req, plan.DefaultRules().Prices)
 	for _, tc := range []struct {
 		balance, pending int64
 		ok               bool
@@ -184,16 +184,16 @@ func TestFundsBoundary(t *testing.T) {
 // The estimate is the processor's own pricing: for numbers of the default
 // country it is never below what the processor debits.
 func TestEstimateBoundsProcessorCost(t *testing.T) {
-	rules := process.DefaultRules()
+	rules := plan.DefaultRules()
 	for _, content := range []string{"Hi", strings.Repeat("a", 161), "Olá 🎉", strings.Repeat("ç", 500)} {
 		var recips []string
 		for i := range 40 {
 			recips = append(recips, fmt.Sprintf("+2449%d%07d", 1+i%5, i))
 		}
 		req := campaign.Request{Content: content, CountryAlpha2: "AO", Recipients: recips}
-		plan := process.MakePlan(uuid.New(), events.CampaignAcceptedV1{Content: content, CountryAlpha2: "AO", Recipients: recips}, rules)
-		if est := Estimate(req, rules.Prices); est < plan.Processed.Cost || plan.Processed.Cost == 0 {
-			t.Errorf("content %.10q: estimate %d, processor's cost %d", content, est, plan.Processed.Cost)
+		p := plan.Make(uuid.New(), events.CampaignAcceptedV1{Content: content, CountryAlpha2: "AO", Recipients: recips}, rules)
+		if est := Estimate(req, rules.Prices); est < p.Processed.Cost || p.Processed.Cost == 0 {
+			t.Errorf("content %.10q: estimate %d, processor's cost %d", content, est, p.Processed.Cost)
 		}
 	}
 }

@@ -1,3 +1,6 @@
+// Package process turns an accepted campaign into priced, routed messages
+// and debits the organisation for them. It is the only writer of debits for
+// the organisations whose partitions it owns.
 package process
 
 import (
@@ -11,6 +14,7 @@ import (
 
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/optout"
+	"ziett.co/campaigns/domain/plan"
 	"ziett.co/campaigns/domain/problem"
 )
 
@@ -32,7 +36,7 @@ type account struct {
 // FundsRefunded; owning the partition makes it the only debit writer, so
 // the balance it checks cannot be spent concurrently elsewhere.
 type Processor struct {
-	Rules Rules
+	Rules plan.Rules
 	Log   *slog.Logger
 	Now   func() time.Time
 
@@ -65,7 +69,7 @@ type Scheduled struct {
 // 24 hours.
 const ProcessedWindow = 25 * time.Hour
 
-func NewProcessor(r Rules, log *slog.Logger) *Processor {
+func NewProcessor(r plan.Rules, log *slog.Logger) *Processor {
 	return &Processor{Rules: r, Log: log, Now: time.Now,
 		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
 		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{},
@@ -445,18 +449,18 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		return env, nil
 	}
 	list := p.suppressed[partition][org]
-	plan := MakePlanExcept(cid, c, p.Rules, func(n string) bool { return list[n] })
-	if _, err := out(events.CampaignProcessed, plan.Processed); err != nil {
+	pl := plan.MakeExcept(cid, c, p.Rules, func(n string) bool { return list[n] })
+	if _, err := out(events.CampaignProcessed, pl.Processed); err != nil {
 		return err
 	}
 	a := p.acct(partition, org)
-	cost := plan.Processed.Cost
+	cost := pl.Processed.Cost
 	switch {
-	case plan.Processed.Recipients.Valid == 0 && plan.Processed.Recipients.Suppressed > 0:
+	case pl.Processed.Recipients.Valid == 0 && pl.Processed.Recipients.Suppressed > 0:
 		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeAllSuppressed,
 			Message: "Every valid recipient is on the organisation's suppression list."})
 		return err
-	case plan.Processed.Recipients.Valid == 0:
+	case pl.Processed.Recipients.Valid == 0:
 		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeNoValidRecipients,
 			Message: "None of the submitted recipients is a valid phone number."})
 		return err
@@ -470,7 +474,7 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		return err
 	}
 	a.balance -= cost
-	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: plan.Processed.Currency, BalanceAfter: a.balance})
+	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: pl.Processed.Currency, BalanceAfter: a.balance})
 	if err != nil {
 		return err
 	}
@@ -478,16 +482,16 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		p.pending[partition] = map[uuid.UUID]bool{}
 	}
 	p.pending[partition][debit.ID] = true
-	total := len(plan.Messages)
-	for _, m := range plan.Messages {
+	total := len(pl.Messages)
+	for _, m := range pl.Messages {
 		d := events.Delivery{
 			MessageID: m.MessageID, CampaignID: cid, OrgID: org, Index: m.Index, To: m.E164,
-			Sender: c.SenderName, Content: c.Content, Segments: plan.Processed.SegmentsPerMessage,
-			Cost: m.Cost, Currency: plan.Processed.Currency, Provider: m.Provider,
+			Sender: c.SenderName, Content: c.Content, Segments: pl.Processed.SegmentsPerMessage,
+			Cost: m.Cost, Currency: pl.Processed.Currency, Provider: m.Provider,
 			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID, Priority: c.IsMessage(),
 		}
 		emit(events.ToDeliver(d))
 	}
-	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: plan.Processed.ByProvider})
+	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: pl.Processed.ByProvider})
 	return err
 }

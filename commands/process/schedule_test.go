@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/plan"
 )
 
 func TestSchedule(t *testing.T) {
@@ -55,7 +56,7 @@ func TestSchedule(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewProcessor(DefaultRules(), quiet)
+			p := NewProcessor(plan.DefaultRules(), quiet)
 			handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
 			cid := uuid.New()
 			var log []*events.Message
@@ -87,7 +88,7 @@ func TestSchedule(t *testing.T) {
 			}
 			// A processor that rebuilt the partition from the log, or from
 			// a snapshot of it, holds the same scheduled campaigns.
-			f := NewProcessor(DefaultRules(), quiet)
+			f := NewProcessor(plan.DefaultRules(), quiet)
 			for _, r := range log {
 				f.Fold(*r)
 			}
@@ -95,7 +96,7 @@ func TestSchedule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewProcessor(DefaultRules(), quiet)
+			s := NewProcessor(plan.DefaultRules(), quiet)
 			if err := s.Restore(orgLog, 0, snap); err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +112,7 @@ func TestSchedule(t *testing.T) {
 func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	later := now.Add(time.Hour)
-	a := NewProcessor(DefaultRules(), quiet)
+	a := NewProcessor(plan.DefaultRules(), quiet)
 	a.Now = func() time.Time { return now }
 	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
 	cid := uuid.New()
@@ -122,7 +123,7 @@ func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewProcessor(DefaultRules(), quiet)
+	b := NewProcessor(plan.DefaultRules(), quiet)
 	if err := b.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,9 @@ import (
 	"ziett.co/campaigns/adapters/httpapi/contract"
 	"ziett.co/campaigns/adapters/postgres"
 	acceptcmd "ziett.co/campaigns/commands/accept"
-	"ziett.co/campaigns/commands/process"
 	"ziett.co/campaigns/domain/apikey"
 	"ziett.co/campaigns/domain/events"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // The handler-level fuzz target runs the real decoder, validator and
@@ -79,7 +79,7 @@ func fuzzHandler() (http.Handler, *countingLog) {
 	s := &httpapi.Server{
 		Auth:    fakeAuth{},
 		Limiter: fakeLimiter{},
-		Accept: &acceptcmd.Service{Senders: fakeSenders{}, Log: log, Rules: process.DefaultRules(), Ledger: fakeLedger{},
+		Accept: &acceptcmd.Service{Senders: fakeSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: fakeLedger{},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

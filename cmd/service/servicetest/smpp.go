@@ -3,8 +3,9 @@ package servicetest
 import (
 	"time"
 
+	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/cmd/service"
-	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/plan"
 )
 
 // SMSCPassword is the password LinkSMPP binds with.
@@ -14,13 +15,13 @@ const SMSCPassword = "secret"
 // at addr, each with its own account (system_id = provider name).
 func LinkSMPP(addr string, binds, window int) Option {
 	return func(cfg *service.Config) {
-		r := process.DefaultRules()
-		r.Links = map[string]process.Link{}
+		r := plan.DefaultRules()
+		links := map[string]smsprovider.LinkConfig{}
 		for _, p := range r.Routes.Providers() {
-			r.Links[p] = process.Link{SMPP: &process.SMPPLink{Addr: addr, SystemID: p, Password: SMSCPassword,
-				BindMode: process.BindTransceiver, Binds: binds, Window: window,
-				EnquireLink: process.Duration(30 * time.Second), LongMessages: "udh"}}
+			links[p] = smsprovider.LinkConfig{SMPP: &smsprovider.SMPPLink{Addr: addr, SystemID: p, Password: SMSCPassword,
+				BindMode: smsprovider.BindTransceiver, Binds: binds, Window: window,
+				EnquireLink: smsprovider.Duration(30 * time.Second), LongMessages: "udh"}}
 		}
-		cfg.Rules = &r
+		cfg.Rules, cfg.Links = &r, links
 	}
 }

@@ -1,7 +1,8 @@
-// Package process turns an accepted campaign into priced, routed messages
-// and debits the organisation for them. It is the only writer of debits for
-// the organisations whose partitions it owns.
-package process
+// Package plan decides what a campaign costs and where its messages go:
+// the rules (routing, pricing, provider throughput) and the plan computed
+// with them. It is pure: the API's estimate, the processor's debit and the
+// dispatchers' limits all read the same rules.
+package plan
 
 import (
 	"github.com/google/uuid"
@@ -19,16 +20,16 @@ type Plan struct {
 	Messages  []events.Recipient // the valid, unique recipients
 }
 
-// MakePlan normalizes, deduplicates, segments, routes and prices a campaign.
+// Make normalizes, deduplicates, segments, routes and prices a campaign.
 // It is a pure function of the campaign and the rules, so the API's estimate
 // and the processor's debit agree whenever the rules are the same.
-func MakePlan(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
-	return MakePlanExcept(campaignID, c, r, nil)
+func Make(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules) Plan {
+	return MakeExcept(campaignID, c, r, nil)
 }
 
-// MakePlanExcept is MakePlan that gives no message to the numbers for which
+// MakeExcept is Make that gives no message to the numbers for which
 // suppressed is true (nil: none): they are counted, not billed.
-func MakePlanExcept(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules, suppressed func(e164 string) bool) Plan {
+func MakeExcept(campaignID uuid.UUID, c events.CampaignAcceptedV1, r Rules, suppressed func(e164 string) bool) Plan {
 	seg := sms.Analyze(c.Content)
 	p := events.CampaignProcessedV1{
 		Recipients:         events.RecipientCounts{Submitted: len(c.Recipients)},

@@ -1,24 +1,29 @@
-package process
+package smsprovider
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"time"
 )
 
-// Link is how the service reaches a provider: an SMPP account at its SMSC,
-// or the in-process simulator (tests, benchmarks, demos). A provider that
-// routes traffic needs one to run in production (`ziett serve`); `ziett dev`
-// gives every provider without one an embedded SMSC.
-type Link struct {
+// LinkConfig is how the service reaches a provider: an SMPP account at its
+// SMSC, or the in-process simulator (tests, benchmarks, demos). It is
+// written beside the provider's rules in the rules file (see ParseLinks).
+// A provider that routes traffic needs one to run in production
+// (`ziett serve`); `ziett dev` gives every provider without one an
+// embedded SMSC.
+type LinkConfig struct {
 	SMPP      *SMPPLink      `json:"smpp,omitempty"`
 	Simulated *SimulatedLink `json:"simulated,omitempty"`
 }
 
 // SMPPLink is an SMPP v3.4 account. Zero fields take the defaults in their
-// comments (applied by ParseRules).
+// comments (applied by ParseLinks).
 type SMPPLink struct {
 	// Addr is the SMSC's host:port. Required.
 	Addr string `json:"addr"`
@@ -87,8 +92,53 @@ const (
 	BindTransmitterReceiver = "transmitter_receiver"
 )
 
+// ParseLinks reads each provider's link from a rules file (the "smpp" or
+// "simulated" object of its entry under "providers"), applies the defaults
+// and checks them; a provider without either has no link. The file's
+// rules themselves are the domain's to read (plan.ParseRules), which
+// refuses keys neither knows.
+func ParseLinks(rulesFile []byte) (map[string]LinkConfig, error) {
+	var f struct {
+		Providers map[string]json.RawMessage `json:"providers"`
+	}
+	if err := json.Unmarshal(rulesFile, &f); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	links := map[string]LinkConfig{}
+	for _, name := range slices.Sorted(maps.Keys(f.Providers)) {
+		var p struct {
+			MaxPerSecond json.RawMessage `json:"max_per_second"` // a rule, not a link
+			LinkConfig
+		}
+		dec := json.NewDecoder(bytes.NewReader(f.Providers[name]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("rules: provider %s: %w", name, err)
+		}
+		if err := p.LinkConfig.validate(name); err != nil {
+			return nil, err
+		}
+		if p.SMPP != nil || p.Simulated != nil {
+			links[name] = p.LinkConfig
+		}
+	}
+	return links, nil
+}
+
+// Unlinked are the providers without a link, sorted.
+func Unlinked(providers []string, links map[string]LinkConfig) []string {
+	var out []string
+	for _, p := range providers {
+		if l := links[p]; l.SMPP == nil && l.Simulated == nil {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // validate applies the defaults and checks the link.
-func (l *Link) validate(provider string) error {
+func (l *LinkConfig) validate(provider string) error {
 	fail := func(f string, a ...any) error {
 		return fmt.Errorf("rules: provider %s: %s", provider, fmt.Sprintf(f, a...))
 	}

@@ -1,11 +1,12 @@
-package process
+package plan
 
 import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 
 	"ziett.co/campaigns/domain/pricing"
 	"ziett.co/campaigns/domain/routing"
@@ -19,20 +20,6 @@ type Rules struct {
 	// Throughput is each provider's limit in submissions per second, shared
 	// by all its dispatchers; a provider not listed is not limited.
 	Throughput map[string]float64
-	// Links says how each provider is reached; a provider without one has
-	// no link (see Link).
-	Links map[string]Link
-}
-
-// Unlinked are the routed providers without a link, sorted.
-func (r Rules) Unlinked() []string {
-	var out []string
-	for _, p := range r.Routes.Providers() {
-		if l := r.Links[p]; l.SMPP == nil && l.Simulated == nil {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 //go:embed rules.json
@@ -59,7 +46,12 @@ type rulesFile struct {
 	} `json:"pricing"`
 	Providers map[string]struct {
 		MaxPerSecond float64 `json:"max_per_second"`
-		Link
+		// How the provider is reached (an SMPP account or the simulator)
+		// is not a rule: the provider adapters read these objects from
+		// the same file (smsprovider.ParseLinks). They are named here
+		// only so that any other key is refused.
+		SMPP      json.RawMessage `json:"smpp,omitempty"`
+		Simulated json.RawMessage `json:"simulated,omitempty"`
 	} `json:"providers"`
 }
 
@@ -90,8 +82,8 @@ func ParseRules(b []byte) (Rules, error) {
 		return Rules{}, fmt.Errorf("rules: %w", err)
 	}
 	tp := map[string]float64{}
-	links := map[string]Link{}
-	for name, p := range f.Providers {
+	for _, name := range slices.Sorted(maps.Keys(f.Providers)) {
+		p := f.Providers[name]
 		if !routes.Has(name) {
 			return Rules{}, fmt.Errorf("rules: providers names %q, which no route uses", name)
 		}
@@ -101,31 +93,8 @@ func ParseRules(b []byte) (Rules, error) {
 		if p.MaxPerSecond > 0 {
 			tp[name] = p.MaxPerSecond
 		}
-		if err := p.Link.validate(name); err != nil {
-			return Rules{}, err
-		}
-		if p.SMPP != nil || p.Simulated != nil {
-			links[name] = p.Link
-		}
 	}
-	return Rules{Routes: routes, Prices: prices, Throughput: tp, Links: links}, nil
-}
-
-// LoadRules reads the rules file at path, or the shipped rules when path is
-// empty.
-func LoadRules(path string) (Rules, error) {
-	if path == "" {
-		return DefaultRules(), nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Rules{}, err
-	}
-	r, err := ParseRules(b)
-	if err != nil {
-		return Rules{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
+	return Rules{Routes: routes, Prices: prices, Throughput: tp}, nil
 }
 
 // DefaultRules are the shipped rules.
