@@ -31,7 +31,6 @@ import (
 	"ziett.co/campaigns/cmd/service/servicetest"
 	acceptcmd "ziett.co/campaigns/commands/accept"
 	"ziett.co/campaigns/domain/apikey"
-	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/projections/ledger"
 )
@@ -102,7 +101,7 @@ func unlimit(t *testing.T, e *servicetest.Env, key uuid.UUID) {
 func estimate(t *testing.T, e *servicetest.Env, req map[string]any) int64 {
 	t.Helper()
 	b, _ := json.Marshal(req)
-	r, ferrs := campaign.ParseRequest(b)
+	r, ferrs := httpapi.ParseBatch(b)
 	if ferrs != nil {
 		t.Fatal(ferrs)
 	}
@@ -755,7 +754,7 @@ func TestBatchIdempotency(t *testing.T) {
 	// Crashed attempts, as they are left in the claim store and the log.
 	claims := postgres.Idempotency{DB: e.Stack.DB}
 	body, _ := json.Marshal(req)
-	parsed, _ := campaign.ParseRequest(body)
+	parsed, _ := httpapi.ParseBatch(body)
 	crashed := func(idemKey string, appended bool) uuid.UUID {
 		t.Helper()
 		// A zero lease is a holder that died: its claim has lapsed.

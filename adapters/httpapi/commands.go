@@ -140,7 +140,7 @@ func (s *Server) SubmitBatch(ctx context.Context, p postgres.Principal, traceID 
 
 // submit validates a batch body and accepts it.
 func (s *Server) submit(ctx context.Context, p postgres.Principal, traceID string, body []byte, idemKey string) (accept.Result, *problem.Error) {
-	req, ferrs := campaign.ParseRequest(body)
+	req, ferrs := ParseBatch(body)
 	if ferrs != nil {
 		return accept.Result{}, parseRefusal(body, ferrs)
 	}
@@ -157,7 +157,7 @@ func (s *Server) submit(ctx context.Context, p postgres.Principal, traceID strin
 // parseRefusal is the refusal of a body that did not parse: not JSON, not
 // an object, or fields that failed validation.
 func parseRefusal(body []byte, ferrs map[string]string) *problem.Error {
-	if bodyMsg, ok := ferrs["body"]; ok && len(ferrs) == 1 {
+	if bodyMsg, ok := ferrs[fieldBody]; ok && len(ferrs) == 1 {
 		if !json.Valid(body) {
 			return problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON. "+bodyMsg+".")
 		}

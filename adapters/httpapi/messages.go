@@ -75,7 +75,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	}()
 	body, idemKey, refused := readCommand(w, r, MaxMessageBodyBytes, fmt.Sprintf("%d bytes (256 KiB)", MaxMessageBodyBytes))
 	if refused == nil {
-		req, ferrs := campaign.ParseMessage(body)
+		req, ferrs := parseMessage(body)
 		if ferrs != nil {
 			refused = parseRefusal(body, ferrs)
 		} else {

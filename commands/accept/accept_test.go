@@ -106,8 +106,9 @@ func (l *memLog) Append(_ context.Context, recs ...events.Message) error {
 
 func request(t *testing.T) campaign.Request {
 	t.Helper()
-	r, errs := campaign.ParseRequest([]byte(`{"name":"n","remitter_id":"019b4b56-e704-7c30-83a0-527df63c3e00","channel_type":"SMS",
-		"country_alpha2":"AO","content":"Hello","recipients":["+244990000001","+244990000002","990000003"]}`))
+	r, errs := campaign.BatchInput{Name: campaign.Text("n"), RemitterID: campaign.Text("019b4b56-e704-7c30-83a0-527df63c3e00"),
+		ChannelType: campaign.Text("SMS"), CountryAlpha2: campaign.Text("AO"), Content: campaign.Text("Hello"),
+		Recipients: campaign.Texts([]string{"+244990000001", "+244990000002", "990000003"})}.Check()
 	if errs != nil {
 		t.Fatal(errs)
 	}

@@ -1,7 +1,6 @@
 package campaign
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,8 +13,8 @@ import (
 const (
 	maxReferenceLength = 100
 
-	fieldRecipient = "recipient"
-	fieldReference = "reference"
+	FieldRecipient = "recipient"
+	FieldReference = "reference"
 )
 
 // MessageRequest is a single message (Send Message) that passed every rule,
@@ -32,64 +31,65 @@ type MessageRequest struct {
 	Number phone.Number
 }
 
-// ParseMessage decodes and validates a Send Message body, reporting every
-// failing field at once, in the style of ParseRequest. The number is
-// normalized here (one number costs microseconds), and a number that is
-// not valid or cannot receive SMS is a field error of "recipient".
-func ParseMessage(body []byte) (MessageRequest, FieldErrors) {
-	fields, bodyErr := decodeObject(body)
-	if bodyErr != "" {
-		return MessageRequest{}, FieldErrors{fieldBody: bodyErr}
-	}
+// MessageInput is a Send Message request as sent, each member decoded by
+// a front end but not yet checked.
+type MessageInput struct {
+	RemitterID, Content, ChannelType, Recipient Value
+	CountryAlpha2, Reference                    Value // optional
+}
+
+// Check validates a Send Message request, reporting every failing field
+// at once, as BatchInput.Check does. The number is normalized here (one
+// number costs microseconds), and a number that is not valid or cannot
+// receive SMS is a field error of "recipient".
+func (in MessageInput) Check() (MessageRequest, FieldErrors) {
 	errs := FieldErrors{}
 	var r MessageRequest
-	r.RemitterID, r.Content, r.ChannelType = parseSending(fields, errs)
+	r.RemitterID, r.Content, r.ChannelType = checkSending(in.RemitterID, in.Content, in.ChannelType, errs)
 	recipientOK := false
-	if s, ok := stringField(fields, fieldRecipient, msgInvalidString, errs); ok {
+	if s, ok := required(FieldRecipient, in.Recipient, msgInvalidString, errs); ok {
 		if matchRecipient(s) {
 			r.Recipient, recipientOK = s, true
 		} else {
-			errs[fieldRecipient] = msgRecipientMatch
+			errs[FieldRecipient] = msgRecipientMatch
 		}
 	}
 	countryOK := true
-	if raw, present := fields[fieldCountryAlpha2]; present && !isNull(raw) {
-		s, problem, ok := decodeString(raw)
+	if v := in.CountryAlpha2; v.State != Missing && v.State != Null {
 		switch {
-		case !ok:
-			errs[fieldCountryAlpha2], countryOK = msgInvalidString, false
-		case problem != "":
-			errs[fieldCountryAlpha2], countryOK = problem, false
-		case !matchCountry(s):
-			errs[fieldCountryAlpha2], countryOK = msgCountryMatch, false
-		case countryProblem(s) != "":
-			errs[fieldCountryAlpha2], countryOK = countryProblem(s), false
+		case v.State == Unreadable:
+			errs[FieldCountryAlpha2], countryOK = v.Problem, false
+		case v.State != Given:
+			errs[FieldCountryAlpha2], countryOK = msgInvalidString, false
+		case !matchCountry(v.Text):
+			errs[FieldCountryAlpha2], countryOK = msgCountryMatch, false
+		case countryProblem(v.Text) != "":
+			errs[FieldCountryAlpha2], countryOK = countryProblem(v.Text), false
 		default:
-			r.CountryAlpha2 = s
+			r.CountryAlpha2 = v.Text
 		}
 	}
-	if raw, present := fields[fieldReference]; present && !isNull(raw) {
-		s, problem, ok := decodeString(raw)
+	if v := in.Reference; v.State != Missing && v.State != Null {
 		switch {
-		case !ok:
-			errs[fieldReference] = msgInvalidString
-		case problem != "":
-			errs[fieldReference] = problem
-		case !checkText(fieldReference, s, text.Line, errs):
-		case !checkLength(fieldReference, s, 1, maxReferenceLength, errs):
+		case v.State == Unreadable:
+			errs[FieldReference] = v.Problem
+		case v.State != Given:
+			errs[FieldReference] = msgInvalidString
+		case !checkText(FieldReference, v.Text, text.Line, errs):
+		case !checkLength(FieldReference, v.Text, 1, maxReferenceLength, errs):
 		default:
-			r.Reference = s
+			r.Reference = v.Text
 		}
 	}
 	if recipientOK && countryOK {
 		local := !strings.HasPrefix(strings.TrimSpace(r.Recipient), "+")
 		switch {
 		case local && r.CountryAlpha2 == "":
-			errs[fieldCountryAlpha2] = "Value error, country_alpha2 is required when the recipient is not in international (E.164) form."
+			errs[FieldCountryAlpha2] = "Value error, country_alpha2 is required when the recipient is not in international (E.164) form."
 		default:
 			n, reason := phone.Normalize(r.Recipient, r.CountryAlpha2)
 			if reason != "" {
-				errs[fieldRecipient] = "Value error, " + NumberReasonText(reason) + " (" + reason + ")"
+				errs[FieldRecipient] = "Value error, " + NumberReasonText(reason) + " (" + reason + ")"
 			} else {
 				r.Number = n
 			}
@@ -99,10 +99,6 @@ func ParseMessage(body []byte) (MessageRequest, FieldErrors) {
 		return MessageRequest{}, errs
 	}
 	return r, nil
-}
-
-func isNull(raw json.RawMessage) bool {
-	return strings.TrimSpace(string(raw)) == "null"
 }
 
 // NumberReasonText explains a normalization reason code (domain/phone) to

@@ -2,9 +2,6 @@
 package campaign
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -30,8 +27,8 @@ const (
 	// The patterns are quoted verbatim in error messages, so they are kept
 	// as the reference spells them even though the matchers below are
 	// hand-written.
-	recipientPattern = `^\+?[\d\s\-\.]{7,30}$`
-	countryPattern   = `^[A-Z]{2}$`
+	RecipientPattern = `^\+?[\d\s\-\.]{7,30}$`
+	CountryPattern   = `^[A-Z]{2}$`
 
 	// maxListedRecipientErrors keeps a 422 body small when a client sends a
 	// list of a thousand malformed numbers: the first ones are enough to
@@ -41,13 +38,12 @@ const (
 
 // Field names as they appear on the wire and as keys of FieldErrors.
 const (
-	fieldBody          = "body"
-	fieldRemitterID    = "remitter_id"
-	fieldContent       = "content"
-	fieldChannelType   = "channel_type"
-	fieldRecipients    = "recipients"
-	fieldName          = "name"
-	fieldCountryAlpha2 = "country_alpha2"
+	FieldRemitterID    = "remitter_id"
+	FieldContent       = "content"
+	FieldChannelType   = "channel_type"
+	FieldRecipients    = "recipients"
+	FieldName          = "name"
+	FieldCountryAlpha2 = "country_alpha2"
 	FieldSendAt        = "send_at"
 )
 
@@ -59,11 +55,9 @@ const (
 	msgInvalidList     = "Input should be a valid list"
 	msgInvalidUUID     = "Input should be a valid UUID"
 	msgUUIDVersion     = "UUID version 7 expected"
-	msgInvalidObject   = "Input should be a valid dictionary or object"
-	msgInvalidJSON     = "Invalid JSON: "
 	msgChannelSMS      = "Input should be '" + channelSMS + "'"
-	msgRecipientMatch  = "String should match pattern '" + recipientPattern + "'."
-	msgCountryMatch    = "String should match pattern '" + countryPattern + "'."
+	msgRecipientMatch  = "String should match pattern '" + RecipientPattern + "'."
+	msgCountryMatch    = "String should match pattern '" + CountryPattern + "'."
 	msgInvalidDatetime = "Input should be a valid datetime in RFC 3339 format, e.g. 2026-12-01T09:00:00Z"
 )
 
@@ -87,52 +81,92 @@ type Request struct {
 // "country_alpha2", "body") to one message.
 type FieldErrors map[string]string
 
-// ParseRequest decodes a JSON body and validates every field, reporting all
-// failures at once so that a client can fix a request in one round trip.
+// State says how a member of a request was sent.
+type State uint8
+
+const (
+	// Missing: not sent at all.
+	Missing State = iota
+	// Null: sent as null.
+	Null
+	// NotText: sent as another type than the member's (a number for a
+	// string, an object for a list).
+	NotText
+	// Unreadable: a string that is not valid text (see domain/text);
+	// Value.Problem says why.
+	Unreadable
+	// Given: sent as the member's type.
+	Given
+)
+
+// Value is one string member of a request as a front end decoded it,
+// before the rules.
+type Value struct {
+	State   State
+	Text    string // when Given
+	Problem string // when Unreadable
+}
+
+// Text is a string member that was sent.
+func Text(s string) Value { return Value{State: Given, Text: s} }
+
+// List is a list of strings as a front end decoded it, before the rules.
+// Its items are decoded on demand (Item), so that a list the rules refuse
+// for its length costs nothing more.
+type List struct {
+	State State // Given when a list was sent; NotText (or Null) otherwise
+	Len   int
+	Item  func(i int) Value
+}
+
+// Texts is a list of strings that was sent.
+func Texts(items []string) List {
+	return List{State: Given, Len: len(items), Item: func(i int) Value { return Text(items[i]) }}
+}
+
+// BatchInput is a batch campaign as sent (POST /c/v1/campaigns/batch),
+// each member decoded by a front end but not yet checked.
+type BatchInput struct {
+	Name, Content, ChannelType, CountryAlpha2, RemitterID Value
+	Recipients                                            List
+	SendAt                                                Value // optional
+}
+
+// Check applies every rule of the API reference to the batch, reporting
+// all failures at once so that a client can fix a request in one round
+// trip.
 //
 // On failure the returned Request is the zero value, so that a caller cannot
 // act on a half-validated campaign by mistake. On success FieldErrors is nil.
-//
-// Unknown fields are ignored, as pydantic does by default, so that clients
-// built against a newer version of the API keep working with this one.
-// Duplicate keys are not an error; the last one wins, as in most decoders.
-//
-// The body size is not limited here: the HTTP layer must cap it before
-// reading, since a list longer than MaxRecipients is still decoded in full.
-func ParseRequest(body []byte) (Request, FieldErrors) {
-	fields, bodyErr := decodeObject(body)
-	if bodyErr != "" {
-		return Request{}, FieldErrors{fieldBody: bodyErr}
-	}
-
+func (in BatchInput) Check() (Request, FieldErrors) {
 	errs := FieldErrors{}
 	var r Request
 
-	r.RemitterID, r.Content, r.ChannelType = parseSending(fields, errs)
-	if raw, ok := fields[fieldRecipients]; ok {
-		r.Recipients = parseRecipients(raw, errs)
+	r.RemitterID, r.Content, r.ChannelType = checkSending(in.RemitterID, in.Content, in.ChannelType, errs)
+	if in.Recipients.State == Missing {
+		errs[FieldRecipients] = msgRequired
 	} else {
-		errs[fieldRecipients] = msgRequired
+		r.Recipients = checkRecipients(in.Recipients, errs)
 	}
-	if s, ok := stringField(fields, fieldName, msgInvalidString, errs); ok {
-		if checkText(fieldName, s, text.Line, errs) && checkLength(fieldName, s, minNameLength, maxNameLength, errs) {
+	if s, ok := required(FieldName, in.Name, msgInvalidString, errs); ok {
+		if checkText(FieldName, s, text.Line, errs) && checkLength(FieldName, s, minNameLength, maxNameLength, errs) {
 			r.Name = s
 		}
 	}
-	if s, ok := stringField(fields, fieldCountryAlpha2, msgInvalidString, errs); ok {
+	if s, ok := required(FieldCountryAlpha2, in.CountryAlpha2, msgInvalidString, errs); ok {
 		switch {
 		case !matchCountry(s):
-			errs[fieldCountryAlpha2] = msgCountryMatch
+			errs[FieldCountryAlpha2] = msgCountryMatch
 		case countryProblem(s) != "":
 			// Echoing s is safe: it matched ^[A-Z]{2}$ above.
-			errs[fieldCountryAlpha2] = countryProblem(s)
+			errs[FieldCountryAlpha2] = countryProblem(s)
 		default:
 			r.CountryAlpha2 = s
 		}
 	}
 
-	if raw, ok := fields[FieldSendAt]; ok && string(raw) != "null" {
-		if s, ok := stringField(fields, FieldSendAt, msgInvalidDatetime, errs); ok {
+	if in.SendAt.State != Missing && in.SendAt.State != Null {
+		if s, ok := required(FieldSendAt, in.SendAt, msgInvalidDatetime, errs); ok {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
 				errs[FieldSendAt] = msgInvalidDatetime
@@ -149,76 +183,21 @@ func ParseRequest(body []byte) (Request, FieldErrors) {
 	return r, nil
 }
 
-// decodeObject returns the top-level members of body, or the message for
-// the "body" key when body is not a single JSON object.
-func decodeObject(body []byte) (map[string]json.RawMessage, string) {
-	var fields map[string]json.RawMessage
-	// json.Unmarshal checks the syntax of the whole input before decoding,
-	// so trailing data after the object is a syntax error rather than being
-	// silently ignored as json.Decoder would do.
-	err := json.Unmarshal(body, &fields)
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntaxErr):
-		return nil, msgInvalidJSON + syntaxErr.Error() + " (offset " + strconv.FormatInt(syntaxErr.Offset, 10) + ")"
-	case errors.As(err, &typeErr):
-		return nil, msgInvalidObject
-	case err != nil:
-		return nil, msgInvalidJSON + err.Error()
-	case fields == nil:
-		// A top-level null decodes into a nil map without error.
-		return nil, msgInvalidObject
-	}
-	return fields, ""
-}
-
-// stringField fetches a required string member, recording typeMsg when the
-// member is null or of another JSON type, and the encoding problem when
-// it is a string that cannot be read as text.
-func stringField(fields map[string]json.RawMessage, key, typeMsg string, errs FieldErrors) (string, bool) {
-	raw, ok := fields[key]
-	if !ok {
+// required reads a required string member, recording typeMsg when the
+// member is null or of another type, and the encoding problem when it is
+// a string that cannot be read as text.
+func required(key string, v Value, typeMsg string, errs FieldErrors) (string, bool) {
+	switch v.State {
+	case Missing:
 		errs[key] = msgRequired
-		return "", false
-	}
-	s, problem, ok := decodeString(raw)
-	switch {
-	case !ok:
+	case Null, NotText:
 		errs[key] = typeMsg
-		return "", false
-	case problem != "":
-		errs[key] = problem
-		return "", false
+	case Unreadable:
+		errs[key] = v.Problem
+	case Given:
+		return v.Text, true
 	}
-	return s, true
-}
-
-// decodeString decodes a JSON string, refusing every other JSON type,
-// including null, which encoding/json would otherwise turn into "" (ok
-// false). A string that is not valid text (bytes that are not UTF-8, a
-// lone surrogate escape) gets a problem instead of encoding/json's silent
-// U+FFFD, which would change the text the customer sent, and its price.
-func decodeString(raw json.RawMessage) (s, problem string, ok bool) {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", "", false
-	}
-	// raw has already passed the syntax check of the whole body, so a string
-	// without escapes and with valid UTF-8 is its own value. This spares a
-	// full decoder per recipient on 1000-item lists; the rest go through
-	// encoding/json once the raw token is known to decode faithfully.
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), "", true
-	}
-	if p := text.JSONStringProblem(raw); p != "" {
-		return "", p, true
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", "", false
-	}
-	return s, "", true
+	return "", false
 }
 
 // checkText records why s cannot be stored or makes no sense in a field
@@ -236,13 +215,13 @@ func parseRemitterID(s string, errs FieldErrors) uuid.UUID {
 	// does; all of them name the same 128 bits.
 	id, err := uuid.Parse(s)
 	if err != nil {
-		errs[fieldRemitterID] = msgInvalidUUID
+		errs[FieldRemitterID] = msgInvalidUUID
 		return uuid.UUID{}
 	}
 	// The version nibble means nothing outside the RFC 9562 variant, so a
 	// UUID of another variant is not a v7 even if that nibble reads 7.
 	if id.Variant() != uuid.RFC4122 || id.Version() != 7 {
-		errs[fieldRemitterID] = msgUUIDVersion
+		errs[FieldRemitterID] = msgUUIDVersion
 		return uuid.UUID{}
 	}
 	return id
@@ -271,52 +250,50 @@ func plural(n int, word string) string {
 	return word + "s"
 }
 
-// parseRecipients validates the list and its items. A list longer than
+// checkRecipients validates the list and its items. A list longer than
 // MaxRecipients gets only the length error: its items are not scanned,
 // because the client must split the batch anyway and per-item errors on an
 // oversized list would only cost time and bloat the response. A list that is
 // too short is still scanned, since that is at most one item.
-func parseRecipients(raw json.RawMessage, errs FieldErrors) []string {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	var items []json.RawMessage
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
-		errs[fieldRecipients] = msgInvalidList
+func checkRecipients(list List, errs FieldErrors) []string {
+	if list.State != Given {
+		errs[FieldRecipients] = msgInvalidList
 		return nil
 	}
 	switch {
-	case len(items) > MaxRecipients:
-		errs[fieldRecipients] = fmt.Sprintf("Ensure this value has at most %d items.", MaxRecipients)
+	case list.Len > MaxRecipients:
+		errs[FieldRecipients] = fmt.Sprintf("Ensure this value has at most %d items.", MaxRecipients)
 		return nil
-	case len(items) < minRecipients:
-		errs[fieldRecipients] = fmt.Sprintf("Ensure this value has at least %d items.", minRecipients)
+	case list.Len < minRecipients:
+		errs[FieldRecipients] = fmt.Sprintf("Ensure this value has at least %d items.", minRecipients)
 	}
 
-	out := make([]string, 0, len(items))
+	out := make([]string, 0, list.Len)
 	failed := 0
-	for i, item := range items {
-		s, problem, ok := decodeString(item)
+	for i := range list.Len {
+		item := list.Item(i)
 		msg := ""
 		switch {
-		case !ok:
+		case item.State == Unreadable:
+			msg = item.Problem
+		case item.State != Given:
 			msg = msgInvalidString
-		case problem != "":
-			msg = problem
-		case !matchRecipient(s):
+		case !matchRecipient(item.Text):
 			msg = msgRecipientMatch
 		}
 		if msg == "" {
-			out = append(out, s)
+			out = append(out, item.Text)
 			continue
 		}
 		failed++
 		if failed <= maxListedRecipientErrors {
-			errs[fieldRecipients+"["+strconv.Itoa(i)+"]"] = msg
+			errs[FieldRecipients+"["+strconv.Itoa(i)+"]"] = msg
 		}
 	}
 	if failed > maxListedRecipientErrors {
 		// Cannot collide with the length message: a short list has at most
 		// one item.
-		errs[fieldRecipients] = fmt.Sprintf("%d items failed validation; the first %d are listed.", failed, maxListedRecipientErrors)
+		errs[FieldRecipients] = fmt.Sprintf("%d items failed validation; the first %d are listed.", failed, maxListedRecipientErrors)
 	}
 	return out
 }
@@ -330,7 +307,7 @@ var recipientChar = [256]bool{
 	'-': true, '.': true,
 }
 
-// matchRecipient is recipientPattern without the regexp engine, which would
+// matchRecipient is RecipientPattern without the regexp engine, which would
 // dominate the cost of a 1000-item list. '+' is not in the class, so the
 // optional prefix never needs backtracking; and every byte of the class is
 // ASCII, so counting bytes is counting characters for any string that can
@@ -350,30 +327,32 @@ func matchRecipient(s string) bool {
 	return true
 }
 
-// matchCountry is countryPattern without the regexp engine.
+// matchCountry is CountryPattern without the regexp engine.
 func matchCountry(s string) bool {
 	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
 }
 
-// parseSending validates the fields every sending command has: remitter_id,
-// content and channel_type.
-func parseSending(fields map[string]json.RawMessage, errs FieldErrors) (remitter uuid.UUID, content, channel string) {
-	if s, ok := stringField(fields, fieldRemitterID, msgInvalidUUID, errs); ok {
+// checkSending validates the fields every sending command has:
+// remitter_id, content and channel_type.
+func checkSending(remitterID, content, channelType Value, errs FieldErrors) (uuid.UUID, string, string) {
+	var remitter uuid.UUID
+	var body, channel string
+	if s, ok := required(FieldRemitterID, remitterID, msgInvalidUUID, errs); ok {
 		remitter = parseRemitterID(s, errs)
 	}
-	if s, ok := stringField(fields, fieldContent, msgInvalidString, errs); ok {
-		if checkText(fieldContent, s, text.Multiline, errs) && checkLength(fieldContent, s, minContentLength, maxContentLength, errs) {
-			content = s
+	if s, ok := required(FieldContent, content, msgInvalidString, errs); ok {
+		if checkText(FieldContent, s, text.Multiline, errs) && checkLength(FieldContent, s, minContentLength, maxContentLength, errs) {
+			body = s
 		}
 	}
-	if s, ok := stringField(fields, fieldChannelType, msgInvalidString, errs); ok {
+	if s, ok := required(FieldChannelType, channelType, msgInvalidString, errs); ok {
 		// Exact match like pydantic's strict enum: accepting "sms" here would
 		// make a later, case-sensitive channel lookup the place that fails.
 		if s == channelSMS {
 			channel = s
 		} else {
-			errs[fieldChannelType] = msgChannelSMS
+			errs[FieldChannelType] = msgChannelSMS
 		}
 	}
-	return remitter, content, channel
+	return remitter, body, channel
 }
