@@ -19,6 +19,7 @@ import (
 	"ziett.co/campaigns/commands/complete"
 	"ziett.co/campaigns/commands/dispatch"
 	"ziett.co/campaigns/commands/process"
+	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 )
 
@@ -302,7 +303,7 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	bad["recipients"] = []string{"+244 123 456 789", "+999 123 4567"} // unassigned range, no such country
 	noValid := e.Submit(bad)
 	wave(4, 5, 6)
-	if c := e.WaitStatus(noValid, 10*time.Second, "FAILED"); c["failure"].(map[string]any)["code"] != process.CodeNoValidRecipients {
+	if c := e.WaitStatus(noValid, 10*time.Second, "FAILED"); c["failure"].(map[string]any)["code"] != campaign.CodeNoValidRecipients {
 		t.Errorf("campaign without valid recipients failed with %v", c["failure"])
 	}
 

@@ -11,8 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/plan"
+	"ziett.co/campaigns/domain/problem"
 )
 
 var (
@@ -90,11 +92,11 @@ func TestProcessorDebitsOnlyWhatTheBalanceCovers(t *testing.T) {
 
 	out = handle(t, p, rec(t, 3, uuid.New(), accepted("+244923456789")))
 	var f events.CampaignFailedV1
-	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeInsufficientFunds {
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != string(problem.CodeInsufficientFunds) {
 		t.Fatalf("outputs = %s %+v, want a BILLING_INSUFFICIENT_FUNDS failure", types(out), f)
 	}
 	out = handle(t, p, rec(t, 4, uuid.New(), accepted("garbage", "+244123")))
-	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeNoValidRecipients {
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != campaign.CodeNoValidRecipients {
 		t.Fatalf("outputs = %s %+v, want a NO_VALID_RECIPIENTS failure", types(out), f)
 	}
 	handle(t, p, rec(t, 5, uuid.New(), events.FundsRefundedV1{Amount: 500, Currency: "AOA", Messages: 1}))
@@ -219,7 +221,7 @@ func TestProcessorSendsASingleMessageOnThePriorityQueue(t *testing.T) {
 
 	out = handle(t, p, rec(t, 2, uuid.Must(uuid.NewV7()), msg("+244923456780")))
 	var f events.CampaignFailedV1
-	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != CodeInsufficientFunds ||
+	if types(out) != "CampaignProcessed,CampaignFailed" || out[1].Decode(&f) != nil || f.Code != string(problem.CodeInsufficientFunds) ||
 		!strings.Contains(f.Message, "message") || p.Balance(0, org) != 200 {
 		t.Fatalf("outputs %s %+v, balance %d; want a BILLING_INSUFFICIENT_FUNDS failure and no debit", types(out), f, p.Balance(0, org))
 	}

@@ -12,17 +12,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/domain/campaign"
 	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/optout"
 	"ziett.co/campaigns/domain/plan"
-	"ziett.co/campaigns/domain/problem"
-)
-
-// Failure codes a campaign can end with at processing time.
-const (
-	CodeInsufficientFunds = string(problem.CodeInsufficientFunds)
-	CodeNoValidRecipients = "NO_VALID_RECIPIENTS"
-	CodeAllSuppressed     = "ALL_RECIPIENTS_SUPPRESSED"
 )
 
 const source = "processor"
@@ -454,25 +447,11 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		return err
 	}
 	a := p.acct(partition, org)
-	cost := pl.Processed.Cost
-	switch {
-	case pl.Processed.Recipients.Valid == 0 && pl.Processed.Recipients.Suppressed > 0:
-		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeAllSuppressed,
-			Message: "Every valid recipient is on the organisation's suppression list."})
-		return err
-	case pl.Processed.Recipients.Valid == 0:
-		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeNoValidRecipients,
-			Message: "None of the submitted recipients is a valid phone number."})
-		return err
-	case cost > a.balance:
-		what := "campaign"
-		if c.IsMessage() {
-			what = "message"
-		}
-		_, err := out(events.CampaignFailed, events.CampaignFailedV1{Code: CodeInsufficientFunds,
-			Message: "The account balance was too low to pay for this " + what + " when it was processed."})
+	if failed, ok := campaign.Fund(pl.Processed, a.balance, c.IsMessage()); !ok {
+		_, err := out(events.CampaignFailed, failed)
 		return err
 	}
+	cost := pl.Processed.Cost
 	a.balance -= cost
 	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: pl.Processed.Currency, BalanceAfter: a.balance})
 	if err != nil {
