@@ -73,13 +73,12 @@ func (t Trail) Read(ctx context.Context, org, campaign uuid.UUID, cursor *TrailC
 	if limit <= 0 {
 		return TrailPage{}, errors.New("trail: limit must be positive")
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(t.Brokers...),
+	cl, err := Client(ClientConfig{Brokers: t.Brokers, Opts: t.ClientOpts},
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers advance the position like data does; seeing
 		// them is how a read knows it reached the end it aimed for.
 		kgo.KeepControlRecords(),
-	}, t.ClientOpts...)...)
+	)
 	if err != nil {
 		return TrailPage{}, err
 	}

@@ -63,23 +63,23 @@ func snapshotKey(topic string, partition int32) string {
 }
 
 func (l *TxLoop) snapshotsWanted() bool {
-	_, ok := l.Stage.(Snapshotter)
-	return ok && !l.Stateless && l.Snapshots.Topic != ""
+	_, ok := l.cfg.Stage.(Snapshotter)
+	return ok && !l.cfg.Stateless && l.cfg.Snapshots.Topic != ""
 }
 
 // snapshotPartitions reads the snapshot topic's partition count once at
 // start; a missing topic disables snapshots rather than failing every
 // transaction that would carry one.
 func (l *TxLoop) snapshotPartitions(ctx context.Context, cl *kgo.Client) int32 {
-	tds, err := kadm.NewClient(cl).ListTopics(ctx, l.Snapshots.Topic)
+	tds, err := kadm.NewClient(cl).ListTopics(ctx, l.cfg.Snapshots.Topic)
 	if err == nil {
 		err = tds.Error()
 	}
-	if err != nil || len(tds[l.Snapshots.Topic].Partitions) == 0 {
-		l.Log.Warn("snapshots disabled: cannot describe the snapshot topic", "group", l.Group, "topic", l.Snapshots.Topic, "err", err)
+	if err != nil || len(tds[l.cfg.Snapshots.Topic].Partitions) == 0 {
+		l.cfg.Log.Warn("snapshots disabled: cannot describe the snapshot topic", "group", l.cfg.Group, "topic", l.cfg.Snapshots.Topic, "err", err)
 		return 0
 	}
-	return int32(len(tds[l.Snapshots.Topic].Partitions))
+	return int32(len(tds[l.cfg.Snapshots.Topic].Partitions))
 }
 
 // maybeSnapshot emits the partition's state into the open transaction when
@@ -97,27 +97,27 @@ func (l *TxLoop) maybeSnapshot(topic string, partition int32, handled int, next 
 		l.progress[k] = p
 	}
 	p.since += handled
-	due := (l.Snapshots.Every > 0 && p.since >= l.Snapshots.Every) ||
-		(l.Snapshots.Interval > 0 && time.Since(p.at) >= l.Snapshots.Interval)
+	due := (l.cfg.Snapshots.Every > 0 && p.since >= l.cfg.Snapshots.Every) ||
+		(l.cfg.Snapshots.Interval > 0 && time.Since(p.at) >= l.cfg.Snapshots.Interval)
 	l.mu.Unlock()
 	if !due {
 		return
 	}
-	state, err := l.Stage.(Snapshotter).Snapshot(topic, partition)
+	state, err := l.cfg.Stage.(Snapshotter).Snapshot(topic, partition)
 	if err != nil {
-		l.Log.Warn("snapshot skipped", "group", l.Group, "topic", topic, "partition", partition, "err", err)
+		l.cfg.Log.Warn("snapshot skipped", "group", l.cfg.Group, "topic", topic, "partition", partition, "err", err)
 		return
 	}
 	v, err := json.Marshal(SnapshotRecord{Topic: topic, Partition: partition, NextOffset: next, TakenAt: time.Now().UTC(), State: state})
 	if err != nil {
-		l.Log.Warn("snapshot skipped", "group", l.Group, "topic", topic, "partition", partition, "err", err)
+		l.cfg.Log.Warn("snapshot skipped", "group", l.cfg.Group, "topic", topic, "partition", partition, "err", err)
 		return
 	}
 	if len(v) > snapshotMaxBytes {
-		l.Log.Warn("snapshot skipped: state too large", "group", l.Group, "topic", topic, "partition", partition, "bytes", len(v))
+		l.cfg.Log.Warn("snapshot skipped: state too large", "group", l.cfg.Group, "topic", topic, "partition", partition, "bytes", len(v))
 		return
 	}
-	emit(&kgo.Record{Topic: l.Snapshots.Topic, Partition: partition, Key: []byte(snapshotKey(topic, partition)), Value: v,
+	emit(&kgo.Record{Topic: l.cfg.Snapshots.Topic, Partition: partition, Key: []byte(snapshotKey(topic, partition)), Value: v,
 		Headers: []kgo.RecordHeader{{Key: hContentType, Value: []byte("application/json")}}})
 	l.mu.Lock()
 	p.since, p.at = 0, time.Now()
@@ -130,23 +130,23 @@ func (l *TxLoop) restore(ctx context.Context, topic string, partition int32, upT
 	if l.snapParts == 0 || partition >= l.snapParts {
 		return 0, false
 	}
-	s, err := LatestSnapshot(ctx, l.Brokers, l.Snapshots.Topic, topic, partition)
+	s, err := LatestSnapshot(ctx, l.cfg.Client.Brokers, l.cfg.Snapshots.Topic, topic, partition)
 	switch {
 	case err != nil:
-		l.Log.Warn("snapshot unreadable; rebuilding from the start", "group", l.Group, "topic", topic, "partition", partition, "err", err)
+		l.cfg.Log.Warn("snapshot unreadable; rebuilding from the start", "group", l.cfg.Group, "topic", topic, "partition", partition, "err", err)
 		return 0, false
 	case s == nil:
 		return 0, false
 	case s.NextOffset > upTo:
 		// Only possible if the group's offsets were moved back by hand:
 		// the snapshot is from a future the group no longer shares.
-		l.Log.Warn("snapshot ahead of committed offset; rebuilding from the start", "group", l.Group,
+		l.cfg.Log.Warn("snapshot ahead of committed offset; rebuilding from the start", "group", l.cfg.Group,
 			"topic", topic, "partition", partition, "snapshot", s.NextOffset, "committed", upTo)
 		return 0, false
 	}
-	if err := l.Stage.(Snapshotter).Restore(topic, partition, s.State); err != nil {
-		l.Stage.Forget(topic, partition)
-		l.Log.Warn("snapshot not restorable; rebuilding from the start", "group", l.Group, "topic", topic, "partition", partition, "err", err)
+	if err := l.cfg.Stage.(Snapshotter).Restore(topic, partition, s.State); err != nil {
+		l.cfg.Stage.Forget(topic, partition)
+		l.cfg.Log.Warn("snapshot not restorable; rebuilding from the start", "group", l.cfg.Group, "topic", topic, "partition", partition, "err", err)
 		return 0, false
 	}
 	return s.NextOffset, true
@@ -158,7 +158,7 @@ func (l *TxLoop) restore(ctx context.Context, topic string, partition int32, upT
 // search reads backwards in growing windows from the last stable offset
 // and normally finds it in the first.
 func LatestSnapshot(ctx context.Context, brokers []string, snapshotTopic, topic string, partition int32) (*SnapshotRecord, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := Client(ClientConfig{Brokers: brokers})
 	if err != nil {
 		return nil, err
 	}

@@ -58,19 +58,30 @@ type Batcher interface {
 // ErrKilled is what Run returns after Kill.
 var ErrKilled = errors.New("kafkalog: loop killed")
 
-// TxLoop runs a Stage in a consumer group with Kafka transactions
-// (read-process-write exactly once).
-type TxLoop struct {
-	Brokers []string
-	Group   string
-	Topics  []string
-	Stage   Stage
+// Defaults of TxLoopConfig.
+const (
+	// DefaultTxLoopFetchMaxWait is how long the broker may hold a fetch
+	// open when it has nothing to return.
+	DefaultTxLoopFetchMaxWait = 500 * time.Millisecond
+)
+
+// TxLoopConfig configures a TxLoop. NewTxLoop applies the defaults and
+// validates it; a running loop never changes it.
+type TxLoopConfig struct {
+	// Client is the cluster and the options every client shares. Required.
+	Client ClientConfig
+	// Group is the consumer group; the transactional id derives from it.
+	// Required.
+	Group string
+	// Topics are consumed. Required.
+	Topics []string
+	// Stage handles what the loop consumes. Required.
+	Stage Stage
 	// Stateless skips the rebuild for stages that keep no state.
+	// Default: false (the stage's state is rebuilt from its partitions).
 	Stateless bool
-	Log       *slog.Logger
-	// ClientOpts are appended to the client's options (tests use it for
-	// short timeouts).
-	ClientOpts []kgo.Opt
+	// Log receives the loop's warnings. Default: slog.Default().
+	Log *slog.Logger
 	// InstanceID, when set, makes this loop a static group member with a
 	// stable transactional id (group + "-" + InstanceID). A restarted
 	// instance then takes its partitions back at once, without a
@@ -78,28 +89,69 @@ type TxLoop struct {
 	// the previous incarnation left open; without it, an open transaction
 	// of a crashed instance holds back every read_committed reader of its
 	// partitions until the transaction times out. Two live instances must
-	// never share an id.
+	// never share an id. Default: "" (a dynamic member with a random
+	// transactional id).
 	InstanceID string
 	// Snapshots, for a Stage that is a Snapshotter, bounds the rebuild to
-	// the latest snapshot plus the records after it.
+	// the latest snapshot plus the records after it. Default: none (a
+	// rebuild folds the whole partition).
 	Snapshots SnapshotPolicy
-	// Committed, when set, is told of every batch that committed (the
-	// stage throughput metrics).
+	// Committed is told of every batch that committed (the stage
+	// throughput metrics). Default: nothing is told.
 	Committed func(kgo.Fetches)
-	// PartitionFetchBytes, when set, bounds how much of one partition a
-	// fetch buffers, and each fetch starts from the next partition. A
+	// PartitionFetchBytes, when positive, bounds how much of one partition
+	// a fetch buffers, and each fetch starts from the next partition. A
 	// consumer takes buffered records partition by partition, so with the
-	// default (1 MiB, thousands of records) a slow stage works through
-	// one partition's megabyte, then the next one's, while the last
+	// client's default (1 MiB, thousands of records) a slow stage works
+	// through one partition's megabyte, then the next one's, while the last
 	// partitions of a backlog wait minutes; with a few KiB every partition
 	// with work gets a turn every few seconds. Fetch sessions are off
 	// with it, since the broker answers a session's partitions in its own
-	// order, not the rotated order of the request.
+	// order, not the rotated order of the request. Default: 0 (the
+	// client's default).
 	PartitionFetchBytes int32
-	// BeforeCommit, when set, is called once a transaction's outputs are
-	// handed to the producer, right before the commit: the moment a crash
-	// leaves the most behind. Crash tests Kill the loop there.
+	// BeforeCommit is called once a transaction's outputs are handed to
+	// the producer, right before the commit: the moment a crash leaves the
+	// most behind. Crash tests Kill the loop there. Default: nothing.
 	BeforeCommit func()
+}
+
+func (c *TxLoopConfig) setDefaults() {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Committed == nil {
+		c.Committed = func(kgo.Fetches) {}
+	}
+	if c.BeforeCommit == nil {
+		c.BeforeCommit = func() {}
+	}
+}
+
+// Validate reports a config no loop can run with.
+func (c TxLoopConfig) Validate() error {
+	if err := c.Client.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Group == "":
+		return errors.New("tx loop: no consumer group")
+	case len(c.Topics) == 0:
+		return fmt.Errorf("tx loop %s: no topics", c.Group)
+	case c.Stage == nil:
+		return fmt.Errorf("tx loop %s: no stage", c.Group)
+	case c.PartitionFetchBytes < 0:
+		return fmt.Errorf("tx loop %s: negative partition fetch bytes %d", c.Group, c.PartitionFetchBytes)
+	case c.Snapshots.Every < 0 || c.Snapshots.Interval < 0:
+		return fmt.Errorf("tx loop %s: negative snapshot policy %+v", c.Group, c.Snapshots)
+	}
+	return nil
+}
+
+// TxLoop runs a Stage in a consumer group with Kafka transactions
+// (read-process-write exactly once).
+type TxLoop struct {
+	cfg TxLoopConfig
 
 	mu       sync.Mutex
 	built    map[tp]bool
@@ -164,11 +216,20 @@ func (l *TxLoop) waitKilled() error {
 	return ErrKilled
 }
 
+// NewTxLoop applies cfg's defaults, validates it and returns the loop.
+func NewTxLoop(cfg TxLoopConfig) (*TxLoop, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &TxLoop{cfg: cfg}, nil
+}
+
+// Config is the loop's config, defaults applied.
+func (l *TxLoop) Config() TxLoopConfig { return l.cfg }
+
 // Run consumes until ctx is done. It returns nil on a clean stop.
 func (l *TxLoop) Run(ctx context.Context) error {
-	if l.Log == nil {
-		l.Log = slog.Default()
-	}
 	l.built = map[tp]bool{}
 	l.owned = map[tp]bool{}
 	l.totals = map[string]int{}
@@ -183,7 +244,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 				delete(l.built, tp{t, p})
 				delete(l.owned, tp{t, p})
 				delete(l.progress, tp{t, p})
-				l.Stage.Forget(t, p)
+				l.cfg.Stage.Forget(t, p)
 			}
 		}
 		l.mu.Unlock()
@@ -202,11 +263,10 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		l.mu.Unlock()
 		l.share(ctx, cl)
 	}
-	txnID := l.Group + "-" + uuid.NewString()
+	txnID := l.cfg.Group + "-" + uuid.NewString()
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(l.Brokers...),
-		kgo.ConsumerGroup(l.Group),
-		kgo.ConsumeTopics(l.Topics...),
+		kgo.ConsumerGroup(l.cfg.Group),
+		kgo.ConsumeTopics(l.cfg.Topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.OnPartitionsAssigned(assigned),
@@ -218,22 +278,22 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		// log starts arrive separately); the partitions that come later
 		// wait for that fetch, which an idle broker holds for the max
 		// wait. 5 s (the default) would stall every restart that long.
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxWait(DefaultTxLoopFetchMaxWait),
 		// Rebalances happen only between transactions, so Forget never
 		// races Handle.
 		kgo.BlockRebalanceOnPoll(),
 	}
-	if l.PartitionFetchBytes > 0 {
-		opts = append(opts, kgo.FetchMaxPartitionBytes(l.PartitionFetchBytes), kgo.DisableFetchSessions())
+	if l.cfg.PartitionFetchBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(l.cfg.PartitionFetchBytes), kgo.DisableFetchSessions())
 	}
-	if l.InstanceID != "" {
-		txnID = l.Group + "-" + l.InstanceID
-		opts = append(opts, kgo.InstanceID(l.InstanceID))
+	if l.cfg.InstanceID != "" {
+		txnID = l.cfg.Group + "-" + l.cfg.InstanceID
+		opts = append(opts, kgo.InstanceID(l.cfg.InstanceID))
 		// The previous incarnation's open transaction holds back the
 		// partitions' last stable offset, so the first fetch would wait on
 		// it; fencing the id first aborts it before anything is fetched.
-		if err := fenceTransactionalID(ctx, l.Brokers, txnID, l.ClientOpts); err != nil {
-			return fmt.Errorf("%s: fence transactional id %s: %w", l.Group, txnID, err)
+		if err := fenceTransactionalID(ctx, l.cfg.Client, txnID); err != nil {
+			return fmt.Errorf("%s: fence transactional id %s: %w", l.cfg.Group, txnID, err)
 		}
 	}
 	// Without a stable id, KIP-447 still fences zombies through the group
@@ -242,15 +302,15 @@ func (l *TxLoop) Run(ctx context.Context) error {
 	opts = append(opts, kgo.TransactionalID(txnID))
 	snapOn := l.snapshotsWanted()
 	if snapOn {
-		opts = append(opts, kgo.RecordPartitioner(snapshotPartitioner{topic: l.Snapshots.Topic}),
+		opts = append(opts, kgo.RecordPartitioner(snapshotPartitioner{topic: l.cfg.Snapshots.Topic}),
 			kgo.ProducerBatchMaxBytesFn(func(t string) int32 {
-				if t == l.Snapshots.Topic {
+				if t == l.cfg.Snapshots.Topic {
 					return snapshotMaxBytes + 64<<10
 				}
 				return 1000012
 			}))
 	}
-	sess, err := kgo.NewGroupTransactSession(append(opts, l.ClientOpts...)...)
+	sess, err := GroupTransactSession(l.cfg.Client, opts...)
 	if err != nil {
 		return err
 	}
@@ -273,7 +333,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
 		var fetches kgo.Fetches
-		if b, ok := l.Stage.(Batcher); ok && b.MaxBatch() > 0 {
+		if b, ok := l.cfg.Stage.(Batcher); ok && b.MaxBatch() > 0 {
 			fetches = sess.PollRecords(ctx, b.MaxBatch())
 		} else {
 			fetches = sess.PollFetches(ctx)
@@ -289,7 +349,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 				if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 					return nil
 				}
-				l.Log.Warn("fetch error", "group", l.Group, "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+				l.cfg.Log.Warn("fetch error", "group", l.cfg.Group, "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 			}
 			sess.AllowRebalance()
 			continue
@@ -299,7 +359,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 			continue
 		}
 		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("%s: begin transaction: %w", l.Group, err)
+			return fmt.Errorf("%s: begin transaction: %w", l.cfg.Group, err)
 		}
 		var produceErr error
 		var perrMu sync.Mutex
@@ -321,7 +381,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 				handleErr = err
 				return
 			}
-			outs, err := l.Stage.Handle(ctx, l.decode(p.Records))
+			outs, err := l.cfg.Stage.Handle(ctx, l.decode(p.Records))
 			if handleErr = err; err != nil {
 				return
 			}
@@ -335,8 +395,8 @@ func (l *TxLoop) Run(ctx context.Context) error {
 			}
 			l.maybeSnapshot(p.Topic, p.Partition, len(p.Records), p.Records[len(p.Records)-1].Offset+1, emit)
 		})
-		if l.BeforeCommit != nil && handleErr == nil {
-			l.BeforeCommit()
+		if handleErr == nil {
+			l.cfg.BeforeCommit()
 		}
 		if l.killed.Load() {
 			return l.waitKilled()
@@ -352,7 +412,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 		}
 		sess.AllowRebalance()
 		if err != nil {
-			return fmt.Errorf("%s: end transaction: %w", l.Group, err)
+			return fmt.Errorf("%s: end transaction: %w", l.cfg.Group, err)
 		}
 		perrMu.Lock()
 		pe := produceErr
@@ -362,7 +422,7 @@ func (l *TxLoop) Run(ctx context.Context) error {
 			// absorbed the aborted records must be rebuilt.
 			l.forgetAll()
 			if handleErr != nil {
-				l.Log.Warn("transaction aborted", "group", l.Group, "err", handleErr)
+				l.cfg.Log.Warn("transaction aborted", "group", l.cfg.Group, "err", handleErr)
 			}
 			select {
 			case <-ctx.Done():
@@ -373,16 +433,14 @@ func (l *TxLoop) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if l.Committed != nil {
-			l.Committed(fetches)
-		}
+		l.cfg.Committed(fetches)
 	}
 }
 
 // fenceTransactionalID registers txnID as a new producer, which makes the
 // broker abort any transaction an earlier producer with that id left open.
-func fenceTransactionalID(ctx context.Context, brokers []string, txnID string, extra []kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, extra...)...)
+func fenceTransactionalID(ctx context.Context, cc ClientConfig, txnID string) error {
+	cl, err := Client(cc)
 	if err != nil {
 		return err
 	}
@@ -414,13 +472,13 @@ func fenceTransactionalID(ctx context.Context, brokers []string, txnID string, e
 // share tells a Sharing stage what fraction of its topics' partitions the
 // loop now owns.
 func (l *TxLoop) share(ctx context.Context, cl *kgo.Client) {
-	s, ok := l.Stage.(Sharing)
+	s, ok := l.cfg.Stage.(Sharing)
 	if !ok {
 		return
 	}
 	var missing []string
 	l.mu.Lock()
-	for _, t := range l.Topics {
+	for _, t := range l.cfg.Topics {
 		if l.totals[t] == 0 {
 			missing = append(missing, t)
 		}
@@ -429,7 +487,7 @@ func (l *TxLoop) share(ctx context.Context, cl *kgo.Client) {
 	if len(missing) > 0 {
 		tds, err := kadm.NewClient(cl).ListTopics(ctx, missing...)
 		if err != nil {
-			l.Log.Warn("cannot read partition counts", "group", l.Group, "err", err)
+			l.cfg.Log.Warn("cannot read partition counts", "group", l.cfg.Group, "err", err)
 		}
 		l.mu.Lock()
 		for _, td := range tds {
@@ -441,7 +499,7 @@ func (l *TxLoop) share(ctx context.Context, cl *kgo.Client) {
 	}
 	l.mu.Lock()
 	owned, total := len(l.owned), 0
-	for _, t := range l.Topics {
+	for _, t := range l.cfg.Topics {
 		total += l.totals[t]
 	}
 	l.mu.Unlock()
@@ -458,7 +516,7 @@ func (l *TxLoop) forgetAll() {
 	for k := range l.built {
 		delete(l.built, k)
 		delete(l.progress, k)
-		l.Stage.Forget(k.topic, k.partition)
+		l.cfg.Stage.Forget(k.topic, k.partition)
 	}
 }
 
@@ -472,7 +530,7 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 	l.mu.Lock()
 	done := l.built[k]
 	l.mu.Unlock()
-	if done || l.Stateless {
+	if done || l.cfg.Stateless {
 		l.mu.Lock()
 		l.built[k] = true
 		l.mu.Unlock()
@@ -480,9 +538,9 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 	}
 	start := time.Now()
 	from, restored := l.restore(ctx, topic, partition, upTo)
-	n, err := ReadPartition(ctx, l.Brokers, topic, partition, from, upTo, func(r *kgo.Record) {
+	n, err := ReadPartition(ctx, l.cfg.Client.Brokers, topic, partition, from, upTo, func(r *kgo.Record) {
 		if m, err := DecodeMessage(r); err == nil {
-			l.Stage.Fold(m)
+			l.cfg.Stage.Fold(m)
 		}
 	})
 	if err != nil {
@@ -492,7 +550,7 @@ func (l *TxLoop) ensureBuilt(ctx context.Context, topic string, partition int32,
 	l.built[k] = true
 	l.progress[k] = &snapProgress{since: n, at: time.Now()}
 	l.mu.Unlock()
-	l.Log.Info("state rebuilt", "group", l.Group, "topic", topic, "partition", partition,
+	l.cfg.Log.Info("state rebuilt", "group", l.cfg.Group, "topic", topic, "partition", partition,
 		"from_snapshot", restored, "from", from, "up_to", upTo, "records", n, "took", time.Since(start).String())
 	return nil
 }
@@ -505,7 +563,7 @@ func (l *TxLoop) decode(recs []*kgo.Record) []events.Message {
 	for _, r := range recs {
 		m, err := DecodeMessage(r)
 		if err != nil {
-			l.Log.Error("skipping undecodable record", "group", l.Group, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			l.cfg.Log.Error("skipping undecodable record", "group", l.cfg.Group, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			continue
 		}
 		in = append(in, m)
@@ -522,8 +580,7 @@ func ReadPartition(ctx context.Context, brokers []string, topic string, partitio
 	if upTo <= from {
 		return 0, nil
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+	cl, err := Client(ClientConfig{Brokers: brokers},
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,10 +179,23 @@ func (e *env) waitOutputs(n int) []int64 {
 	}
 }
 
-func (e *env) loop(s *summer, instance string) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: e.brokers, Group: "g", Topics: []string{in}, Stage: s, InstanceID: instance,
+func (e *env) loopConfig(s *summer, instance string) kafkalog.TxLoopConfig {
+	return kafkalog.TxLoopConfig{Client: kafkalog.ClientConfig{Brokers: e.brokers}, Group: "g", Topics: []string{in}, Stage: s, InstanceID: instance,
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Snapshots: kafkalog.SnapshotPolicy{Topic: snap, Every: 10}}
+}
+
+func (e *env) loop(s *summer, instance string) *kafkalog.TxLoop {
+	return e.newLoop(e.loopConfig(s, instance))
+}
+
+func (e *env) newLoop(c kafkalog.TxLoopConfig) *kafkalog.TxLoop {
+	e.t.Helper()
+	l, err := kafkalog.NewTxLoop(c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
 }
 
 func start(t *testing.T, l *kafkalog.TxLoop) (stop func(), done <-chan error) {
@@ -253,16 +267,16 @@ func TestRebuildFromSnapshotFoldsOnlyTheTail(t *testing.T) {
 func TestRebuildWithoutSnapshotsFoldsEverything(t *testing.T) {
 	e := newEnv(t, 1)
 	e.produce(0, 30)
-	l := e.loop(newSummer(), "")
-	l.Snapshots = kafkalog.SnapshotPolicy{}
-	stop, _ := start(t, l)
+	c := e.loopConfig(newSummer(), "")
+	c.Snapshots = kafkalog.SnapshotPolicy{}
+	stop, _ := start(t, e.newLoop(c))
 	checkSums(t, e.waitOutputs(30), 30)
 	stop()
 	e.produce(30, 31)
 	second := newSummer()
-	l = e.loop(second, "")
-	l.Snapshots = kafkalog.SnapshotPolicy{}
-	stop, _ = start(t, l)
+	c = e.loopConfig(second, "")
+	c.Snapshots = kafkalog.SnapshotPolicy{}
+	stop, _ = start(t, e.newLoop(c))
 	checkSums(t, e.waitOutputs(31), 31)
 	stop()
 	if n := second.folded.Load(); n != 30 {
@@ -349,5 +363,41 @@ func TestEnsureTopicsTwice(t *testing.T) {
 	}
 	if n, m := len(tds[kafkalog.ProcessorSnapshots].Partitions), len(tds[kafkalog.OrgEvents].Partitions); n != 3 || m != 3 {
 		t.Fatalf("snapshot topic has %d partitions, its source %d; want 3 and 3", n, m)
+	}
+}
+
+// NewTxLoop refuses a config no loop can run with, naming what is wrong,
+// and fills in the defaults of the rest.
+func TestNewTxLoopValidatesAndDefaults(t *testing.T) {
+	valid := func() kafkalog.TxLoopConfig {
+		return kafkalog.TxLoopConfig{Client: kafkalog.ClientConfig{Brokers: []string{"127.0.0.1:1"}}, Group: "g",
+			Topics: []string{in}, Stage: newSummer()}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*kafkalog.TxLoopConfig)
+		want   string
+	}{
+		{"no brokers is refused", func(c *kafkalog.TxLoopConfig) { c.Client.Brokers = nil }, "no seed brokers"},
+		{"no group is refused", func(c *kafkalog.TxLoopConfig) { c.Group = "" }, "no consumer group"},
+		{"no topics are refused", func(c *kafkalog.TxLoopConfig) { c.Topics = nil }, "no topics"},
+		{"no stage is refused", func(c *kafkalog.TxLoopConfig) { c.Stage = nil }, "no stage"},
+		{"negative fetch bytes are refused", func(c *kafkalog.TxLoopConfig) { c.PartitionFetchBytes = -1 }, "negative partition fetch bytes"},
+		{"a negative snapshot policy is refused", func(c *kafkalog.TxLoopConfig) { c.Snapshots.Every = -1 }, "negative snapshot policy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(&c)
+			if _, err := kafkalog.NewTxLoop(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewTxLoop = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	l, err := kafkalog.NewTxLoop(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Config(); got.Log != slog.Default() || got.Committed == nil || got.BeforeCommit == nil {
+		t.Fatalf("defaults not applied: %+v", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"ziett.co/campaigns/adapters/kafkalog"
 )
 
 // Projection is a read model whose lag is watched. Its offsets live in
@@ -291,15 +292,14 @@ func firstUnapplied(ctx context.Context, brokers []string, opts []kgo.Opt, want 
 			pending++
 		}
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers, Opts: opts},
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(start),
 		// One batch per partition is all a peek needs.
-		kgo.FetchMaxPartitionBytes(64 << 10),
-		kgo.FetchMaxWait(250 * time.Millisecond),
-	}, opts...)...)
+		kgo.FetchMaxPartitionBytes(64<<10),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -47,12 +47,13 @@ func TestAbortedTransactionForgetsItsState(t *testing.T) {
 	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Dispatcher, service.Projector))
 	mon := &failingOnce{Monitor: complete.NewMonitor(e.Cfg.Log)}
 	mon.armed.Store(true)
+	loop := e.Loop(service.CompletionLoop(e.Cfg, mon))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := service.CompletionLoop(e.Cfg, mon).Run(ctx); err != nil {
+		if err := loop.Run(ctx); err != nil {
 			t.Errorf("completion loop: %v", err)
 		}
 	}()

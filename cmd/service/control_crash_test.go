@@ -33,15 +33,15 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	rules := e.Stack.Rules
 	sims := map[string]*smsprovider.Simulated{}
 	var all []*supervisor
-	all = append(all, &supervisor{name: "processor", make: func(*incarnation) *kafkalog.TxLoop {
+	all = append(all, &supervisor{name: "processor", make: func(*incarnation) kafkalog.TxLoopConfig {
 		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log))
-	}}, &supervisor{name: "completion", make: func(*incarnation) *kafkalog.TxLoop {
+	}}, &supervisor{name: "completion", make: func(*incarnation) kafkalog.TxLoopConfig {
 		return service.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log))
 	}})
 	for _, name := range rules.Routes.Providers() {
 		sim := smsprovider.NewSimulated(smsprovider.Config{Name: name, RatePerSecond: rules.Throughput[name]})
 		sims[name] = sim
-		all = append(all, &supervisor{name: "dispatcher " + name, make: func(*incarnation) *kafkalog.TxLoop {
+		all = append(all, &supervisor{name: "dispatcher " + name, make: func(*incarnation) kafkalog.TxLoopConfig {
 			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, sim))
 		}})
 	}

@@ -50,7 +50,7 @@ func (i *incarnation) crashBeforeCommit() { i.pending.Store(true) }
 // process) and the same instance id, as an orchestrator would.
 type supervisor struct {
 	name  string
-	make  func(*incarnation) *kafkalog.TxLoop
+	make  func(*incarnation) kafkalog.TxLoopConfig
 	kills atomic.Int32
 
 	mu  sync.Mutex
@@ -63,16 +63,22 @@ func (s *supervisor) run(ctx context.Context, t *testing.T, wg *sync.WaitGroup) 
 		defer wg.Done()
 		for ctx.Err() == nil {
 			inc := &incarnation{kills: &s.kills}
-			inc.loop = s.make(inc)
-			inc.loop.BeforeCommit = func() {
+			c := s.make(inc)
+			c.BeforeCommit = func() {
 				if inc.pending.Load() {
 					inc.crash()
 				}
 			}
+			loop, err := kafkalog.NewTxLoop(c)
+			if err != nil {
+				t.Errorf("%s: %v", s.name, err)
+				return
+			}
+			inc.loop = loop
 			s.mu.Lock()
 			s.cur = inc
 			s.mu.Unlock()
-			err := inc.loop.Run(ctx)
+			err = inc.loop.Run(ctx)
 			if errors.Is(err, kafkalog.ErrKilled) {
 				continue
 			}
@@ -238,19 +244,19 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	p.readBackKills.Store(1)
 	p.completionKills.Store(1)
 
-	processor := &supervisor{name: "processor", make: func(inc *incarnation) *kafkalog.TxLoop {
+	processor := &supervisor{name: "processor", make: func(inc *incarnation) kafkalog.TxLoopConfig {
 		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills})
 	}}
-	completion := &supervisor{name: "completion", make: func(inc *incarnation) *kafkalog.TxLoop {
+	completion := &supervisor{name: "completion", make: func(inc *incarnation) kafkalog.TxLoopConfig {
 		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills})
 	}}
 	all := []*supervisor{processor, completion}
 	for name, sim := range sims {
-		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
+		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) kafkalog.TxLoopConfig {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
 			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
 		}})
-		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) *kafkalog.TxLoop {
+		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) kafkalog.TxLoopConfig {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
 			d := service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
 			d.Priority = true

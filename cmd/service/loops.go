@@ -38,25 +38,30 @@ func (cfg Config) snapshots(topic string) kafkalog.SnapshotPolicy {
 	return p
 }
 
-// ProcessorLoop is the processor's loop as Start runs it, around stage
+// kafka is the client config every Kafka client of the service shares.
+func (cfg Config) kafka() kafkalog.ClientConfig {
+	return kafkalog.ClientConfig{Brokers: cfg.Brokers, Opts: cfg.ClientOpts}
+}
+
+// ProcessorLoop is the config of the processor's loop as Start runs it, around stage
 // (a *process.Processor, or a test's wrapper of one).
-func ProcessorLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: ProcessorGroup, Topics: []string{kafkalog.OrgEvents},
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+func ProcessorLoop(cfg Config, stage kafkalog.Stage) kafkalog.TxLoopConfig {
+	return kafkalog.TxLoopConfig{Client: cfg.kafka(), Group: ProcessorGroup, Topics: []string{kafkalog.OrgEvents},
+		Stage: stage, Log: cfg.Log, InstanceID: cfg.InstanceID,
 		Snapshots: cfg.snapshots(kafkalog.ProcessorSnapshots)}
 }
 
-// CompletionLoop is the completion monitor's loop as Start runs it.
-func CompletionLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: CompletionGroup, Topics: []string{kafkalog.MessageEvents},
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+// CompletionLoop is the config of the completion monitor's loop as Start runs it.
+func CompletionLoop(cfg Config, stage kafkalog.Stage) kafkalog.TxLoopConfig {
+	return kafkalog.TxLoopConfig{Client: cfg.kafka(), Group: CompletionGroup, Topics: []string{kafkalog.MessageEvents},
+		Stage: stage, Log: cfg.Log, InstanceID: cfg.InstanceID,
 		Snapshots: cfg.snapshots(kafkalog.CompletionSnapshots)}
 }
 
-// ReceiptsLoop is the receipt stage's loop as Start runs it.
-func ReceiptsLoop(cfg Config, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return &kafkalog.TxLoop{Brokers: cfg.Brokers, Group: ReceiptsGroup, Topics: []string{kafkalog.Receipts},
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
+// ReceiptsLoop is the config of the receipt stage's loop as Start runs it.
+func ReceiptsLoop(cfg Config, stage kafkalog.Stage) kafkalog.TxLoopConfig {
+	return kafkalog.TxLoopConfig{Client: cfg.kafka(), Group: ReceiptsGroup, Topics: []string{kafkalog.Receipts},
+		Stage: stage, Log: cfg.Log, InstanceID: cfg.InstanceID,
 		Snapshots: cfg.snapshots(kafkalog.ReceiptSnapshots)}
 }
 
@@ -76,11 +81,11 @@ func NewDispatcher(cfg Config, rules plan.Rules, db *pgxpool.Pool, provider stri
 const DispatcherFetchBytes = 2 << 10
 
 // fairFetch bounds a rate-limited dispatcher's fetches (DispatcherFetchBytes).
-func fairFetch(l *kafkalog.TxLoop) *kafkalog.TxLoop {
-	if d, ok := l.Stage.(*dispatch.Dispatcher); ok && d.Limited() {
-		l.PartitionFetchBytes = DispatcherFetchBytes
+func fairFetch(c kafkalog.TxLoopConfig) kafkalog.TxLoopConfig {
+	if d, ok := c.Stage.(*dispatch.Dispatcher); ok && d.Limited() {
+		c.PartitionFetchBytes = DispatcherFetchBytes
 	}
-	return l
+	return c
 }
 
 // NewDispatchers are one provider's two dispatchers (campaign queue and
@@ -97,26 +102,26 @@ func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Pr
 	return bulk, priority
 }
 
-// DispatcherLoop is one provider's dispatcher loop as Start runs it.
-func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return fairFetch(&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: DispatcherGroup(provider),
+// DispatcherLoop is the config of one provider's dispatcher loop as Start runs it.
+func DispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) kafkalog.TxLoopConfig {
+	return fairFetch(kafkalog.TxLoopConfig{Client: cfg.kafka(), Group: DispatcherGroup(provider),
 		Topics: []string{kafkalog.DeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID})
+		Stage: stage, Log: cfg.Log, InstanceID: cfg.InstanceID})
 }
 
 // PriorityDispatcherGroup is the consumer group of one provider's
 // priority queue (single messages).
 func PriorityDispatcherGroup(provider string) string { return DispatcherGroup(provider) + ".priority" }
 
-// PriorityDispatcherLoop is the loop over one provider's priority queue.
+// PriorityDispatcherLoop is the config of the loop over one provider's priority queue.
 // It is a loop of its own, with its own fetches, so a single message is
 // read as soon as it is committed, whatever campaign work the provider's
 // other loop has in hand; the two share the provider's budget
 // (dispatch.Budget), priority first.
-func PriorityDispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) *kafkalog.TxLoop {
-	return fairFetch(&kafkalog.TxLoop{Brokers: cfg.Brokers, Group: PriorityDispatcherGroup(provider),
+func PriorityDispatcherLoop(cfg Config, provider string, stage kafkalog.Stage) kafkalog.TxLoopConfig {
+	return fairFetch(kafkalog.TxLoopConfig{Client: cfg.kafka(), Group: PriorityDispatcherGroup(provider),
 		Topics: []string{kafkalog.PriorityDeliveryTopic(provider)}, Stateless: true,
-		Stage: stage, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID})
+		Stage: stage, Log: cfg.Log, InstanceID: cfg.InstanceID})
 }
 
 // LoadRules is the rules a configuration runs with, and each provider's

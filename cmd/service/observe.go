@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -77,8 +78,14 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 	return ops, nil
 }
 
-// stage counts what a loop commits under the stage's name.
-func (s *Stack) stage(name string, l *kafkalog.TxLoop) *kafkalog.TxLoop {
-	l.Committed = s.Metrics.Stage(name)
-	return l
+// runStage runs a stage's loop, counting what it commits under the stage's
+// name.
+func (s *Stack) runStage(ctx context.Context, log *slog.Logger, name string, c kafkalog.TxLoopConfig) error {
+	c.Committed = s.Metrics.Stage(name)
+	l, err := kafkalog.NewTxLoop(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	s.run(log, name, l.Run, ctx)
+	return nil
 }

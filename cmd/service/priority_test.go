@@ -49,7 +49,7 @@ func TestSingleMessagesOvertakeABacklogAcrossDispatchers(t *testing.T) {
 		budgets = append(budgets, budget)
 		bulk, prio := service.NewDispatchers(cfg, e.Stack.DB, "unitel", sim, budget)
 		wg.Go(func() { budget.Run(ctx) })
-		for _, loop := range []*kafkalog.TxLoop{service.DispatcherLoop(cfg, "unitel", bulk), service.PriorityDispatcherLoop(cfg, "unitel", prio)} {
+		for _, loop := range []*kafkalog.TxLoop{e.Loop(service.DispatcherLoop(cfg, "unitel", bulk)), e.Loop(service.PriorityDispatcherLoop(cfg, "unitel", prio))} {
 			wg.Go(func() {
 				if err := loop.Run(ctx); err != nil && !errors.Is(err, kafkalog.ErrKilled) {
 					t.Errorf("dispatcher %s: %v", id, err)

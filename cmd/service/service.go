@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	cl, err := kafkalog.Client(cfg.kafka())
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -175,14 +175,20 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
 
 	if has(Processor) {
-		s.run(cfg.Log, "processor", s.stage("processor", ProcessorLoop(cfg, process.NewProcessor(rules, cfg.Log))).Run, runCtx)
+		if err := s.runStage(runCtx, cfg.Log, "processor", ProcessorLoop(cfg, process.NewProcessor(rules, cfg.Log))); err != nil {
+			s.Close()
+			return nil, err
+		}
 		// Releases scheduled campaigns when their send_at comes; the
 		// processor processes a released campaign once, however many
 		// schedulers run.
 		s.run(cfg.Log, "scheduler", control.Scheduler{Due: campaigns.Reader{DB: db}, Log: appender, Logger: cfg.Log}.Run, runCtx)
 	}
 	if has(Completion) {
-		s.run(cfg.Log, "completion", s.stage("completion", CompletionLoop(cfg, complete.NewMonitor(cfg.Log))).Run, runCtx)
+		if err := s.runStage(runCtx, cfg.Log, "completion", CompletionLoop(cfg, complete.NewMonitor(cfg.Log))); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if has(Dispatcher) {
 		for _, name := range rules.Routes.Providers() {
@@ -195,14 +201,23 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
 			bulk, prio := NewDispatchers(cfg, db, name, prov, budget)
 			bulk.Acked, prio.Acked = obs.MessageAcked, obs.MessageAcked
-			s.run(cfg.Log, "dispatcher."+name, s.stage("dispatcher."+name, DispatcherLoop(cfg, name, bulk)).Run, runCtx)
-			s.run(cfg.Log, "dispatcher."+name+".priority", s.stage("dispatcher."+name+".priority", PriorityDispatcherLoop(cfg, name, prio)).Run, runCtx)
+			if err := s.runStage(runCtx, cfg.Log, "dispatcher."+name, DispatcherLoop(cfg, name, bulk)); err != nil {
+				s.Close()
+				return nil, err
+			}
+			if err := s.runStage(runCtx, cfg.Log, "dispatcher."+name+".priority", PriorityDispatcherLoop(cfg, name, prio)); err != nil {
+				s.Close()
+				return nil, err
+			}
 		}
 		// Receipts are appended by the links of this component; the stage
 		// deciding them runs beside the dispatchers.
 		dec := receipts.NewDecider(cfg.Log)
 		dec.Decided = obs.Receipts()
-		s.run(cfg.Log, "receipts", s.stage("receipts", ReceiptsLoop(cfg, dec)).Run, runCtx)
+		if err := s.runStage(runCtx, cfg.Log, "receipts", ReceiptsLoop(cfg, dec)); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if has(Projector) {
 		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {

@@ -68,7 +68,7 @@ func TestThroughputLimitHoldsAcrossDispatchers(t *testing.T) {
 		cfg.InstanceID = id
 		probe := &shareProbe{Dispatcher: service.NewDispatcher(cfg, rules, e.Stack.DB, "unitel", prov)}
 		probes = append(probes, probe)
-		loop := service.DispatcherLoop(cfg, "unitel", probe)
+		loop := e.Loop(service.DispatcherLoop(cfg, "unitel", probe))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

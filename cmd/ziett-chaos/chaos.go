@@ -27,7 +27,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
 	"ziett.co/campaigns/adapters/kafkalog"
@@ -623,7 +622,7 @@ func chaosOrg(ctx context.Context, t target) (admin.Demo, error) {
 		return admin.Demo{}, fmt.Errorf("postgres: %w", err)
 	}
 	defer db.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Brokers...))
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: t.Brokers})
 	if err != nil {
 		return admin.Demo{}, err
 	}

@@ -490,7 +490,7 @@ func messageRows(ctx context.Context, db *pgxpool.Pool, ids []uuid.UUID) (map[uu
 // readTopicCommitted calls fn for every committed record of a topic, up to each
 // partition's last stable offset when it starts.
 func readTopicCommitted(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers})
 	if err != nil {
 		return err
 	}

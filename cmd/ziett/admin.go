@@ -78,7 +78,7 @@ type lazyAppender struct {
 
 func (l *lazyAppender) Append(ctx context.Context, msgs ...events.Message) error {
 	if l.cl == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(l.brokers...))
+		cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: l.brokers})
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"ziett.co/campaigns/adapters/kafkalog"
 )
 
 // Orphan is a transaction that a crash left open in one partition: data
@@ -88,7 +89,7 @@ func recoverDir(ctx context.Context, dir string, log *logger) ([]Orphan, []Resur
 // aborted. Only a cluster no producer is using may be given: a
 // transaction in progress looks exactly like an orphan.
 func AbortOrphans(ctx context.Context, brokers []string) ([]Orphan, []Resurrected, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,7 +186,7 @@ func scanOpen(ctx context.Context, brokers []string, starts, ends kadm.ListedOff
 	if len(from) == 0 {
 		return nil, nil, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers},
 		kgo.ConsumePartitions(from),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		kgo.KeepControlRecords(),

@@ -276,7 +276,7 @@ func (e *Env) Events(topic string, keep func(events.Envelope) bool) []events.Env
 // ReadTopic calls fn for every committed record of every partition of a
 // topic, up to the partition ends as they are when it starts.
 func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers}, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		return err
 	}
@@ -294,4 +294,16 @@ func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo
 		}
 	}
 	return nil
+}
+
+// Loop builds a stage's loop from its config (service.ProcessorLoop and
+// the like), failing the test on an invalid config. Call it on the test's
+// goroutine.
+func (e *Env) Loop(c kafkalog.TxLoopConfig) *kafkalog.TxLoop {
+	e.T.Helper()
+	l, err := kafkalog.NewTxLoop(c)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return l
 }
