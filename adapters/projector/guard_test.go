@@ -77,11 +77,12 @@ func TestStaleProjectorAppliesNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	start := func(pool *pgxpool.Pool, opts ...kgo.Opt) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
+		r := newRunner(e, projector.RunnerConfig{Client: kafkalog.ClientConfig{Brokers: e.Brokers, Opts: append(e.Cfg.ClientOpts, opts...)},
+			Pool: pool, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}}, Log: e.Cfg.Log})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := (&projector.Runner{Brokers: e.Brokers, Pool: pool, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
-				Log: e.Cfg.Log, ClientOpts: append(e.Cfg.ClientOpts, opts...)}).Run(ctx); err != nil {
+			if err := r.Run(ctx); err != nil {
 				t.Errorf("projector: %v", err)
 			}
 		}()

@@ -86,9 +86,11 @@ func TestOnlyTheBadRecordsOfABatchAreParked(t *testing.T) {
 	var hooked []string
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	r := newRunner(e, projector.RunnerConfig{Client: kafkalog.ClientConfig{Brokers: e.Brokers, Opts: e.Cfg.ClientOpts},
+		Pool: e.Stack.DB, Projection: probe{},
+		Parked: func(p string) { mu.Lock(); hooked = append(hooked, p); mu.Unlock() }})
 	go func() {
-		done <- (&projector.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: probe{}, ClientOpts: e.Cfg.ClientOpts,
-			Parked: func(p string) { mu.Lock(); hooked = append(hooked, p); mu.Unlock() }}).Run(rctx)
+		done <- r.Run(rctx)
 	}()
 	defer func() { cancel(); <-done }()
 

@@ -23,33 +23,90 @@ import (
 	"ziett.co/campaigns/projections"
 )
 
+// Defaults of RebuilderConfig.
+const (
+	// DefaultReplayMaxBatch bounds the records a replay applies in one
+	// transaction.
+	DefaultReplayMaxBatch = 2 * DefaultMaxBatch
+	// DefaultSwitchLag is how far behind the log end (in records) a
+	// replay may be when Rebuild stops replaying and switches.
+	DefaultSwitchLag = 1000
+)
+
+// RebuilderConfig configures a Rebuilder. NewRebuilder applies the
+// defaults and validates it; Rebuild and Verify never change it.
+type RebuilderConfig struct {
+	// Pool holds the read model. Required.
+	Pool *pgxpool.Pool
+	// Client is the cluster and the options every client shares. Required.
+	Client kafkalog.ClientConfig
+	// Projection must have no effect outside its tables: a replay applies
+	// every event again, so a hook that notifies the outside (webhooks)
+	// would notify twice. Required.
+	Projection projections.Projection
+	// Log receives progress and warnings. Default: slog.Default().
+	Log *slog.Logger
+	// Progress is called about once a second while the log is replayed,
+	// and once at the end of each phase. Default: nothing is called.
+	Progress func(Progress)
+	// MaxBatch bounds the records applied in one transaction.
+	// Default: DefaultReplayMaxBatch.
+	MaxBatch int
+	// SwitchLag is how far behind the log end (in records) the replay may
+	// be when Rebuild stops replaying and switches; the rest is applied
+	// while the projector waits. Default: DefaultSwitchLag.
+	SwitchLag int64
+	// StallTimeout is how long a replay or catch-up waits without a
+	// single record while records it needs are still missing, before it
+	// fails with a StallError saying what it waited for.
+	// Default: DefaultStallTimeout.
+	StallTimeout time.Duration
+}
+
+func (c *RebuilderConfig) setDefaults() {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Progress == nil {
+		c.Progress = func(Progress) {}
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultReplayMaxBatch
+	}
+	if c.SwitchLag == 0 {
+		c.SwitchLag = DefaultSwitchLag
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
+}
+
+// Validate reports a config no rebuild can run with.
+func (c RebuilderConfig) Validate() error {
+	if err := c.Client.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Pool == nil:
+		return errors.New("rebuilder: no database pool")
+	case c.Projection == nil:
+		return errors.New("rebuilder: no projection")
+	case c.MaxBatch < 0:
+		return fmt.Errorf("rebuilder %s: negative max batch %d", c.Projection.Name(), c.MaxBatch)
+	case c.SwitchLag < 0:
+		return fmt.Errorf("rebuilder %s: negative switch lag %d", c.Projection.Name(), c.SwitchLag)
+	case c.StallTimeout < 0:
+		return fmt.Errorf("rebuilder %s: negative stall timeout %s", c.Projection.Name(), c.StallTimeout)
+	}
+	return nil
+}
+
 // Rebuilder replays the log into a fresh generation of a projection's
 // tables. Rebuild then makes it the live one; Verify compares it with the
 // live one and throws it away. Both run beside a live projector: readers
 // and the projector only wait for the moment of the switch.
 type Rebuilder struct {
-	Pool    *pgxpool.Pool
-	Brokers []string
-	// Projection must have no effect outside its tables: a replay applies
-	// every event again, so a hook that notifies the outside (webhooks)
-	// would notify twice.
-	Projection projections.Projection
-	ClientOpts []kgo.Opt
-	Log        *slog.Logger
-	// Progress, when set, is called about once a second while the log is
-	// replayed, and once at the end of each phase.
-	Progress func(Progress)
-	// MaxBatch bounds the records applied in one transaction.
-	MaxBatch int
-	// SwitchLag is how far behind the log end (in records) the replay may
-	// be when Rebuild stops replaying and switches; the rest is applied
-	// while the projector waits. Zero means 1000.
-	SwitchLag int64
-	// StallTimeout is how long a replay or catch-up waits without a
-	// single record while records it needs are still missing, before it
-	// fails with a StallError saying what it waited for (zero means
-	// DefaultStallTimeout).
-	StallTimeout time.Duration
+	cfg RebuilderConfig
 
 	// verifying makes a replay count the events it cannot apply instead of
 	// parking them: the scratch copy of Verify is thrown away, and the
@@ -58,7 +115,7 @@ type Rebuilder struct {
 	skipped   atomic.Int64
 }
 
-// DefaultStallTimeout is Rebuilder.StallTimeout's default. A broker that
+// DefaultStallTimeout is RebuilderConfig.StallTimeout's default. A broker that
 // has the records hands them over in milliseconds; half a minute without
 // one is not slowness.
 const DefaultStallTimeout = 30 * time.Second
@@ -110,7 +167,15 @@ func stallOf(phase string, waited time.Duration, pos, target position) *StallErr
 	return e
 }
 
-func (b *Rebuilder) stallTimeout() time.Duration { return cmp.Or(b.StallTimeout, DefaultStallTimeout) }
+// NewRebuilder applies cfg's defaults, validates it and returns the
+// rebuilder.
+func NewRebuilder(cfg RebuilderConfig) (*Rebuilder, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Rebuilder{cfg: cfg}, nil
+}
 
 // Progress reports a replay.
 type Progress struct {
@@ -158,7 +223,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	if err != nil {
 		return RebuildResult{}, err
 	}
-	next := generation{schema: "rm_" + b.Projection.Name() + "_" + strconv.Itoa(live.number+1), number: live.number + 1, tables: live.tables}
+	next := generation{schema: "rm_" + b.cfg.Projection.Name() + "_" + strconv.Itoa(live.number+1), number: live.number + 1, tables: live.tables}
 	if err := b.createGeneration(ctx, live, next.schema); err != nil {
 		return RebuildResult{}, err
 	}
@@ -176,7 +241,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	// comes; the last one to within SwitchLag of its moving end.
 	var events int64
 	replayStart := time.Now()
-	topics := kafkalog.TopicsOf(b.Projection.Streams())
+	topics := kafkalog.TopicsOf(b.cfg.Projection.Streams())
 	for i, t := range topics {
 		n, err := b.replay(ctx, next.schema, nil, i < len(topics)-1, t)
 		if err != nil {
@@ -186,7 +251,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	}
 	replayed, replayTook := events, time.Since(replayStart)
 
-	tx, schema, err := beginWrite(ctx, b.Pool, b.Projection.Name(), exclusive)
+	tx, schema, err := beginWrite(ctx, b.cfg.Pool, b.cfg.Projection.Name(), exclusive)
 	if err != nil {
 		return RebuildResult{}, err
 	}
@@ -200,7 +265,7 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 	}
 	events += n
 	if _, err := tx.Exec(ctx, `UPDATE read_models SET schema_name = $2, generation = $3, switched_at = now() WHERE name = $1`,
-		b.Projection.Name(), next.schema, next.number); err != nil {
+		b.cfg.Projection.Name(), next.schema, next.number); err != nil {
 		return RebuildResult{}, err
 	}
 	for _, t := range next.tables {
@@ -213,51 +278,44 @@ func (b *Rebuilder) Rebuild(ctx context.Context) (RebuildResult, error) {
 		return RebuildResult{}, err
 	}
 	switched = true
-	b.log().Info("read model switched", "projection", b.Projection.Name(), "from", live.schema, "to", next.schema, "events", events)
+	b.cfg.Log.Info("read model switched", "projection", b.cfg.Projection.Name(), "from", live.schema, "to", next.schema, "events", events)
 	b.dropSchema(live.schema)
 	return RebuildResult{Schema: next.schema, Generation: next.number, Events: events, Took: time.Since(start),
 		Replayed: replayed, Replay: replayTook}, nil
 }
 
-func (b *Rebuilder) log() *slog.Logger {
-	if b.Log == nil {
-		return slog.Default()
-	}
-	return b.Log
-}
-
 // exclusiveRun keeps two rebuilds (or verifies) of one projection from
 // running at once: they would fight over the same scratch schema.
 func (b *Rebuilder) exclusiveRun(ctx context.Context) (func(), error) {
-	conn, err := b.Pool.Acquire(ctx)
+	conn, err := b.cfg.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockClass+1, b.Projection.Name()).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockClass+1, b.cfg.Projection.Name()).Scan(&ok); err != nil {
 		conn.Release()
 		return nil, err
 	}
 	if !ok {
 		conn.Release()
-		return nil, fmt.Errorf("a rebuild or verify of %s is already running", b.Projection.Name())
+		return nil, fmt.Errorf("a rebuild or verify of %s is already running", b.cfg.Projection.Name())
 	}
 	return func() {
-		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, hashtext($2))`, lockClass+1, b.Projection.Name()) //nolint:errcheck
+		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, hashtext($2))`, lockClass+1, b.cfg.Projection.Name()) //nolint:errcheck
 		conn.Release()
 	}, nil
 }
 
 func (b *Rebuilder) liveGeneration(ctx context.Context) (generation, error) {
 	var g generation
-	err := b.Pool.QueryRow(ctx, `SELECT schema_name, generation FROM read_models WHERE name = $1`, b.Projection.Name()).Scan(&g.schema, &g.number)
+	err := b.cfg.Pool.QueryRow(ctx, `SELECT schema_name, generation FROM read_models WHERE name = $1`, b.cfg.Projection.Name()).Scan(&g.schema, &g.number)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return g, fmt.Errorf("projection %s keeps its tables in public, not in generations; it cannot be rebuilt", b.Projection.Name())
+		return g, fmt.Errorf("projection %s keeps its tables in public, not in generations; it cannot be rebuilt", b.cfg.Projection.Name())
 	}
 	if err != nil {
 		return g, err
 	}
-	rows, err := b.Pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'projection_offsets' ORDER BY tablename`, g.schema)
+	rows, err := b.cfg.Pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'projection_offsets' ORDER BY tablename`, g.schema)
 	if err != nil {
 		return g, err
 	}
@@ -266,7 +324,7 @@ func (b *Rebuilder) liveGeneration(ctx context.Context) (generation, error) {
 		return g, err
 	}
 	if len(g.tables) == 0 {
-		return g, fmt.Errorf("live generation %s of %s has no tables", g.schema, b.Projection.Name())
+		return g, fmt.Errorf("live generation %s of %s has no tables", g.schema, b.cfg.Projection.Name())
 	}
 	return g, nil
 }
@@ -278,7 +336,7 @@ func (b *Rebuilder) createGeneration(ctx context.Context, live generation, schem
 	if schema == live.schema {
 		return fmt.Errorf("refusing to replace the live generation %s", schema)
 	}
-	tx, err := b.Pool.Begin(ctx)
+	tx, err := b.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -314,8 +372,8 @@ func (b *Rebuilder) createGeneration(ctx context.Context, live generation, schem
 func (b *Rebuilder) dropSchema(schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := b.Pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-		b.log().Error("drop schema", "schema", schema, "err", err)
+	if _, err := b.cfg.Pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+		b.cfg.Log.Error("drop schema", "schema", schema, "err", err)
 	}
 }
 
@@ -325,14 +383,14 @@ func (b *Rebuilder) dropSchema(schema string) {
 // end each partition has when the replay starts; otherwise it follows the
 // log end and returns once it is within SwitchLag of it.
 func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, toEnd bool, only ...string) (int64, error) {
-	name := b.Projection.Name()
-	topics := kafkalog.TopicsOf(b.Projection.Streams())
+	name := b.cfg.Projection.Name()
+	topics := kafkalog.TopicsOf(b.cfg.Projection.Streams())
 	phase := "replay"
 	if len(only) > 0 {
 		topics = only
 		phase = "replay " + strings.Join(only, ", ")
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Brokers...)}, b.ClientOpts...)...)
+	cl, err := kafkalog.Client(b.cfg.Client)
 	if err != nil {
 		return 0, err
 	}
@@ -392,40 +450,34 @@ func (b *Rebuilder) replay(ctx context.Context, schema string, limit position, t
 		}
 		return n
 	}
-	threshold := b.SwitchLag
+	threshold := b.cfg.SwitchLag
 	if limit != nil {
 		threshold = 0
-	} else if threshold <= 0 {
-		threshold = 1000
 	}
 
-	rc, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(b.Brokers...),
+	rc, err := kafkalog.Client(b.cfg.Client,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(consume),
-	}, b.ClientOpts...)...)
+	)
 	if err != nil {
 		return 0, err
 	}
 	defer rc.Close()
-	maxBatch := b.MaxBatch
-	if maxBatch <= 0 {
-		maxBatch = 2 * DefaultMaxBatch
-	}
+	maxBatch := b.cfg.MaxBatch
 	began := time.Now()
 	var events int64
 	lastReport, lastList, lastRecord := time.Time{}, time.Now(), time.Now()
 	report := func(final bool) {
-		if b.Progress == nil || (!final && time.Since(lastReport) < time.Second) {
+		if !final && time.Since(lastReport) < time.Second {
 			return
 		}
 		lastReport = time.Now()
-		b.Progress(progressOf(phase, events, lag(), time.Since(began)))
+		b.cfg.Progress(progressOf(phase, events, lag(), time.Since(began)))
 	}
 	for lag() > threshold {
 		report(false)
-		if waited := time.Since(lastRecord); waited > b.stallTimeout() {
+		if waited := time.Since(lastRecord); waited > b.cfg.StallTimeout {
 			return events, stallOf(phase, waited, scanned, ends)
 		}
 		if limit == nil && time.Since(lastList) > 500*time.Millisecond {
@@ -496,7 +548,7 @@ const replayWriters = 4
 // of the log, and it is. Other projections apply the batch in one
 // transaction with its offsets.
 func (b *Rebuilder) applyReplayed(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
-	if _, ok := b.Projection.(projections.ByCampaign); !ok {
+	if _, ok := b.cfg.Projection.(projections.ByCampaign); !ok {
 		return b.applyTo(ctx, schema, recs, next)
 	}
 	shares := make([][]*kgo.Record, replayWriters)
@@ -523,7 +575,7 @@ func (b *Rebuilder) applyReplayed(ctx context.Context, schema string, recs []*kg
 // applyTo applies records to a generation that only this process writes,
 // with the offsets they reach.
 func (b *Rebuilder) applyTo(ctx context.Context, schema string, recs []*kgo.Record, next position) error {
-	tx, err := b.Pool.Begin(ctx)
+	tx, err := b.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -541,14 +593,14 @@ func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, rec
 	if len(recs) > 0 {
 		// Events the live projector cannot apply are parked by the replay
 		// too (parking.go), so a rebuilt read model skips the same ones.
-		park := parkIn(b.Projection.Name(), nil)
+		park := parkIn(b.cfg.Projection.Name(), nil)
 		if b.verifying {
 			park = func(context.Context, pgx.Tx, *kgo.Record, error) error {
 				b.skipped.Add(1)
 				return nil
 			}
 		}
-		if err := applyIsolating(ctx, tx, b.Projection, recs, park); err != nil {
+		if err := applyIsolating(ctx, tx, b.cfg.Projection, recs, park); err != nil {
 			return err
 		}
 	}
@@ -557,7 +609,7 @@ func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, rec
 		for p, o := range ps {
 			batch.Queue(`INSERT INTO `+offsetsTable(schema)+` (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
-				b.Projection.Name(), t, p, o)
+				b.cfg.Projection.Name(), t, p, o)
 		}
 	}
 	if batch.Len() == 0 {
@@ -571,7 +623,7 @@ func (b *Rebuilder) applyInTx(ctx context.Context, tx pgx.Tx, schema string, rec
 // meanwhile. A partition where the new generation is ahead stays ahead;
 // the live projector's offset guard notices and it resumes from there.
 func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string) (int64, error) {
-	name := b.Projection.Name()
+	name := b.cfg.Projection.Name()
 	want, err := readPosition(ctx, tx, live, name)
 	if err != nil {
 		return 0, err
@@ -597,7 +649,7 @@ func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string)
 	}
 	began := time.Now()
 	var events int64
-	err = readRanges(ctx, b.Brokers, b.ClientOpts, b.stallTimeout(), ranges, func(recs []*kgo.Record) error {
+	err = readRanges(ctx, b.cfg.Client, b.cfg.StallTimeout, ranges, func(recs []*kgo.Record) error {
 		next := position{}
 		for _, r := range recs {
 			next.set(r.Topic, r.Partition, r.Offset+1)
@@ -605,8 +657,8 @@ func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string)
 		events += int64(len(recs))
 		return b.applyInTx(ctx, tx, schema, recs, next)
 	})
-	if err == nil && b.Progress != nil {
-		b.Progress(progressOf("catch-up", events, 0, time.Since(began)))
+	if err == nil {
+		b.cfg.Progress(progressOf("catch-up", events, 0, time.Since(began)))
 	}
 	return events, err
 }
@@ -616,7 +668,7 @@ func (b *Rebuilder) catchUp(ctx context.Context, tx pgx.Tx, live, schema string)
 // stored projection offset always follows one), which is how the read
 // knows a partition is done. When no record arrives for stall while some
 // are missing, it fails with a StallError.
-func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, stall time.Duration, ranges map[string]map[int32][2]int64, fn func([]*kgo.Record) error) error {
+func readRanges(ctx context.Context, cc kafkalog.ClientConfig, stall time.Duration, ranges map[string]map[int32][2]int64, fn func([]*kgo.Record) error) error {
 	consume := map[string]map[int32]kgo.Offset{}
 	pos, target := position{}, position{}
 	left := 0
@@ -629,11 +681,10 @@ func readRanges(ctx context.Context, brokers []string, opts []kgo.Opt, stall tim
 			left++
 		}
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	cl, err := kafkalog.Client(cc,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(consume),
-	}, opts...)...)
+	)
 	if err != nil {
 		return err
 	}

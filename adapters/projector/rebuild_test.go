@@ -87,9 +87,29 @@ func snapshot(t *testing.T, e *servicetest.Env) []string {
 	return out
 }
 
-func rebuilder(e *servicetest.Env) *projector.Rebuilder {
-	return &projector.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{Log: e.Cfg.Log},
-		Log: e.Cfg.Log, ClientOpts: e.Cfg.ClientOpts, MaxBatch: 500}
+func rebuilderConfig(e *servicetest.Env) projector.RebuilderConfig {
+	return projector.RebuilderConfig{Pool: e.Stack.DB, Client: kafkalog.ClientConfig{Brokers: e.Brokers, Opts: e.Cfg.ClientOpts},
+		Projection: campaigns.Projection{Log: e.Cfg.Log}, Log: e.Cfg.Log, MaxBatch: 500}
+}
+
+func rebuilder(e *servicetest.Env) *projector.Rebuilder { return newRebuilder(e, rebuilderConfig(e)) }
+
+func newRebuilder(e *servicetest.Env, c projector.RebuilderConfig) *projector.Rebuilder {
+	e.T.Helper()
+	rb, err := projector.NewRebuilder(c)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return rb
+}
+
+func newRunner(e *servicetest.Env, c projector.RunnerConfig) *projector.Runner {
+	e.T.Helper()
+	r, err := projector.NewRunner(c)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return r
 }
 
 func liveSchema(t *testing.T, e *servicetest.Env) string {
@@ -174,9 +194,9 @@ func TestRebuildReproducesTheReadModel(t *testing.T) {
 		}()
 	}
 	var progress []projector.Progress
-	rb := rebuilder(e)
-	rb.Progress = func(p projector.Progress) { progress = append(progress, p) }
-	res, err := rb.Rebuild(t.Context())
+	c := rebuilderConfig(e)
+	c.Progress = func(p projector.Progress) { progress = append(progress, p) }
+	res, err := newRebuilder(e, c).Rebuild(t.Context())
 	close(stop)
 	readers.Wait()
 	if err != nil {
@@ -232,9 +252,9 @@ func TestRebuildWhileTheProjectorWrites(t *testing.T) {
 			}
 		}
 	}()
-	rb := rebuilder(e)
-	rb.SwitchLag = 10
-	res, err := rb.Rebuild(t.Context())
+	c := rebuilderConfig(e)
+	c.SwitchLag = 10
+	res, err := newRebuilder(e, c).Rebuild(t.Context())
 	close(stop)
 	appended.Wait()
 	if err != nil {
@@ -293,9 +313,10 @@ func TestProjectorHandOverIsExactlyOnce(t *testing.T) {
 	start := func() (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		r := newRunner(e, projector.RunnerConfig{Client: kafkalog.ClientConfig{Brokers: e.Brokers, Opts: e.Cfg.ClientOpts},
+			Pool: e.Stack.DB, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}}, Log: e.Cfg.Log, MaxBatch: 40})
 		go func() {
-			done <- (&projector.Runner{Brokers: e.Brokers, Pool: e.Stack.DB, Projection: counted{campaigns.Projection{Log: e.Cfg.Log}},
-				Log: e.Cfg.Log, ClientOpts: e.Cfg.ClientOpts, MaxBatch: 40}).Run(ctx)
+			done <- r.Run(ctx)
 		}()
 		var once sync.Once
 		return func() {

@@ -24,21 +24,35 @@ import (
 // Group is the consumer group of the projection's runners.
 func Group(name string) string { return "ziett.projection." + name }
 
-// DefaultMaxBatch bounds the records applied in one transaction.
-const DefaultMaxBatch = 5000
-
 // errPartitionMoved means another writer advanced a partition's offset:
 // this instance lost the partition, or a rebuild switched generations.
 var errPartitionMoved = errors.New("offset guard: partition moved under us")
 
-// Runner feeds a projection from Kafka.
-type Runner struct {
-	Brokers    []string
-	Pool       *pgxpool.Pool
+// Defaults of RunnerConfig.
+const (
+	// DefaultMaxBatch bounds the records applied in one transaction.
+	DefaultMaxBatch = 5000
+	// DefaultRunnerFetchMaxWait is how long the broker may hold a fetch
+	// open when it has nothing to return (see Run).
+	DefaultRunnerFetchMaxWait = 500 * time.Millisecond
+	// DefaultRunnerHeartbeat is how often a member heartbeats (see Run).
+	DefaultRunnerHeartbeat = time.Second
+)
+
+// RunnerConfig configures a Runner. NewRunner applies the defaults and
+// validates it; a running Runner never changes it.
+type RunnerConfig struct {
+	// Client is the cluster and the options every client shares. Required.
+	Client kafkalog.ClientConfig
+	// Pool holds the read model. Required.
+	Pool *pgxpool.Pool
+	// Projection is what the runner feeds. Required.
 	Projection projections.Projection
-	Log        *slog.Logger
-	ClientOpts []kgo.Opt
-	MaxBatch   int
+	// Log receives the runner's warnings. Default: slog.Default().
+	Log *slog.Logger
+	// MaxBatch bounds the records applied in one transaction.
+	// Default: DefaultMaxBatch.
+	MaxBatch int
 	// InstanceID, when set, makes the runner a static member of its
 	// group: restarted after a crash, it gets its partitions back at once.
 	// A dynamic member that dies stalls every member of the group until
@@ -46,14 +60,50 @@ type Runner struct {
 	// a minute), because a rebalance waits for every known member. Unique
 	// per member, stable across restarts; a static member that stops
 	// cleanly does not leave the group either, so its partitions wait out
-	// the session timeout.
+	// the session timeout. Default: "" (a dynamic member).
 	InstanceID string
-	// Committed, when set, is told of every batch that committed (the
-	// projection throughput metrics).
+	// Committed is told of every batch that committed (the projection
+	// throughput metrics). Default: nothing is told.
 	Committed func(kgo.Fetches)
-	// Parked, when set, is told of every event this runner parked (see
-	// parking.go), with the projection's name.
+	// Parked is told of every event this runner parked (see parking.go),
+	// with the projection's name. Default: nothing is told.
 	Parked func(projection string)
+}
+
+func (c *RunnerConfig) setDefaults() {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.Committed == nil {
+		c.Committed = func(kgo.Fetches) {}
+	}
+	if c.Parked == nil {
+		c.Parked = func(string) {}
+	}
+}
+
+// Validate reports a config no runner can run with.
+func (c RunnerConfig) Validate() error {
+	if err := c.Client.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Pool == nil:
+		return errors.New("projection runner: no database pool")
+	case c.Projection == nil:
+		return errors.New("projection runner: no projection")
+	case c.MaxBatch < 0:
+		return fmt.Errorf("projection runner %s: negative max batch %d", c.Projection.Name(), c.MaxBatch)
+	}
+	return nil
+}
+
+// Runner feeds a projection from Kafka.
+type Runner struct {
+	cfg RunnerConfig
 
 	// mu guards the maps: the group loads offsets for new partitions on
 	// its own goroutine (AdjustFetchOffsetsFn) while the poll loop applies
@@ -66,23 +116,25 @@ type Runner struct {
 	assigned map[string]map[int32]bool
 }
 
+// NewRunner applies cfg's defaults, validates it and returns the runner.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg}, nil
+}
+
 // Run consumes until ctx is done.
 func (r *Runner) Run(ctx context.Context) error {
-	if r.Log == nil {
-		r.Log = slog.Default()
-	}
-	if r.MaxBatch <= 0 {
-		r.MaxBatch = DefaultMaxBatch
-	}
 	r.mu.Lock()
 	r.expected = position{}
 	r.assigned = map[string]map[int32]bool{}
 	r.mu.Unlock()
-	name := r.Projection.Name()
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(r.Brokers...),
+	name := r.cfg.Projection.Name()
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(Group(name)),
-		kgo.ConsumeTopics(kafkalog.TopicsOf(r.Projection.Streams())...),
+		kgo.ConsumeTopics(kafkalog.TopicsOf(r.cfg.Projection.Streams())...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		// Revocations wait until a batch is committed or rewound, so the
@@ -96,24 +148,24 @@ func (r *Runner) Run(ctx context.Context) error {
 		// partitions for the whole wait on an idle broker. Partitions move
 		// whenever a member joins or leaves, so 5 s (the default) would
 		// stall them that long each time.
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxWait(DefaultRunnerFetchMaxWait),
 		// Members learn of a rebalance (another member joining or
 		// leaving) from their heartbeat; the partitions that move wait
 		// for it, so every process's members heartbeat every second
 		// rather than every 3 s.
-		kgo.HeartbeatInterval(time.Second),
-	}, r.ClientOpts...)
-	if r.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(r.InstanceID))
+		kgo.HeartbeatInterval(DefaultRunnerHeartbeat),
 	}
-	cl, err := kgo.NewClient(opts...)
+	if r.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
+	}
+	cl, err := kafkalog.Client(r.cfg.Client, opts...)
 	if err != nil {
 		return err
 	}
 	defer cl.CloseAllowingRebalance()
 	backoff := time.Duration(0)
 	for {
-		fs := cl.PollRecords(ctx, r.MaxBatch)
+		fs := cl.PollRecords(ctx, r.cfg.MaxBatch)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -121,7 +173,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 				return nil
 			}
-			r.Log.Warn("fetch error", "projection", name, "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			r.cfg.Log.Warn("fetch error", "projection", name, "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		if fs.NumRecords() > 0 {
 			if err := r.applyBatch(ctx, fs); err != nil {
@@ -133,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				if errors.Is(err, errPartitionMoved) {
 					lvl = slog.LevelInfo
 				}
-				r.Log.Log(ctx, lvl, "projection batch not applied; rewinding to the stored offsets", "projection", name, "err", err)
+				r.cfg.Log.Log(ctx, lvl, "projection batch not applied; rewinding to the stored offsets", "projection", name, "err", err)
 				// Polling again before the rewind would skip the records of
 				// the failed batch, so keep trying until it succeeds.
 				if !r.rewindUntilDone(ctx, cl) {
@@ -180,7 +232,7 @@ type batchPart struct {
 }
 
 func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
-	name := r.Projection.Name()
+	name := r.cfg.Projection.Name()
 	var parts []batchPart
 	r.mu.Lock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -218,16 +270,14 @@ func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
 	// parked (parking.go), so no record holds the others up.
 	err := r.write(ctx, parts, recs, false)
 	if isPoison(err) {
-		r.Log.Warn("projection batch refused; applying it again in parts to park the records that cannot be applied",
+		r.cfg.Log.Warn("projection batch refused; applying it again in parts to park the records that cannot be applied",
 			"projection", name, "records", len(recs), "err", err)
 		err = r.write(ctx, parts, recs, true)
 	}
 	if err != nil {
 		return err
 	}
-	if r.Committed != nil {
-		r.Committed(fs)
-	}
+	r.cfg.Committed(fs)
 	r.mu.Lock()
 	for _, p := range parts {
 		if r.assigned[p.topic][p.partition] {
@@ -242,8 +292,8 @@ func (r *Runner) applyBatch(ctx context.Context, fs kgo.Fetches) error {
 // with isolate, records that cannot be applied are parked instead of
 // failing it.
 func (r *Runner) write(ctx context.Context, parts []batchPart, recs []*kgo.Record, isolate bool) error {
-	name := r.Projection.Name()
-	tx, schema, err := beginWrite(ctx, r.Pool, name, shared)
+	name := r.cfg.Projection.Name()
+	tx, schema, err := beginWrite(ctx, r.cfg.Pool, name, shared)
 	if err != nil {
 		return err
 	}
@@ -281,9 +331,9 @@ func (r *Runner) write(ctx context.Context, parts []batchPart, recs []*kgo.Recor
 	}
 
 	if isolate {
-		err = applyIsolating(ctx, tx, r.Projection, recs, r.park)
+		err = applyIsolating(ctx, tx, r.cfg.Projection, recs, r.park)
 	} else {
-		err = safeApply(ctx, r.Projection, tx, recs)
+		err = safeApply(ctx, r.cfg.Projection, tx, recs)
 	}
 	if err != nil {
 		return err
@@ -293,23 +343,23 @@ func (r *Runner) write(ctx context.Context, parts []batchPart, recs []*kgo.Recor
 
 // park stores a record the projection cannot apply and says so in the log.
 func (r *Runner) park(ctx context.Context, tx pgx.Tx, rec *kgo.Record, cause error) error {
-	name := r.Projection.Name()
-	if err := parkIn(name, r.Parked)(ctx, tx, rec, cause); err != nil {
+	name := r.cfg.Projection.Name()
+	if err := parkIn(name, r.cfg.Parked)(ctx, tx, rec, cause); err != nil {
 		return err
 	}
-	r.Log.Error("projection parked an event it cannot apply; see `ziett projections parked`", "projection", name,
+	r.cfg.Log.Error("projection parked an event it cannot apply; see `ziett projections parked`", "projection", name,
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", storableError(cause))
 	return nil
 }
 
 // storedPosition reads the live generation's offsets.
 func (r *Runner) storedPosition(ctx context.Context) (position, error) {
-	tx, schema, err := beginWrite(ctx, r.Pool, r.Projection.Name(), shared)
+	tx, schema, err := beginWrite(ctx, r.cfg.Pool, r.cfg.Projection.Name(), shared)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	return readPosition(ctx, tx, schema, r.Projection.Name())
+	return readPosition(ctx, tx, schema, r.cfg.Projection.Name())
 }
 
 // loadOffsets replaces the group's (unused) Kafka offsets with the ones
@@ -387,7 +437,7 @@ func (r *Runner) rewindUntilDone(ctx context.Context, cl *kgo.Client) bool {
 		if err == nil {
 			return true
 		}
-		r.Log.Error("rewind failed; retrying", "projection", r.Projection.Name(), "err", err)
+		r.cfg.Log.Error("rewind failed; retrying", "projection", r.cfg.Projection.Name(), "err", err)
 		if !sleep(ctx, backoff) {
 			return false
 		}

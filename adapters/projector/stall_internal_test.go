@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"ziett.co/campaigns/adapters/kafkalog"
 )
 
 // The catch-up's read of exact ranges stops with a StallError when the
@@ -48,7 +49,7 @@ func TestReadRangesReportsAStall(t *testing.T) {
 	}
 
 	var got int
-	err = readRanges(ctx, brokers, nil, time.Second, map[string]map[int32][2]int64{"stall": {0: {0, 2}}},
+	err = readRanges(ctx, kafkalog.ClientConfig{Brokers: brokers}, time.Second, map[string]map[int32][2]int64{"stall": {0: {0, 2}}},
 		func(recs []*kgo.Record) error { got += len(recs); return nil })
 	var stall *StallError
 	if !errors.As(err, &stall) || stall.Phase != "catch-up" {

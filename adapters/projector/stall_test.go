@@ -69,8 +69,8 @@ func TestVerifyReportsAStall(t *testing.T) {
 		` (projection, topic, partition, next_offset) VALUES ('campaigns', $1, 0, $2)`, kafkalog.OrgEvents, end); err != nil {
 		t.Fatal(err)
 	}
-	rb := &projector.Rebuilder{Pool: e.Stack.DB, Brokers: e.Brokers, Projection: campaigns.Projection{},
-		StallTimeout: 2 * time.Second}
+	rb := newRebuilder(e, projector.RebuilderConfig{Pool: e.Stack.DB, Client: kafkalog.ClientConfig{Brokers: e.Brokers},
+		Projection: campaigns.Projection{}, StallTimeout: 2 * time.Second})
 	_, err := rb.Verify(ctx)
 	var stall *projector.StallError
 	if !errors.As(err, &stall) {

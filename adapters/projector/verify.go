@@ -74,7 +74,7 @@ const sampleRows = 5
 // runs on a snapshot taken at that position.
 func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 	start := time.Now()
-	rep := VerifyReport{Projection: b.Projection.Name()}
+	rep := VerifyReport{Projection: b.cfg.Projection.Name()}
 	b.verifying = true
 	b.skipped.Store(0)
 	defer func() { b.verifying = false }()
@@ -88,7 +88,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	rep.Live = live.schema
-	scratch := "rm_" + b.Projection.Name() + "_verify"
+	scratch := "rm_" + b.cfg.Projection.Name() + "_verify"
 	if err := b.createGeneration(ctx, live, scratch); err != nil {
 		return rep, err
 	}
@@ -96,7 +96,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 
 	// Replay up to where the live projector is now, so the scratch copy is
 	// never ahead of it; the rest is caught up below, with it held off.
-	target, err := readPosition(ctx, b.Pool, live.schema, b.Projection.Name())
+	target, err := readPosition(ctx, b.cfg.Pool, live.schema, b.cfg.Projection.Name())
 	if err != nil {
 		return rep, err
 	}
@@ -104,7 +104,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 
-	hold, schema, err := beginWrite(ctx, b.Pool, b.Projection.Name(), exclusive)
+	hold, schema, err := beginWrite(ctx, b.cfg.Pool, b.cfg.Projection.Name(), exclusive)
 	if err != nil {
 		return rep, err
 	}
@@ -112,7 +112,7 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 	if schema != live.schema {
 		return rep, fmt.Errorf("the live generation moved to %s during the verify", schema)
 	}
-	catch, err := b.Pool.Begin(ctx)
+	catch, err := b.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -127,19 +127,19 @@ func (b *Rebuilder) Verify(ctx context.Context) (VerifyReport, error) {
 	rep.Events += n
 	// The snapshot is taken while the projector is still held off: it sees
 	// both generations at the same log position.
-	snap, err := b.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	snap, err := b.cfg.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return rep, err
 	}
 	defer snap.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	livePos, err := readPosition(ctx, snap, live.schema, b.Projection.Name())
+	livePos, err := readPosition(ctx, snap, live.schema, b.cfg.Projection.Name())
 	if err != nil {
 		return rep, err
 	}
 	if err := hold.Commit(ctx); err != nil {
 		return rep, err
 	}
-	scratchPos, err := readPosition(ctx, snap, scratch, b.Projection.Name())
+	scratchPos, err := readPosition(ctx, snap, scratch, b.cfg.Projection.Name())
 	if err != nil {
 		return rep, err
 	}

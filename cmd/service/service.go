@@ -220,15 +220,28 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	if has(Projector) {
-		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
-			s.run(cfg.Log, "projector", (&projector.Runner{Brokers: cfg.Brokers, Pool: db,
-				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: cfg.Log}.OnChange},
-				Log:        cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: memberID(cfg.InstanceID, i),
-				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}).Run, runCtx)
+		type runner struct {
+			name string
+			cfg  projector.RunnerConfig
 		}
-		s.run(cfg.Log, "projector.ledger", (&projector.Runner{Brokers: cfg.Brokers, Pool: db,
-			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, ClientOpts: cfg.ClientOpts, InstanceID: cfg.InstanceID,
-			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}).Run, runCtx)
+		var runners []runner
+		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
+			runners = append(runners, runner{"projector", projector.RunnerConfig{Client: cfg.kafka(), Pool: db,
+				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: cfg.Log}.OnChange},
+				Log:        cfg.Log, InstanceID: memberID(cfg.InstanceID, i),
+				Committed: obs.Stage("projection.campaigns"), Parked: obs.Parked}})
+		}
+		runners = append(runners, runner{"projector.ledger", projector.RunnerConfig{Client: cfg.kafka(), Pool: db,
+			Projection: ledger.Projection{Log: cfg.Log}, Log: cfg.Log, InstanceID: cfg.InstanceID,
+			Committed: obs.Stage("projection.ledger"), Parked: obs.Parked}})
+		for _, rn := range runners {
+			r, err := projector.NewRunner(rn.cfg)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("%s: %w", rn.name, err)
+			}
+			s.run(cfg.Log, rn.name, r.Run, runCtx)
+		}
 	}
 	if has(Webhooks) {
 		s.run(cfg.Log, "webhooks", (&webhooks.Sender{DatabaseURL: cfg.DatabaseURL, Config: cfg.Webhooks, Log: cfg.Log,

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"ziett.co/campaigns/adapters/embedded/pgcluster"
+	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/cmd/internal/cli"
@@ -725,8 +726,11 @@ func (b *bench) rebuild(ctx context.Context, e *benchEnv) error {
 		}
 		defer stop()
 	}
-	rb := &projector.Rebuilder{Pool: e.st.DB, Brokers: e.kafka.ListenAddrs(), Projection: campaigns.Projection{Log: b.log},
-		Log: b.log}
+	rb, err := projector.NewRebuilder(projector.RebuilderConfig{Pool: e.st.DB, Client: kafkalog.ClientConfig{Brokers: e.kafka.ListenAddrs()},
+		Projection: campaigns.Projection{Log: b.log}, Log: b.log})
+	if err != nil {
+		return err
+	}
 	res, err := rb.Rebuild(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: rebuild: %w", err)

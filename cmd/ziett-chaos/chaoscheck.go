@@ -443,7 +443,12 @@ func checkChaos(ctx context.Context, brokers []string, db *pgxpool.Pool, org uui
 
 	vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	rep, err := (&projector.Rebuilder{Pool: db, Brokers: brokers, Projection: campaigns.Projection{Log: log}, Log: log}).Verify(vctx)
+	rb, err := projector.NewRebuilder(projector.RebuilderConfig{Pool: db, Client: kafkalog.ClientConfig{Brokers: brokers},
+		Projection: campaigns.Projection{Log: log}, Log: log})
+	var rep projector.VerifyReport
+	if err == nil {
+		rep, err = rb.Verify(vctx)
+	}
 	if err != nil {
 		c.VerifyError = err.Error()
 	} else {

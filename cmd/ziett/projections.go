@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"ziett.co/campaigns/adapters/kafkalog"
 	"ziett.co/campaigns/adapters/projector"
 	"ziett.co/campaigns/cmd/internal/cli"
 	"ziett.co/campaigns/projections"
@@ -136,8 +137,11 @@ func projectionsMain(args []string, stdout io.Writer, log *slog.Logger) error {
 	var differ []string
 	for _, name := range chosen {
 		p := newProgress(verb + " " + name)
-		rb := &projector.Rebuilder{Pool: db, Brokers: t.Brokers, Projection: all[name], Log: log,
-			Progress: p.update, SwitchLag: *lag, StallTimeout: *stall}
+		rb, err := projector.NewRebuilder(projector.RebuilderConfig{Pool: db, Client: kafkalog.ClientConfig{Brokers: t.Brokers},
+			Projection: all[name], Log: log, Progress: p.update, SwitchLag: *lag, StallTimeout: *stall})
+		if err != nil {
+			return err
+		}
 		if verb == "rebuild" {
 			res, err := rb.Rebuild(ctx)
 			p.finish()
