@@ -32,7 +32,7 @@ func TestMessageEventsOnlyWhenAsked(t *testing.T) {
 
 	id := e.submit("+244923000001", "+244923000013", "+244923000019")
 	e.WaitStatus(id, 30*time.Second, "COMPLETED")
-	got := messages.waitFor(20*time.Second, "three message events", func(g []received) bool { return len(byCampaign(g, id)) == 3 })
+	got := messages.waitFor(60*time.Second, "three message events", func(g []received) bool { return len(byCampaign(g, id)) == 3 })
 	types := map[string]map[string]any{}
 	for _, r := range byCampaign(got, id) {
 		verify(t, r, secret)
@@ -58,7 +58,7 @@ func TestMessageEventsOnlyWhenAsked(t *testing.T) {
 	// Every delivery is recorded in the projector transaction of its log
 	// event, so once the message events have arrived, the default
 	// endpoint's list holds all it will ever get for them.
-	campaignsOnly.waitFor(20*time.Second, "three campaign events", func(g []received) bool { return len(byCampaign(g, id)) >= 3 })
+	campaignsOnly.waitFor(60*time.Second, "three campaign events", func(g []received) bool { return len(byCampaign(g, id)) >= 3 })
 	ds := e.deliveries(plainHook, "")
 	for _, d := range ds {
 		if d.EventType != whproj.CampaignProcessing && d.EventType != whproj.CampaignSending && d.EventType != whproj.CampaignCompleted {
