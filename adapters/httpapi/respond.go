@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"ziett.co/campaigns/commands/webhooks"
 	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/webhook"
 	"ziett.co/campaigns/projections/campaigns"
@@ -59,8 +58,6 @@ var (
 	errWebhookNotFound  = problem.New(problem.CodeNotFound, "Webhook endpoint not found.")
 	errDeliveryNotFound = problem.New(problem.CodeNotFound, "Webhook delivery not found.")
 	errNotSuppressed    = problem.New(problem.CodeNotFound, "The number is not on the suppression list.")
-	errWebhookLimit     = problem.New(problem.CodeWebhookLimit, "An organisation can have at most "+strconv.Itoa(webhooks.MaxEndpoints)+" webhook endpoints; delete one first.")
-	errWebhookDisabled  = problem.New(problem.CodeWebhookDisabled, "The webhook endpoint is disabled; enable it before resending.")
 	msgInvalidQuery     = "One or more query parameters failed validation."
 )
 
@@ -74,8 +71,9 @@ func invalidQuery(fields map[string]string) *problem.Error {
 	return problem.InvalidFields(fields).WithMessage(msgInvalidQuery)
 }
 
-// known are errors of the read models and stores that are problems for
-// the API: a missing campaign, webhook endpoint or delivery, a limit.
+// known are the not-found errors of the read models and stores, which are
+// problems for the API: a missing campaign, webhook endpoint or delivery.
+// (Command services return problems themselves.)
 var known = []struct {
 	err error
 	p   *problem.Error
@@ -83,8 +81,6 @@ var known = []struct {
 	{campaigns.ErrNotFound, errCampaignNotFound},
 	{webhook.ErrNotFound, errWebhookNotFound},
 	{webhook.ErrDeliveryNotFound, errDeliveryNotFound},
-	{webhooks.ErrLimit, errWebhookLimit},
-	{webhooks.ErrDisabled, errWebhookDisabled},
 }
 
 // Problem returns the problem err is, wraps or stands for, or nil when err

@@ -10,10 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
+	"ziett.co/campaigns/domain/problem"
 	"ziett.co/campaigns/domain/webhook"
 )
 
@@ -27,9 +29,10 @@ const MaxEndpoints = 20
 
 var (
 	// ErrLimit refuses an endpoint beyond MaxEndpoints.
-	ErrLimit = errors.New("too many webhook endpoints")
+	ErrLimit = problem.New(problem.CodeWebhookLimit,
+		"An organisation can have at most "+strconv.Itoa(MaxEndpoints)+" webhook endpoints; delete one first.")
 	// ErrDisabled refuses a resend to a disabled endpoint.
-	ErrDisabled = errors.New("webhook endpoint is disabled")
+	ErrDisabled = problem.New(problem.CodeWebhookDisabled, "The webhook endpoint is disabled; enable it before resending.")
 	// ErrConflict is what Store.Update wraps when a concurrent transaction
 	// wrote a row that conflicts with the command's (a unique key): the
 	// command may run again.
