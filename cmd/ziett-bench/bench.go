@@ -681,10 +681,10 @@ func (b *bench) singleCampaigns(ctx context.Context, e *benchEnv) error {
 			if err != nil {
 				return fmt.Errorf("bench: single campaign: %w", err)
 			}
-			if st == "COMPLETED" {
+			if st == campaigns.StatusCompleted {
 				break
 			}
-			if st == "FAILED" || time.Now().After(deadline) {
+			if st == campaigns.StatusFailed || time.Now().After(deadline) {
 				return fmt.Errorf("bench: single campaign %s: status %q", id, st)
 			}
 			time.Sleep(b.opts.poll)

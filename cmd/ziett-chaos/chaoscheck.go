@@ -302,14 +302,14 @@ func checkChaos(ctx context.Context, brokers []string, db *pgxpool.Pool, org uui
 			c.Lost++
 			c.detail("campaign %s is in the log but not in the read model", id)
 		}
-		logStatus := "PROCESSING"
+		logStatus := campaigns.StatusProcessing
 		switch {
 		case cl.failed > 0:
-			logStatus = "FAILED"
+			logStatus = campaigns.StatusFailed
 		case cl.completed > 0:
-			logStatus = "COMPLETED"
+			logStatus = campaigns.StatusCompleted
 		}
-		if logStatus == "PROCESSING" || (inRM && v.Status != "COMPLETED" && v.Status != "FAILED") {
+		if logStatus == campaigns.StatusProcessing || (inRM && v.Status != campaigns.StatusCompleted && v.Status != campaigns.StatusFailed) {
 			c.Stuck++
 			c.detail("campaign %s is %s in the log and %s in the read model", id, logStatus, v.Status)
 		}

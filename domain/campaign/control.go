@@ -4,27 +4,9 @@ import (
 	"errors"
 	"time"
 
+	"ziett.co/campaigns/domain/events"
 	"ziett.co/campaigns/domain/problem"
 )
-
-// Status is a campaign's state as customers see it.
-type Status string
-
-const (
-	StatusScheduled  Status = "SCHEDULED"
-	StatusProcessing Status = "PROCESSING"
-	StatusSending    Status = "SENDING"
-	StatusPaused     Status = "PAUSED"
-	StatusCompleted  Status = "COMPLETED"
-	StatusFailed     Status = "FAILED"
-	StatusCancelled  Status = "CANCELLED"
-)
-
-// Finished reports whether nothing can change the campaign's status any
-// more.
-func (s Status) Finished() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
-}
 
 // Control is a customer's command on a running campaign.
 type Control string
@@ -50,39 +32,35 @@ var (
 	ErrUnknownControl = errors.New("unknown control")
 )
 
+// controlEvents are the events that carry out each control: its status
+// moves are theirs in the state machine.
+var controlEvents = map[Control]events.Type{
+	Pause:  events.CampaignPaused,
+	Resume: events.CampaignResumed,
+	Cancel: events.CampaignCancelled,
+}
+
 // Decide applies a control command to a campaign in status s. It returns the
 // status the campaign moves to and whether that is a change (repeating a
 // command that already took effect is not an error, so clients can retry),
-// or the command's Refusal.
+// or the command's Refusal. The moves are those of the control's event in
+// the state machine (Next); pausing a paused campaign is the one repeat the
+// machine does not allow (it would pause it a second time).
 func Decide(s Status, c Control) (next Status, changed bool, err error) {
-	switch c {
-	case Pause:
-		switch s {
-		case StatusProcessing, StatusSending:
-			return StatusPaused, true, nil
-		case StatusPaused:
-			return s, false, nil
-		case StatusScheduled:
-			return s, false, Refusal(c, s, ErrNotStarted)
-		}
-	case Resume:
-		switch s {
-		case StatusPaused:
-			return StatusSending, true, nil
-		case StatusProcessing, StatusSending:
-			return s, false, Refusal(c, s, ErrNotPaused)
-		case StatusScheduled:
-			return s, false, Refusal(c, s, ErrNotStarted)
-		}
-	case Cancel:
-		switch s {
-		case StatusScheduled, StatusProcessing, StatusSending, StatusPaused:
-			return StatusCancelled, true, nil
-		case StatusCancelled:
-			return s, false, nil
-		}
-	default:
+	ev, ok := controlEvents[c]
+	if !ok {
 		return s, false, ErrUnknownControl
+	}
+	if next, ok := Next(s, ev); ok {
+		return next, next != s, nil
+	}
+	switch {
+	case c == Pause && s == StatusPaused:
+		return s, false, nil
+	case s == StatusScheduled:
+		return s, false, Refusal(c, s, ErrNotStarted)
+	case s == StatusProcessing || s == StatusSending:
+		return s, false, Refusal(c, s, ErrNotPaused)
 	}
 	return s, false, Refusal(c, s, ErrFinished)
 }

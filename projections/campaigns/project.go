@@ -25,14 +25,15 @@ import (
 	"ziett.co/campaigns/projections"
 )
 
-// Status values of a campaign as customers see them.
+// Status values of a campaign as customers see them: the domain's
+// (campaign.Status), as the strings the rows and responses hold.
 const (
-	StatusProcessing = "PROCESSING"
-	StatusSending    = "SENDING"
-	StatusCompleted  = "COMPLETED"
-	StatusFailed     = "FAILED"
 	StatusScheduled  = string(campaign.StatusScheduled)
+	StatusProcessing = string(campaign.StatusProcessing)
+	StatusSending    = string(campaign.StatusSending)
 	StatusPaused     = string(campaign.StatusPaused)
+	StatusCompleted  = string(campaign.StatusCompleted)
+	StatusFailed     = string(campaign.StatusFailed)
 	StatusCancelled  = string(campaign.StatusCancelled)
 )
 
@@ -167,13 +168,10 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) e
 			if err := queueOrgEvent(b, e); err != nil {
 				return err
 			}
-			if st, ok := statusOf[e.Type]; ok {
-				// A cancellation passed on to the message stream repeats
-				// the customer's, which was announced already.
-				if e.Type == events.CampaignCancelled && m.Stream == events.MessageStream {
-					continue
-				}
-				c := Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt}
+			// The state machine says which status change the event
+			// announces (a completion is announced by completeReady).
+			if st, ok := campaign.Announced(m); ok {
+				c := Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: string(st), At: e.OccurredAt}
 				if e.Type == events.CampaignResumed {
 					c.Event = EventResumed
 				}
@@ -245,34 +243,34 @@ func completeReady(ctx context.Context, tx pgx.Tx, touched map[uuid.UUID]bool) (
 	for id := range touched {
 		ids = append(ids, id)
 	}
+	to, from := move(events.CampaignCompleted)
 	rows, err := tx.Query(ctx, `UPDATE campaigns c SET status = $1, completed_at = c.completion_at
-		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status IN ($2, $5)
+		WHERE c.campaign_id = ANY($4) AND c.completion_event_id IS NOT NULL AND c.status = ANY($2)
 			AND (SELECT m.idx FROM messages m WHERE m.campaign_id = c.campaign_id AND m.status = $3
 				ORDER BY m.idx DESC LIMIT 1) IS NULL
 		RETURNING c.completion_event_id, c.campaign_id, c.org_id, c.completion_at`,
-		StatusCompleted, StatusSending, MessageQueued, ids, StatusPaused)
+		to, from, MessageQueued, ids)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
-		c := Change{Status: StatusCompleted}
+		c := Change{Status: to}
 		err := r.Scan(&c.EventID, &c.CampaignID, &c.OrgID, &c.At)
 		return c, err
 	})
 }
 
-// statusOf maps the events that move a campaign's status to the status;
-// COMPLETED is left to completeReady.
-var statusOf = map[events.Type]string{
-	events.CampaignAccepted: StatusProcessing,
-	events.MessagesEnqueued: StatusSending,
-	events.CampaignFailed:   StatusFailed,
-	// Schedule and control.
-	events.CampaignScheduled: StatusScheduled,
-	events.CampaignReleased:  StatusProcessing,
-	events.CampaignPaused:    StatusPaused,
-	events.CampaignResumed:   StatusSending,
-	events.CampaignCancelled: StatusCancelled,
+// move is the state machine's move of event t (domain/campaign) as a
+// statement's parameters: the status t moves a campaign to, and the
+// statuses it moves it out of, which the statement's guard
+// (status = ANY(from)) allows; from any other status the statement leaves
+// the status as it is.
+func move(t events.Type) (to string, from []string) {
+	st, _ := campaign.To(t)
+	for _, s := range campaign.From(t) {
+		from = append(from, string(s))
+	}
+	return string(st), from
 }
 
 func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
@@ -302,10 +300,13 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 			encs := string(seg.Encoding)
 			enc, segs = &encs, seg.Segments
 		}
+		// The campaign's first status: the machine moves it only from
+		// none, which the insert that does nothing on conflict is.
+		to, _ := move(e.Type)
 		b.Queue(`INSERT INTO campaigns (campaign_id, org_id, name, status, channel_type, remitter_id, country_alpha2,
 				created_at, submitted, currency, cost_estimated, kind, reference, recipient, e164, encoding, segments_per_message)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (campaign_id) DO NOTHING`,
-			e.CampaignID, e.OrgID, c.Name, StatusProcessing, c.ChannelType, c.RemitterID, c.CountryAlpha2,
+			e.CampaignID, e.OrgID, c.Name, to, c.ChannelType, c.RemitterID, c.CountryAlpha2,
 			at, len(c.Recipients), c.Currency, c.EstimatedCost, kind, ref, rcpt, e164, enc, segs)
 	case events.CampaignProcessed:
 		var c events.CampaignProcessedV1
@@ -342,8 +343,9 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		}
 		b.Queue(`UPDATE campaigns SET cost_refunded = $2 WHERE campaign_id = $1`, e.CampaignID, f.Amount)
 	case events.MessagesEnqueued:
-		b.Queue(`UPDATE campaigns SET status = $2, sending_at = $3 WHERE campaign_id = $1 AND status = $4`,
-			e.CampaignID, StatusSending, at, StatusProcessing)
+		to, from := move(e.Type)
+		b.Queue(`UPDATE campaigns SET status = $2, sending_at = $3 WHERE campaign_id = $1 AND status = ANY($4)`,
+			e.CampaignID, to, at, from)
 		// A campaign paused before its messages were queued stays paused.
 		b.Queue(`UPDATE campaigns SET sending_at = $2 WHERE campaign_id = $1 AND sending_at IS NULL`, e.CampaignID, at)
 	case events.NumberSuppressed:
@@ -365,21 +367,27 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		if err := e.Decode(&c); err != nil {
 			return err
 		}
-		b.Queue(`UPDATE campaigns SET status = $2, scheduled_at = $3, send_at = $4 WHERE campaign_id = $1 AND status = $5`,
-			e.CampaignID, StatusScheduled, at, c.SendAt, StatusProcessing)
+		to, from := move(e.Type)
+		b.Queue(`UPDATE campaigns SET status = $2, scheduled_at = $3, send_at = $4 WHERE campaign_id = $1 AND status = ANY($5)`,
+			e.CampaignID, to, at, c.SendAt, from)
 	case events.CampaignReleased:
-		b.Queue(`UPDATE campaigns SET status = $2 WHERE campaign_id = $1 AND status = $3`,
-			e.CampaignID, StatusProcessing, StatusScheduled)
+		to, from := move(e.Type)
+		b.Queue(`UPDATE campaigns SET status = $2 WHERE campaign_id = $1 AND status = ANY($3)`,
+			e.CampaignID, to, from)
 	case events.CampaignPaused:
-		b.Queue(`UPDATE campaigns SET status = $2, paused_at = $3 WHERE campaign_id = $1 AND status IN ($4, $5)`,
-			e.CampaignID, StatusPaused, at, StatusProcessing, StatusSending)
+		to, from := move(e.Type)
+		b.Queue(`UPDATE campaigns SET status = $2, paused_at = $3 WHERE campaign_id = $1 AND status = ANY($4)`,
+			e.CampaignID, to, at, from)
 	case events.CampaignResumed:
-		b.Queue(`UPDATE campaigns SET status = $2, resumed_at = $3 WHERE campaign_id = $1 AND status = $4`,
-			e.CampaignID, StatusSending, at, StatusPaused)
+		to, from := move(e.Type)
+		b.Queue(`UPDATE campaigns SET status = $2, resumed_at = $3 WHERE campaign_id = $1 AND status = ANY($4)`,
+			e.CampaignID, to, at, from)
 	case events.CampaignCancelled:
+		// A cancelled campaign cancelled again keeps its first time.
+		to, from := move(e.Type)
 		b.Queue(`UPDATE campaigns SET status = $2, cancelled_at = COALESCE(cancelled_at, $3)
-			WHERE campaign_id = $1 AND status NOT IN ($4, $5)`,
-			e.CampaignID, StatusCancelled, at, StatusCompleted, StatusFailed)
+			WHERE campaign_id = $1 AND status = ANY($4)`,
+			e.CampaignID, to, at, from)
 	case events.CampaignCompleted:
 		// Noted here, shown by completeReady once the outcomes are in.
 		b.Queue(`UPDATE campaigns SET completion_event_id = $2, completion_at = $3
@@ -390,9 +398,10 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		if err := e.Decode(&f); err != nil {
 			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
 		}
+		to, from := move(e.Type)
 		b.Queue(`UPDATE campaigns SET status = $2, failed_at = $3, failure_code = $4, failure_message = $5, msg_total = 0
-			WHERE campaign_id = $1`,
-			e.CampaignID, StatusFailed, at, f.Code, f.Message)
+			WHERE campaign_id = $1 AND status = ANY($6)`,
+			e.CampaignID, to, at, f.Code, f.Message, from)
 		// The campaign failed before any delivery was queued: its planned
 		// messages will never be sent.
 		b.Queue(`UPDATE messages SET status = $2, error_code = $3, error = $4, done_at = $5
