@@ -442,18 +442,18 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		return env, nil
 	}
 	list := p.suppressed[partition][org]
-	pl := plan.MakeExcept(cid, c, p.Rules, func(n string) bool { return list[n] })
-	if _, err := out(events.CampaignProcessed, pl.Processed); err != nil {
+	planned := plan.MakeExcept(cid, c, p.Rules, func(n string) bool { return list[n] })
+	if _, err := out(events.CampaignProcessed, planned.Processed); err != nil {
 		return err
 	}
 	a := p.acct(partition, org)
-	if failed, ok := campaign.Fund(pl.Processed, a.balance, c.IsMessage()); !ok {
+	if failed, ok := campaign.Fund(planned.Processed, a.balance, c.IsMessage()); !ok {
 		_, err := out(events.CampaignFailed, failed)
 		return err
 	}
-	cost := pl.Processed.Cost
+	cost := planned.Processed.Cost
 	a.balance -= cost
-	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: pl.Processed.Currency, BalanceAfter: a.balance})
+	debit, err := out(events.FundsDebited, events.FundsDebitedV1{Amount: cost, Currency: planned.Processed.Currency, BalanceAfter: a.balance})
 	if err != nil {
 		return err
 	}
@@ -461,16 +461,16 @@ func (p *Processor) process(partition int32, acc events.Envelope, c events.Campa
 		p.pending[partition] = map[uuid.UUID]bool{}
 	}
 	p.pending[partition][debit.ID] = true
-	total := len(pl.Messages)
-	for _, m := range pl.Messages {
+	total := len(planned.Messages)
+	for _, m := range planned.Messages {
 		d := events.Delivery{
 			MessageID: m.MessageID, CampaignID: cid, OrgID: org, Index: m.Index, To: m.E164,
-			Sender: c.SenderName, Content: c.Content, Segments: pl.Processed.SegmentsPerMessage,
-			Cost: m.Cost, Currency: pl.Processed.Currency, Provider: m.Provider,
+			Sender: c.SenderName, Content: c.Content, Segments: planned.Processed.SegmentsPerMessage,
+			Cost: m.Cost, Currency: planned.Processed.Currency, Provider: m.Provider,
 			CampaignTotal: total, TraceID: acc.TraceID, CausationID: acc.ID, Priority: c.IsMessage(),
 		}
 		emit(events.ToDeliver(d))
 	}
-	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: pl.Processed.ByProvider})
+	_, err = out(events.MessagesEnqueued, events.MessagesEnqueuedV1{Total: total, ByProvider: planned.Processed.ByProvider})
 	return err
 }
