@@ -33,16 +33,17 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	rules := e.Stack.Rules
 	sims := map[string]*smsprovider.Simulated{}
 	var all []*supervisor
-	all = append(all, &supervisor{name: "processor", make: func(*incarnation) kafkalog.TxLoopConfig {
-		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log))
-	}}, &supervisor{name: "completion", make: func(*incarnation) kafkalog.TxLoopConfig {
-		return service.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log))
+	all = append(all, &supervisor{name: "processor", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
+		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log)), nil
+	}}, &supervisor{name: "completion", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
+		return service.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log)), nil
 	}})
 	for _, name := range rules.Routes.Providers() {
 		sim := smsprovider.NewSimulated(smsprovider.Config{Name: name, RatePerSecond: rules.Throughput[name]})
 		sims[name] = sim
-		all = append(all, &supervisor{name: "dispatcher " + name, make: func(*incarnation) kafkalog.TxLoopConfig {
-			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, sim))
+		all = append(all, &supervisor{name: "dispatcher " + name, make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
+			d, err := service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, sim)
+			return service.DispatcherLoop(e.Cfg, name, d), err
 		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -50,7 +50,7 @@ func (i *incarnation) crashBeforeCommit() { i.pending.Store(true) }
 // process) and the same instance id, as an orchestrator would.
 type supervisor struct {
 	name  string
-	make  func(*incarnation) kafkalog.TxLoopConfig
+	make  func(*incarnation) (kafkalog.TxLoopConfig, error)
 	kills atomic.Int32
 
 	mu  sync.Mutex
@@ -63,7 +63,11 @@ func (s *supervisor) run(ctx context.Context, t *testing.T, wg *sync.WaitGroup) 
 		defer wg.Done()
 		for ctx.Err() == nil {
 			inc := &incarnation{kills: &s.kills}
-			c := s.make(inc)
+			c, err := s.make(inc)
+			if err != nil {
+				t.Errorf("%s: %v", s.name, err)
+				return
+			}
 			c.BeforeCommit = func() {
 				if inc.pending.Load() {
 					inc.crash()
@@ -244,23 +248,25 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	p.readBackKills.Store(1)
 	p.completionKills.Store(1)
 
-	processor := &supervisor{name: "processor", make: func(inc *incarnation) kafkalog.TxLoopConfig {
-		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills})
+	processor := &supervisor{name: "processor", make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
+		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills}), nil
 	}}
-	completion := &supervisor{name: "completion", make: func(inc *incarnation) kafkalog.TxLoopConfig {
-		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills})
+	completion := &supervisor{name: "completion", make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
+		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills}), nil
 	}}
 	all := []*supervisor{processor, completion}
 	for name, sim := range sims {
-		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) kafkalog.TxLoopConfig {
+		all = append(all, &supervisor{name: "dispatcher " + name, make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
-			return service.DispatcherLoop(e.Cfg, name, service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov))
+			d, err := service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
+			return service.DispatcherLoop(e.Cfg, name, d), err
 		}})
-		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) kafkalog.TxLoopConfig {
+		all = append(all, &supervisor{name: "priority dispatcher " + name, make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
 			prov := &crashingProvider{sim: sim, inc: inc, plan: p}
-			d := service.NewDispatcher(e.Cfg, rules, e.Stack.DB, name, prov)
-			d.Priority = true
-			return service.PriorityDispatcherLoop(e.Cfg, name, d)
+			c := service.DispatcherConfig(e.Cfg, rules, e.Stack.DB, name, prov)
+			c.Priority = true
+			d, err := dispatch.New(c)
+			return service.PriorityDispatcherLoop(e.Cfg, name, d), err
 		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -65,11 +65,17 @@ func ReceiptsLoop(cfg Config, stage kafkalog.Stage) kafkalog.TxLoopConfig {
 		Snapshots: cfg.snapshots(kafkalog.ReceiptSnapshots)}
 }
 
-// NewDispatcher is one provider's dispatcher as Start builds it.
-func NewDispatcher(cfg Config, rules plan.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) *dispatch.Dispatcher {
-	return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
+// DispatcherConfig is the config of a provider's lone dispatcher, which
+// keeps its own share of the provider's limit.
+func DispatcherConfig(cfg Config, rules plan.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) dispatch.Config {
+	return dispatch.Config{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: 64, Log: cfg.Log,
 		Intents: &postgres.DispatchClaims{DB: db}, Limit: rules.Throughput[provider],
 		Controls: campaigns.Reader{DB: db}}
+}
+
+// NewDispatcher is a provider's lone dispatcher (DispatcherConfig).
+func NewDispatcher(cfg Config, rules plan.Rules, db *pgxpool.Pool, provider string, p dispatch.Provider) (*dispatch.Dispatcher, error) {
+	return dispatch.New(DispatcherConfig(cfg, rules, db, provider, p))
 }
 
 // DispatcherFetchBytes is how much of one queue partition a rate-limited
@@ -89,17 +95,23 @@ func fairFetch(c kafkalog.TxLoopConfig) kafkalog.TxLoopConfig {
 }
 
 // NewDispatchers are one provider's two dispatchers (campaign queue and
-// priority queue) as Start builds them, sharing budget.
-func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Provider, budget *dispatch.Budget) (bulk, priority *dispatch.Dispatcher) {
-	mk := func(prio bool, conc int) *dispatch.Dispatcher {
-		return &dispatch.Dispatcher{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: conc, Log: cfg.Log,
-			Intents: &postgres.DispatchClaims{DB: db}, Budget: budget, Priority: prio}
+// priority queue) as Start builds them, sharing budget. acked, when set,
+// is told of every message the provider acknowledged.
+func NewDispatchers(cfg Config, db *pgxpool.Pool, provider string, p dispatch.Provider, budget *dispatch.Budget,
+	acked func(priority bool, sinceAccepted time.Duration)) (bulk, priority *dispatch.Dispatcher, err error) {
+	mk := func(prio bool, conc int, controls dispatch.Controls) dispatch.Config {
+		return dispatch.Config{Provider: p, Name: provider, Retry: cfg.Retry, Concurrency: conc, Log: cfg.Log,
+			Intents: &postgres.DispatchClaims{DB: db}, Budget: budget, Priority: prio, Acked: acked, Controls: controls}
 	}
-	bulk, priority = mk(false, 64), mk(true, 16)
 	// Campaigns can be paused and cancelled; single messages cannot, so
 	// their queue asks nothing before a call.
-	bulk.Controls = campaigns.Reader{DB: db}
-	return bulk, priority
+	if bulk, err = dispatch.New(mk(false, 64, campaigns.Reader{DB: db})); err != nil {
+		return nil, nil, err
+	}
+	if priority, err = dispatch.New(mk(true, 16, dispatch.NoControls{})); err != nil {
+		return nil, nil, err
+	}
+	return bulk, priority, nil
 }
 
 // DispatcherLoop is the config of one provider's dispatcher loop as Start runs it.

@@ -3,6 +3,7 @@ package service_test
 import (
 	"testing"
 
+	"ziett.co/campaigns/adapters/smsprovider"
 	"ziett.co/campaigns/cmd/service"
 	"ziett.co/campaigns/commands/dispatch"
 )
@@ -22,7 +23,10 @@ func TestRateLimitedDispatchersFetchInTurns(t *testing.T) {
 		{"a provider without a limit", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bulk, prio := service.NewDispatchers(service.Config{}, nil, "p", nil, dispatch.NewBudget(tc.limit))
+			bulk, prio, err := service.NewDispatchers(service.Config{}, nil, "p", smsprovider.NewSimulated(smsprovider.Config{Name: "p"}), dispatch.NewBudget(tc.limit), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got := service.DispatcherLoop(service.Config{}, "p", bulk).PartitionFetchBytes; got != tc.want {
 				t.Errorf("campaign queue loop: PartitionFetchBytes %d, want %d", got, tc.want)
 			}

@@ -47,7 +47,10 @@ func TestSingleMessagesOvertakeABacklogAcrossDispatchers(t *testing.T) {
 		cfg.InstanceID = id
 		budget := dispatch.NewBudget(limit)
 		budgets = append(budgets, budget)
-		bulk, prio := service.NewDispatchers(cfg, e.Stack.DB, "unitel", sim, budget)
+		bulk, prio, err := service.NewDispatchers(cfg, e.Stack.DB, "unitel", sim, budget, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Go(func() { budget.Run(ctx) })
 		for _, loop := range []*kafkalog.TxLoop{e.Loop(service.DispatcherLoop(cfg, "unitel", bulk)), e.Loop(service.PriorityDispatcherLoop(cfg, "unitel", prio))} {
 			wg.Go(func() {

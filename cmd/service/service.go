@@ -199,8 +199,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			}
 			budget := dispatch.NewBudget(rules.Throughput[name])
 			s.run(cfg.Log, "budget."+name, func(ctx context.Context) error { budget.Run(ctx); return nil }, runCtx)
-			bulk, prio := NewDispatchers(cfg, db, name, prov, budget)
-			bulk.Acked, prio.Acked = obs.MessageAcked, obs.MessageAcked
+			bulk, prio, err := NewDispatchers(cfg, db, name, prov, budget, obs.MessageAcked)
+			if err != nil {
+				s.Close()
+				return nil, err
+			}
 			if err := s.runStage(runCtx, cfg.Log, "dispatcher."+name, DispatcherLoop(cfg, name, bulk)); err != nil {
 				s.Close()
 				return nil, err

@@ -66,7 +66,11 @@ func TestThroughputLimitHoldsAcrossDispatchers(t *testing.T) {
 		instances = append(instances, prov)
 		cfg := e.Cfg
 		cfg.InstanceID = id
-		probe := &shareProbe{Dispatcher: service.NewDispatcher(cfg, rules, e.Stack.DB, "unitel", prov)}
+		d, err := service.NewDispatcher(cfg, rules, e.Stack.DB, "unitel", prov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe := &shareProbe{Dispatcher: d}
 		probes = append(probes, probe)
 		loop := e.Loop(service.DispatcherLoop(cfg, "unitel", probe))
 		wg.Add(1)

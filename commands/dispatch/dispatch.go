@@ -16,9 +16,9 @@
 package dispatch
 
 import (
-	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -121,44 +121,138 @@ const DefaultCallTimeout = 10 * time.Second
 // batchSeconds is how much work at the rate limit one transaction takes.
 const batchSeconds = 5
 
+// NoClaims records no intents: a message handed over before a crash, an
+// aborted transaction or a rebalance is handed over again. Only for tests
+// of a single process, which choose it explicitly.
+type NoClaims struct{}
+
+// Claim claims nothing and reports nothing claimed before.
+func (NoClaims) Claim(context.Context, string, int32, int64) (int64, error) { return 0, nil }
+
+// DefaultConcurrency is how many provider calls a dispatcher makes at once
+// when its Config does not say.
+const DefaultConcurrency = 1
+
+// Config configures a Dispatcher. New applies the defaults and validates
+// it; a running dispatcher never changes it.
+type Config struct {
+	// Provider is called for every delivery. Required.
+	Provider Provider
+	// Name is the provider's name, in logs and in the Budget's shares.
+	// Default: "".
+	Name string
+	// Retry bounds the attempts for transient failures. Default:
+	// DefaultRetry (when MaxAttempts is 0).
+	Retry Retry
+	// Concurrency is how many provider calls a batch makes at once.
+	// Default: DefaultConcurrency.
+	Concurrency int
+	// Log receives the retries of provider calls. Default: a logger that
+	// discards.
+	Log *slog.Logger
+	// Intents records the deliveries handed over, so that a restart asks
+	// the provider instead of handing them over again. Required: NoClaims
+	// for tests of a single process.
+	Intents Intents
+	// Limit is the provider's throughput in submissions per second across
+	// all dispatchers of the provider (0: unlimited). Each dispatcher
+	// takes the share of it that its share of the queue's partitions is
+	// (see Share). Default: 0.
+	Limit float64
+	// CallTimeout bounds one provider call. Default: DefaultCallTimeout.
+	CallTimeout time.Duration
+	// Budget, when set, replaces Limit: the provider's limit shared with
+	// the provider's other loop in this process (campaign queue and
+	// priority queue), priority calls first. See Budget. Default: nil (the
+	// dispatcher keeps its own share of Limit).
+	Budget *Budget
+	// Priority marks the loop over the provider's priority queue (single
+	// messages): its calls take the budget before any campaign call.
+	// Default: false.
+	Priority bool
+	// Acked is told of every message the provider acknowledged and how
+	// long after its acceptance (from the UUIDv7 campaign id, which for a
+	// single message is its own id). Default: nothing is told.
+	Acked func(priority bool, sinceAccepted time.Duration)
+	// Controls says which campaigns are paused or cancelled; their
+	// messages are held back or cancelled instead of handed over.
+	// Default: NoControls (nothing is ever held back).
+	Controls Controls
+	// ControlTTL bounds how stale Controls' answer may be.
+	// Default: DefaultControlTTL.
+	ControlTTL time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.Acked == nil {
+		c.Acked = func(bool, time.Duration) {}
+	}
+	if c.Controls == nil {
+		c.Controls = NoControls{}
+	}
+	if c.ControlTTL == 0 {
+		c.ControlTTL = DefaultControlTTL
+	}
+}
+
+// Validate reports a config no dispatcher can run with.
+func (c Config) Validate() error {
+	switch {
+	case c.Provider == nil:
+		return fmt.Errorf("dispatcher %s: no provider", c.Name)
+	case c.Intents == nil:
+		return fmt.Errorf("dispatcher %s: no intents (NoClaims records none)", c.Name)
+	case c.Retry.MaxAttempts < 0 || c.Retry.BaseDelay < 0 || c.Retry.MaxDelay < 0:
+		return fmt.Errorf("dispatcher %s: negative retry %+v", c.Name, c.Retry)
+	case c.Concurrency < 0:
+		return fmt.Errorf("dispatcher %s: negative concurrency %d", c.Name, c.Concurrency)
+	case c.Limit < 0:
+		return fmt.Errorf("dispatcher %s: negative limit %v", c.Name, c.Limit)
+	case c.CallTimeout < 0:
+		return fmt.Errorf("dispatcher %s: negative call timeout %s", c.Name, c.CallTimeout)
+	case c.ControlTTL < 0:
+		return fmt.Errorf("dispatcher %s: negative control ttl %s", c.Name, c.ControlTTL)
+	}
+	return nil
+}
+
+// New applies cfg's defaults, validates it and returns the dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{cfg: cfg}
+	if _, none := cfg.Controls.(NoControls); !none {
+		d.gate = newGate(cfg.Controls, cfg.ControlTTL)
+	}
+	return d, nil
+}
+
+// Config is the dispatcher's config, defaults applied.
+func (d *Dispatcher) Config() Config { return d.cfg }
+
 // Dispatcher is the stage over one provider's queue: deliveries in, their
 // outcome events out. It keeps no
 // state that a fold could rebuild: what must survive it lives in Intents
 // and at the provider.
 type Dispatcher struct {
-	Provider    Provider
-	Name        string
-	Retry       Retry
-	Concurrency int
-	Log         *slog.Logger
-	// Intents, when nil, are not recorded: only for tests of a single
-	// process, since a restart may then hand a message over twice.
-	Intents Intents
-	// Limit is the provider's throughput in submissions per second across
-	// all dispatchers of the provider (0: unlimited). Each dispatcher
-	// takes the share of it that its share of the queue's partitions is
-	// (see Share).
-	Limit       float64
-	CallTimeout time.Duration
-	// Budget, when set, replaces Limit: the provider's limit shared with
-	// the provider's other loop in this process (campaign queue and
-	// priority queue), priority calls first. See Budget.
-	Budget *Budget
-	// Priority marks the loop over the provider's priority queue (single
-	// messages): its calls take the budget before any campaign call.
-	Priority bool
-	// Acked, when set, is told of every message the provider acknowledged
-	// and how long after its acceptance (from the UUIDv7 campaign id,
-	// which for a single message is its own id).
-	Acked func(priority bool, sinceAccepted time.Duration)
-	// Controls says which campaigns are paused or cancelled; their
-	// messages are held back or cancelled instead of handed over.
-	// ControlTTL bounds how stale that answer may be (DefaultControlTTL).
-	Controls   Controls
-	ControlTTL time.Duration
-
-	gateOnce sync.Once
-	gate     *gate
+	cfg Config
+	// gate answers whether a campaign is paused or cancelled; nil with
+	// NoControls, whose campaigns never are.
+	gate *gate
 
 	limMu   sync.Mutex
 	limiter *rate.Limiter
@@ -173,8 +267,8 @@ func (d *Dispatcher) Forget(string, int32) {}
 // assigned to another), so the members' shares never add up to more than
 // the whole limit.
 func (d *Dispatcher) Share(owned, total int) {
-	if d.Budget != nil {
-		d.Budget.Share(d.loopName(), owned, total)
+	if d.cfg.Budget != nil {
+		d.cfg.Budget.Share(d.loopName(), owned, total)
 		return
 	}
 	d.limMu.Lock()
@@ -183,10 +277,10 @@ func (d *Dispatcher) Share(owned, total int) {
 	if total > 0 {
 		d.share = float64(owned) / float64(total)
 	}
-	if d.Limit <= 0 {
+	if d.cfg.Limit <= 0 {
 		return
 	}
-	r := d.Limit * d.share
+	r := d.cfg.Limit * d.share
 	// A burst of a tenth of a second's worth keeps the instantaneous rate
 	// close to the limit; never less than one or nothing could pass.
 	burst := max(1, int(r/10))
@@ -201,41 +295,41 @@ func (d *Dispatcher) Share(owned, total int) {
 // MaxBatch implements kafkalog.Batcher: about batchSeconds of work at the
 // current share of the limit.
 func (d *Dispatcher) MaxBatch() int {
-	if d.Budget != nil {
-		if n := d.Budget.MaxBatch(batchSeconds); n > 0 && !d.Priority {
+	if d.cfg.Budget != nil {
+		if n := d.cfg.Budget.MaxBatch(batchSeconds); n > 0 && !d.cfg.Priority {
 			return n
 		}
-		return max(d.Concurrency, 1) * 16
+		return d.cfg.Concurrency * 16
 	}
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
-	if d.Limit <= 0 {
-		return max(d.Concurrency, 1) * 16
+	if d.cfg.Limit <= 0 {
+		return d.cfg.Concurrency * 16
 	}
-	return max(1, int(d.Limit*d.share*batchSeconds))
+	return max(1, int(d.cfg.Limit*d.share*batchSeconds))
 }
 
 // Limited reports whether the provider has a throughput limit.
 func (d *Dispatcher) Limited() bool {
-	if d.Budget != nil {
-		return d.Budget.Limit > 0
+	if d.cfg.Budget != nil {
+		return d.cfg.Budget.Limit > 0
 	}
-	return d.Limit > 0
+	return d.cfg.Limit > 0
 }
 
 // loopName tells the budget which of the provider's loops reports a share.
 func (d *Dispatcher) loopName() string {
-	if d.Priority {
-		return d.Name + "/priority"
+	if d.cfg.Priority {
+		return d.cfg.Name + "/priority"
 	}
-	return d.Name
+	return d.cfg.Name
 }
 
 func (d *Dispatcher) wait(ctx context.Context) error {
-	if d.Budget != nil {
-		return d.Budget.Wait(ctx, d.Priority)
+	if d.cfg.Budget != nil {
+		return d.cfg.Budget.Wait(ctx, d.cfg.Priority)
 	}
-	if d.Limit <= 0 {
+	if d.cfg.Limit <= 0 {
 		return nil
 	}
 	d.limMu.Lock()
@@ -245,20 +339,6 @@ func (d *Dispatcher) wait(ctx context.Context) error {
 		return errors.New("dispatch: no partitions assigned, no throughput share")
 	}
 	return l.Wait(ctx)
-}
-
-func (d *Dispatcher) retry() Retry {
-	if d.Retry.MaxAttempts <= 0 {
-		return DefaultRetry
-	}
-	return d.Retry
-}
-
-func (d *Dispatcher) callTimeout() time.Duration {
-	if d.CallTimeout <= 0 {
-		return DefaultCallTimeout
-	}
-	return d.CallTimeout
 }
 
 // Handle sends a batch concurrently and emits the outcomes in queue order.
@@ -284,7 +364,7 @@ func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.
 	if len(dls) == 0 {
 		return nil, nil
 	}
-	if g := d.controlGate(); g != nil {
+	if g := d.gate; g != nil {
 		ids := make([]uuid.UUID, 0, 4)
 		for _, dl := range dls {
 			if !slices.Contains(ids, dl.CampaignID) {
@@ -302,7 +382,7 @@ func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.
 	// call, which was a measurable share of the CPU with a fast provider.
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(max(d.Concurrency, 1), len(dls)) {
+	for range min(d.cfg.Concurrency, len(dls)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(dls); i = int(next.Add(1) - 1) {
 				outs[i], errs[i] = d.deliver(ctx, dls[i], already[i])
@@ -335,11 +415,8 @@ func (d *Dispatcher) claim(ctx context.Context, in []events.Message) (map[partit
 		ends[p] = max(ends[p], m.At.Offset+1)
 	}
 	claimed := make(map[partitionOf]int64, len(ends))
-	if d.Intents == nil {
-		return claimed, nil
-	}
 	for p, end := range ends {
-		c, err := d.Intents.Claim(ctx, p.topic, p.partition, end)
+		c, err := d.cfg.Intents.Claim(ctx, p.topic, p.partition, end)
 		if err != nil {
 			return nil, err
 		}
@@ -351,7 +428,7 @@ func (d *Dispatcher) claim(ctx context.Context, in []events.Message) (map[partit
 // deliver hands one message over, or finds out what became of an earlier
 // handover when reconcile is set, and returns its outcome event.
 func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile bool) (events.Message, error) {
-	rt := d.retry()
+	rt := d.cfg.Retry
 	m := Message{ID: dl.MessageID, CampaignID: dl.CampaignID, OrgID: dl.OrgID, Index: dl.Index,
 		To: dl.To, Sender: dl.Sender, Content: dl.Content, Segments: dl.Segments}
 	outcome := events.MessageOutcome{
@@ -399,15 +476,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 			cancelled()
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, d.callTimeout())
-		rc, err := d.Provider.Send(cctx, m)
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		rc, err := d.cfg.Provider.Send(cctx, m)
 		cancel()
 		if err == nil {
 			sent(rc.ProviderRef)
-			if d.Acked != nil {
-				if sec, nsec := dl.CampaignID.Time().UnixTime(); dl.CampaignID.Version() == 7 {
-					d.Acked(d.Priority, time.Since(time.Unix(sec, nsec)))
-				}
+			if sec, nsec := dl.CampaignID.Time().UnixTime(); dl.CampaignID.Version() == 7 {
+				d.cfg.Acked(d.cfg.Priority, time.Since(time.Unix(sec, nsec)))
 			}
 			break
 		}
@@ -433,7 +508,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 		// Not a definite refusal: the provider may have taken the message
 		// before the call failed, so ask before sending again.
 		reconcile = !refused
-		d.Log.Debug("provider call failed; retrying", "provider", d.Name, "message_id", m.ID, "attempt", attempt, "err", err)
+		d.cfg.Log.Debug("provider call failed; retrying", "provider", d.cfg.Name, "message_id", m.ID, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return events.Message{}, ctx.Err()
@@ -454,29 +529,21 @@ func (d *Dispatcher) deliver(ctx context.Context, dl events.Delivery, reconcile 
 
 // control is the campaign's pause or cancel status ("" when it runs).
 func (d *Dispatcher) control(ctx context.Context, c uuid.UUID) (campaign.Status, error) {
-	g := d.controlGate()
+	g := d.gate
 	if g == nil {
 		return "", nil
 	}
 	return g.status(ctx, c)
 }
 
-func (d *Dispatcher) controlGate() *gate {
-	if d.Controls == nil {
-		return nil
-	}
-	d.gateOnce.Do(func() { d.gate = newGate(d.Controls, cmp.Or(d.ControlTTL, DefaultControlTTL)) })
-	return d.gate
-}
-
 // lookup asks the provider about a message, retrying transient errors.
 // When the provider cannot answer, the batch aborts and comes back later:
 // sending blindly could hand the message over twice.
 func (d *Dispatcher) lookup(ctx context.Context, id uuid.UUID) (Status, error) {
-	rt := d.retry()
+	rt := d.cfg.Retry
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, d.callTimeout())
-		st, err := d.Provider.Lookup(cctx, id)
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		st, err := d.cfg.Provider.Lookup(cctx, id)
 		cancel()
 		if err == nil || attempt >= rt.MaxAttempts || ctx.Err() != nil {
 			return st, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,8 +128,11 @@ func TestDeliver(t *testing.T) {
 			if tt.takenBefore {
 				p.taken[dl.MessageID] = true
 			}
-			d := &Dispatcher{Provider: p, Name: "unitel", Retry: fast, Concurrency: 4, Intents: in,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			d, err := New(Config{Provider: p, Name: "unitel", Retry: fast, Concurrency: 4, Intents: in,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
 			e := dispatch(t, d, r)
 			var o events.MessageOutcome
 			if err := e.Decode(&o); err != nil {
@@ -149,7 +153,10 @@ func TestDeliver(t *testing.T) {
 }
 
 func TestShareSplitsTheLimit(t *testing.T) {
-	d := &Dispatcher{Limit: 100}
+	d, err := New(Config{Provider: &script{}, Intents: NoClaims{}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.Share(2, 8)
 	if got := d.MaxBatch(); got != 125 { // 25/s for 5 s
 		t.Fatalf("MaxBatch = %d at a quarter of 100/s, want 125", got)
@@ -182,5 +189,44 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 	}
 	if len(distinct) < 100 {
 		t.Fatalf("only %d distinct delays in 500: no jitter", len(distinct))
+	}
+}
+
+// New refuses a config that cannot run, naming what is wrong, and gives
+// the zero fields of a valid one their documented defaults.
+func TestNewValidatesAndDefaults(t *testing.T) {
+	valid := func() Config { return Config{Provider: &script{}, Intents: NoClaims{}} }
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"no provider is refused", func(c *Config) { c.Provider = nil }, "no provider"},
+		{"no intents are refused", func(c *Config) { c.Intents = nil }, "no intents"},
+		{"a negative retry is refused", func(c *Config) { c.Retry.MaxAttempts = -1 }, "negative retry"},
+		{"a negative concurrency is refused", func(c *Config) { c.Concurrency = -1 }, "negative concurrency"},
+		{"a negative limit is refused", func(c *Config) { c.Limit = -1 }, "negative limit"},
+		{"a negative call timeout is refused", func(c *Config) { c.CallTimeout = -1 }, "negative call timeout"},
+		{"a negative control ttl is refused", func(c *Config) { c.ControlTTL = -1 }, "negative control ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(&c)
+			if _, err := New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	d, err := New(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Config()
+	if got.Retry != DefaultRetry || got.Concurrency != DefaultConcurrency || got.CallTimeout != DefaultCallTimeout ||
+		got.ControlTTL != DefaultControlTTL || got.Controls != (NoControls{}) || got.Log == nil || got.Acked == nil {
+		t.Fatalf("defaults not applied: %+v", got)
+	}
+	if d.gate != nil {
+		t.Fatal("a dispatcher without controls asks about campaigns")
 	}
 }
