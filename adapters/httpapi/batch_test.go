@@ -637,9 +637,9 @@ func secondInstance(t *testing.T, e *servicetest.Env) string {
 	srv := &httpapi.Server{
 		Auth:    dir,
 		Limiter: postgres.RateLimiter{DB: pool},
-		Accept: &acceptcmd.Service{Senders: dir, Log: kafkalog.NewAppender(cl), Rules: e.Stack.Rules, Logger: quiet,
+		Accept: acceptService(t, acceptcmd.Config{Senders: dir, Log: kafkalog.NewAppender(cl), Rules: e.Stack.Rules, Logger: quiet,
 			Ledger: service.LedgerView(pool), Stream: kafkalog.OrgStream{Client: cl, Brokers: e.Brokers},
-			Claims: postgres.Idempotency{DB: pool}},
+			Claims: postgres.Idempotency{DB: pool}}),
 		Balances: ledger.Reader{DB: pool},
 		Log:      quiet,
 	}
@@ -864,4 +864,13 @@ func TestBatchEnvelopeAndDocument(t *testing.T) {
 	if r := e.Do(http.MethodGet, "/healthz", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("healthz %d", r.Status)
 	}
+}
+
+func acceptService(t testing.TB, c acceptcmd.Config) *acceptcmd.Service {
+	t.Helper()
+	s, err := acceptcmd.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

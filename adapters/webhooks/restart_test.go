@@ -26,9 +26,12 @@ func TestSenderRestartLosesAndDuplicatesNothing(t *testing.T) {
 	hook, secret := e.endpoint(rc.URL())
 
 	run := func() (stop func()) {
+		s, err := webhooks.NewSender(webhooks.SenderConfig{DatabaseURL: e.DBURL, Config: fastConfig(), Log: e.Cfg.Log})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		s := &webhooks.Sender{DatabaseURL: e.DBURL, Config: fastConfig(), Log: e.Cfg.Log}
 		go func() { done <- s.Run(ctx) }()
 		return func() {
 			cancel()

@@ -247,8 +247,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	if has(Webhooks) {
-		s.run(cfg.Log, "webhooks", (&webhooks.Sender{DatabaseURL: cfg.DatabaseURL, Config: cfg.Webhooks, Log: cfg.Log,
-			Observe: obs.WebhookDelivery}).Run, runCtx)
+		sender, err := webhooks.NewSender(webhooks.SenderConfig{DatabaseURL: cfg.DatabaseURL, Config: cfg.Webhooks, Log: cfg.Log,
+			Observe: obs.WebhookDelivery})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.run(cfg.Log, "webhooks", sender.Run, runCtx)
 	}
 	ops, err := s.observe(runCtx, cfg, has(API))
 	if err != nil {
@@ -256,9 +261,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	if has(API) {
-		acc := &accept.Service{Senders: dir, Log: appender, Rules: rules, Logger: cfg.Log,
+		acc, err := accept.New(accept.Config{Senders: dir, Log: appender, Rules: rules, Logger: cfg.Log,
 			Ledger: LedgerView(db), Stream: kafkalog.OrgStream{Client: cl, Brokers: cfg.Brokers},
-			Claims: postgres.Idempotency{DB: db}}
+			Claims: postgres.Idempotency{DB: db}})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 		api := &httpapi.Server{
 			Auth:           dir,
 			Accept:         acc,

@@ -109,22 +109,25 @@ type Result struct {
 	Replayed bool
 }
 
-// Timings of the funds check and of Idempotency-Key claims. The zero value
-// of a field takes the default below.
+// Timings of the funds check and of Idempotency-Key claims. New gives a
+// zero field its default.
 type Timings struct {
 	// Lease is how long a claim is held before another request may take it
 	// over. It must exceed AppendTimeout with room to spare: a taker
 	// assumes that an expired holder can no longer append.
+	// Default: DefaultLease.
 	Lease time.Duration
 	// AppendTimeout bounds one append to the log.
+	// Default: DefaultAppendTimeout.
 	AppendTimeout time.Duration
 	// WaitInProgress is how long a request waits for another one holding
 	// the same key before answering "in progress".
+	// Default: DefaultWaitInProgress.
 	WaitInProgress time.Duration
 	// CatchUp is how long a funds check that fails waits for a lagging
-	// ledger before trusting it.
+	// ledger before trusting it. Default: DefaultCatchUp.
 	CatchUp time.Duration
-	// TTL is how long a key is remembered.
+	// TTL is how long a key is remembered. Default: DefaultTTL.
 	TTL time.Duration
 }
 
@@ -137,9 +140,9 @@ const (
 	DefaultTTL            = 24 * time.Hour
 )
 
-func (t Timings) withDefaults() Timings {
+func (t *Timings) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
+		if *d == 0 {
 			*d = v
 		}
 	}
@@ -148,23 +151,78 @@ func (t Timings) withDefaults() Timings {
 	def(&t.WaitInProgress, DefaultWaitInProgress)
 	def(&t.CatchUp, DefaultCatchUp)
 	def(&t.TTL, DefaultTTL)
-	return t
 }
 
-// Service accepts campaigns.
-type Service struct {
+// Validate reports timings a service cannot keep its promises with.
+func (t Timings) Validate() error {
+	if t.Lease < 0 || t.AppendTimeout < 0 || t.WaitInProgress < 0 || t.CatchUp < 0 || t.TTL < 0 {
+		return fmt.Errorf("accept: negative timings %+v", t)
+	}
+	if t.Lease <= t.AppendTimeout {
+		return fmt.Errorf("accept: claim lease %s must exceed the append timeout %s", t.Lease, t.AppendTimeout)
+	}
+	return nil
+}
+
+// Config configures a Service. New applies the defaults and validates it.
+type Config struct {
+	// Senders says which sender IDs an organisation may use. Required.
 	Senders Senders
-	Log     Appender
-	Rules   plan.Rules
-	Now     func() time.Time
+	// Log is where accepted campaigns are appended. Required.
+	Log Appender
+	// Rules price the estimates and route single messages.
+	// Default: the zero rules (nothing routed, nothing priced).
+	Rules plan.Rules
+	// Now stamps the events. Default: time.Now.
+	Now func() time.Time
 	// Ledger and Stream back the funds check; without a Ledger there is
 	// none and the processor alone refuses campaigns it cannot pay for.
+	// Default: nil (no funds check in the API).
 	Ledger Ledger
 	Stream Stream
 	// Claims backs Idempotency-Key; without it the header is refused.
-	Claims  Claims
+	// Default: nil (the header is refused with ErrIdempotencyUnsupported).
+	Claims Claims
+	// Timings of the funds check and of Idempotency-Key claims; each
+	// field has its own default.
 	Timings Timings
-	Logger  *slog.Logger
+	// Logger receives warnings. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Timings.setDefaults()
+}
+
+// Validate reports a config no service can accept campaigns with.
+func (c Config) Validate() error {
+	switch {
+	case c.Senders == nil:
+		return errors.New("accept: no senders")
+	case c.Log == nil:
+		return errors.New("accept: no log to append to")
+	}
+	return c.Timings.Validate()
+}
+
+// Service accepts campaigns. Build it with New.
+type Service struct {
+	Config
+}
+
+// New applies cfg's defaults, validates it and returns the service.
+func New(cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{Config: cfg}, nil
 }
 
 // ErrIdempotencyUnsupported means an Idempotency-Key arrived at a service
@@ -201,29 +259,15 @@ func (s *Service) Accept(ctx context.Context, c Caller, req campaign.Request, id
 	return s.acceptOnce(ctx, c, idemKey, RequestHash(req), est, acc)
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Service) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.Default()
-}
-
 // append writes CampaignAccepted with a bounded wait. It runs detached
 // from the request's context: a client that hangs up must not abandon an
 // append halfway, leaving its outcome unknown to us.
 func (s *Service) append(ctx context.Context, c Caller, campaignID, eventID uuid.UUID, acc events.CampaignAcceptedV1) error {
-	env, err := events.New(eventID, c.OrgID, campaignID, acc, s.now(), c.TraceID, uuid.Nil, "api")
+	env, err := events.New(eventID, c.OrgID, campaignID, acc, s.Now(), c.TraceID, uuid.Nil, "api")
 	if err != nil {
 		return err
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timings.withDefaults().AppendTimeout)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timings.AppendTimeout)
 	defer cancel()
 	return s.Log.Append(actx, events.OnOrgStream(env))
 }
@@ -252,7 +296,7 @@ func (s *Service) checkFunds(ctx context.Context, org uuid.UUID, est int64) erro
 	if s.Stream == nil {
 		return &InsufficientFundsError{Available: bal - pend, Required: est}
 	}
-	t := s.Timings.withDefaults()
+	t := s.Timings
 	cctx, cancel := context.WithTimeout(ctx, t.CatchUp)
 	defer cancel()
 	p, end, err := s.Stream.End(cctx, org)
@@ -269,7 +313,7 @@ func (s *Service) checkFunds(ctx context.Context, org uuid.UUID, est int64) erro
 		err = s.Stream.Scan(cctx, p, pos, end, func(off int64, _ events.Envelope) { last = off })
 		for err == nil && pos <= last {
 			if !sleep(cctx, 20*time.Millisecond) {
-				s.logger().Warn("ledger behind the log; leaving the funds check to the processor",
+				s.Logger.Warn("ledger behind the log; leaving the funds check to the processor",
 					"org_id", org, "partition", p, "end", end, "estimate", est)
 				return nil
 			}
@@ -278,7 +322,7 @@ func (s *Service) checkFunds(ctx context.Context, org uuid.UUID, est int64) erro
 	}
 	if err != nil {
 		if cctx.Err() != nil {
-			s.logger().Warn("ledger behind the log; leaving the funds check to the processor",
+			s.Logger.Warn("ledger behind the log; leaving the funds check to the processor",
 				"org_id", org, "partition", p, "end", end, "estimate", est, "err", err)
 			return nil
 		}

@@ -116,9 +116,13 @@ func request(t *testing.T) campaign.Request {
 }
 
 func service(l Ledger, c Claims, log *memLog) *Service {
-	return &Service{Senders: okSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: l, Claims: c,
+	s, err := New(Config{Senders: okSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: l, Claims: c,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Timings: Timings{WaitInProgress: 100 * time.Millisecond}}
+		Timings: Timings{WaitInProgress: 100 * time.Millisecond}})
+	if err != nil {
+		panic(err) // a fixed, valid config
+	}
+	return s
 }
 
 // A request that finds the key held by a live attempt waits, then says

@@ -64,7 +64,7 @@ var ErrUnverifiable = errors.New("cannot verify an earlier attempt of this reque
 // acceptOnce is Accept under an Idempotency-Key. The argument for "one
 // campaign whatever happens" is in docs/reliability.md (Idempotency-Key).
 func (s *Service) acceptOnce(ctx context.Context, c Caller, key string, hash []byte, est int64, acc events.CampaignAcceptedV1) (Result, error) {
-	t := s.Timings.withDefaults()
+	t := s.Timings
 	waitUntil := time.Now().Add(t.WaitInProgress)
 	for {
 		cl, err := s.Claims.Claim(ctx, Claim{OrgID: c.OrgID, Key: key, RequestHash: hash,
@@ -119,7 +119,7 @@ func (s *Service) resume(ctx context.Context, c Caller, cl Claim, est int64, acc
 	}
 	if found {
 		if err := s.Claims.Complete(context.WithoutCancel(ctx), c.OrgID, cl.Key, cl.Attempt); err != nil {
-			s.logger().Error("mark idempotency key done", "org_id", c.OrgID, "campaign_id", cl.CampaignID, "err", err)
+			s.Logger.Error("mark idempotency key done", "org_id", c.OrgID, "campaign_id", cl.CampaignID, "err", err)
 		}
 		return Result{CampaignID: cl.CampaignID, Replayed: true}, nil
 	}
@@ -131,7 +131,7 @@ func (s *Service) resume(ctx context.Context, c Caller, cl Claim, est int64, acc
 }
 
 func (s *Service) appendClaimed(ctx context.Context, c Caller, cl Claim, claimed time.Time, acc events.CampaignAcceptedV1) (Result, error) {
-	t := s.Timings.withDefaults()
+	t := s.Timings
 	// The lease must outlast the append, or a taker could find nothing in
 	// the log while this append is still on its way.
 	if time.Since(claimed)+t.AppendTimeout >= t.Lease {
@@ -145,7 +145,7 @@ func (s *Service) appendClaimed(ctx context.Context, c Caller, cl Claim, claimed
 	}
 	if err := s.Claims.Complete(context.WithoutCancel(ctx), c.OrgID, cl.Key, cl.Attempt); err != nil {
 		// The campaign is in the log; a retry finds it there.
-		s.logger().Error("mark idempotency key done", "org_id", c.OrgID, "campaign_id", cl.CampaignID, "err", err)
+		s.Logger.Error("mark idempotency key done", "org_id", c.OrgID, "campaign_id", cl.CampaignID, "err", err)
 	}
 	return Result{CampaignID: cl.CampaignID}, nil
 }
@@ -153,7 +153,7 @@ func (s *Service) appendClaimed(ctx context.Context, c Caller, cl Claim, claimed
 func (s *Service) release(ctx context.Context, cl Claim) {
 	if err := s.Claims.Release(context.WithoutCancel(ctx), cl.OrgID, cl.Key, cl.Attempt); err != nil {
 		// The claim lapses with its lease; the next attempt checks the log.
-		s.logger().Warn("release idempotency key", "org_id", cl.OrgID, "err", err)
+		s.Logger.Warn("release idempotency key", "org_id", cl.OrgID, "err", err)
 	}
 }
 

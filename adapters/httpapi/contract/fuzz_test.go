@@ -76,12 +76,16 @@ func (c *countingLog) Append(_ context.Context, recs ...events.Message) error {
 
 func fuzzHandler() (http.Handler, *countingLog) {
 	log := &countingLog{}
+	acc, err := acceptcmd.New(acceptcmd.Config{Senders: fakeSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: fakeLedger{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		panic(err) // a fixed, valid config
+	}
 	s := &httpapi.Server{
 		Auth:    fakeAuth{},
 		Limiter: fakeLimiter{},
-		Accept: &acceptcmd.Service{Senders: fakeSenders{}, Log: log, Rules: plan.DefaultRules(), Ledger: fakeLedger{},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accept:  acc,
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	return s.Handler(), log
 }
