@@ -29,11 +29,10 @@ func DispatcherGroup(provider string) string { return "ziett.dispatcher." + prov
 // a rebuild then folds at most about this many records.
 var DefaultSnapshots = kafkalog.SnapshotPolicy{Every: 1000, Interval: time.Minute}
 
+// snapshots is cfg's snapshot policy for topic, defaults applied.
 func (cfg Config) snapshots(topic string) kafkalog.SnapshotPolicy {
+	cfg.setDefaults()
 	p := cfg.Snapshots
-	if p.Every == 0 && p.Interval == 0 {
-		p = DefaultSnapshots
-	}
 	p.Topic = topic
 	return p
 }

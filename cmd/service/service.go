@@ -5,7 +5,6 @@
 package service
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,19 +54,42 @@ const (
 // All is every component.
 var All = []string{API, Processor, Dispatcher, Completion, Projector, Webhooks}
 
-// Config says what to run and against what.
+// DefaultPartitions is the partition count of the topics Start creates.
+const DefaultPartitions = 8
+
+// DefaultProjectorMembers: a member applies one batch at a time, and while
+// PostgreSQL writes it the member's CPU idles and the other way round, so
+// one member caps the read model, and with it what customers see as
+// throughput; several overlap (BENCHMARKS.md has the figures). They split
+// the partitions as instances in separate processes do, and the projection
+// serialises batches that touch the same campaign.
+const DefaultProjectorMembers = 3
+
+// Config says what to run and against what. Start applies the defaults
+// and validates it.
 type Config struct {
-	Brokers     []string
+	// Brokers are the Kafka seed brokers. Required.
+	Brokers []string
+	// DatabaseURL is the PostgreSQL database. Required.
 	DatabaseURL string
 	// HTTPAddr is where the API listens; "127.0.0.1:0" picks a port.
-	HTTPAddr   string
+	// Default: "" (a process without the API serves no ops endpoints).
+	HTTPAddr string
+	// Components are the parts this process runs (API, Processor, ...).
+	// Default: All.
 	Components []string
+	// Partitions is the partition count of the topics Start creates.
+	// Default: DefaultPartitions.
 	Partitions int32
-	// Provider configures the simulated provider behind every route.
+	// Provider configures the simulated provider behind every route
+	// without a link.
 	Provider smsprovider.Config
-	Retry    dispatch.Retry
-	Log      *slog.Logger
+	// Retry bounds the dispatchers' attempts. Default: dispatch.DefaultRetry.
+	Retry dispatch.Retry
+	// Log receives every component's logs. Default: slog.Default().
+	Log *slog.Logger
 	// ClientOpts are added to every Kafka client (tests shorten timeouts).
+	// Default: none.
 	ClientOpts []kgo.Opt
 	// Rules, when set, replace the rules file's rules (routing, pricing,
 	// provider throughput), and Links, when set, its provider links (how
@@ -77,33 +99,65 @@ type Config struct {
 	Links     map[string]smsprovider.LinkConfig
 	RulesFile string
 	// InstanceID makes the stages static group members with stable
-	// transactional ids (see kafkalog.TxLoop.InstanceID); unique per
-	// process.
+	// transactional ids (see kafkalog.TxLoopConfig.InstanceID); unique per
+	// process. Default: "" (dynamic members).
 	InstanceID string
-	// Snapshots overrides DefaultSnapshots (its Topic is ignored).
+	// Snapshots is how often the stateful stages snapshot a partition (its
+	// Topic is ignored). Default: DefaultSnapshots.
 	Snapshots kafkalog.SnapshotPolicy
 	// Webhooks tunes the webhook sender: retry schedule, workers, the
-	// allow-list of otherwise refused addresses (dev mode allows loopback).
+	// allow-list of otherwise refused addresses (dev mode allows
+	// loopback). Each field has its own default (webhooks.Config).
 	Webhooks webhooks.Config
 	// BodyReadTimeout bounds the time the API waits for a request's body
-	// after its headers (httpapi.DefaultBodyReadTimeout when zero).
+	// after its headers. Default: httpapi.DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
 	// RequireLinks refuses to start a dispatcher when a routed provider has
 	// no link in the rules (production); otherwise such a provider gets the
-	// simulated provider configured by Provider (tests).
+	// simulated provider configured by Provider (tests). Default: false.
 	RequireLinks bool
 	// ProjectorMembers is how many members of the campaign projector's
-	// consumer group this process runs (default DefaultProjectorMembers).
+	// consumer group this process runs. Default: DefaultProjectorMembers.
 	ProjectorMembers int
 }
 
-// DefaultProjectorMembers: a member applies one batch at a time, and while
-// PostgreSQL writes it the member's CPU idles and the other way round, so
-// one member caps the read model, and with it what customers see as
-// throughput; several overlap (BENCHMARKS.md has the figures). They split
-// the partitions as instances in separate processes do, and the projection
-// serialises batches that touch the same campaign.
-const DefaultProjectorMembers = 3
+func (cfg *Config) setDefaults() {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if len(cfg.Components) == 0 {
+		cfg.Components = All
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.Snapshots.Every == 0 && cfg.Snapshots.Interval == 0 {
+		cfg.Snapshots = DefaultSnapshots
+	}
+	if cfg.ProjectorMembers == 0 {
+		cfg.ProjectorMembers = DefaultProjectorMembers
+	}
+}
+
+// Validate reports a config no service can start with.
+func (cfg Config) Validate() error {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return errors.New("service: no Kafka brokers")
+	case cfg.DatabaseURL == "":
+		return errors.New("service: no database URL")
+	case cfg.Partitions < 0:
+		return fmt.Errorf("service: negative partition count %d", cfg.Partitions)
+	case cfg.ProjectorMembers < 0:
+		return fmt.Errorf("service: negative projector members %d", cfg.ProjectorMembers)
+	}
+	for _, c := range cfg.Components {
+		if !slices.Contains(All, c) {
+			return fmt.Errorf("service: unknown component %q (one of %s)", c, strings.Join(All, ", "))
+		}
+	}
+	return nil
+}
 
 // Stack is a running set of components.
 type Stack struct {
@@ -128,14 +182,9 @@ type Stack struct {
 
 // Start connects, prepares topics and schema, and starts the components.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if len(cfg.Components) == 0 {
-		cfg.Components = All
-	}
-	if cfg.Partitions == 0 {
-		cfg.Partitions = 8
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	// Every client counts what it appends (metrics.KafkaHook).
 	obs := metrics.New()
@@ -228,7 +277,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			cfg  projector.RunnerConfig
 		}
 		var runners []runner
-		for i := range cmp.Or(cfg.ProjectorMembers, DefaultProjectorMembers) {
+		for i := range cfg.ProjectorMembers {
 			runners = append(runners, runner{"projector", projector.RunnerConfig{Client: cfg.kafka(), Pool: db,
 				Projection: campaigns.Projection{Log: cfg.Log, OnChange: whproj.Outbox{Queue: webhooks.Queue{}, Log: cfg.Log}.OnChange},
 				Log:        cfg.Log, InstanceID: memberID(cfg.InstanceID, i),
