@@ -45,7 +45,7 @@ func (f *failingOnce) Handle(ctx context.Context, in []events.Message) ([]events
 // campaign completes once.
 func TestAbortedTransactionForgetsItsState(t *testing.T) {
 	e := servicetest.Start(t, servicetest.WithComponents(service.API, service.Processor, service.Dispatcher, service.Projector))
-	mon := &failingOnce{Monitor: complete.NewMonitor(e.Cfg.Log)}
+	mon := &failingOnce{Monitor: complete.NewMonitor(complete.Config{Log: e.Cfg.Log})}
 	mon.armed.Store(true)
 	loop := e.Loop(service.CompletionLoop(e.Cfg, mon))
 	ctx, cancel := context.WithCancel(context.Background())

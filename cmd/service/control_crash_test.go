@@ -36,7 +36,7 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	all = append(all, &supervisor{name: "processor", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
 		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log)), nil
 	}}, &supervisor{name: "completion", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
-		return service.CompletionLoop(e.Cfg, complete.NewMonitor(e.Cfg.Log)), nil
+		return service.CompletionLoop(e.Cfg, complete.NewMonitor(complete.Config{Log: e.Cfg.Log})), nil
 	}})
 	for _, name := range rules.Routes.Providers() {
 		sim := smsprovider.NewSimulated(smsprovider.Config{Name: name, RatePerSecond: rules.Throughput[name]})
@@ -53,10 +53,15 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 	// The scheduler runs beside the processor in a deployment.
+	sched, err := control.NewScheduler(control.SchedulerConfig{Due: campaigns.Reader{DB: e.Stack.DB},
+		Log: kafkalog.NewAppender(e.Stack.Kafka), Logger: e.Cfg.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		control.Scheduler{Due: campaigns.Reader{DB: e.Stack.DB}, Log: kafkalog.NewAppender(e.Stack.Kafka), Logger: e.Cfg.Log}.Run(ctx) //nolint:errcheck
+		sched.Run(ctx) //nolint:errcheck
 	}()
 	crashAll := func() {
 		for _, s := range all {

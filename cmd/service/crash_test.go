@@ -252,7 +252,7 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills}), nil
 	}}
 	completion := &supervisor{name: "completion", make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
-		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(e.Cfg.Log), inc: inc, kills: &p.completionKills}), nil
+		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(complete.Config{Log: e.Cfg.Log}), inc: inc, kills: &p.completionKills}), nil
 	}}
 	all := []*supervisor{processor, completion}
 	for name, sim := range sims {

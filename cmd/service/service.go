@@ -231,10 +231,15 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		// Releases scheduled campaigns when their send_at comes; the
 		// processor processes a released campaign once, however many
 		// schedulers run.
-		s.run(cfg.Log, "scheduler", control.Scheduler{Due: campaigns.Reader{DB: db}, Log: appender, Logger: cfg.Log}.Run, runCtx)
+		sched, err := control.NewScheduler(control.SchedulerConfig{Due: campaigns.Reader{DB: db}, Log: appender, Logger: cfg.Log})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.run(cfg.Log, "scheduler", sched.Run, runCtx)
 	}
 	if has(Completion) {
-		if err := s.runStage(runCtx, cfg.Log, "completion", CompletionLoop(cfg, complete.NewMonitor(cfg.Log))); err != nil {
+		if err := s.runStage(runCtx, cfg.Log, "completion", CompletionLoop(cfg, complete.NewMonitor(complete.Config{Log: cfg.Log}))); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -264,8 +269,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		// Receipts are appended by the links of this component; the stage
 		// deciding them runs beside the dispatchers.
-		dec := receipts.NewDecider(cfg.Log)
-		dec.Decided = obs.Receipts()
+		dec := receipts.NewDecider(receipts.Config{Log: cfg.Log, Decided: obs.Receipts()})
 		if err := s.runStage(runCtx, cfg.Log, "receipts", ReceiptsLoop(cfg, dec)); err != nil {
 			s.Close()
 			return nil, err
@@ -317,6 +321,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Close()
 			return nil, err
 		}
+		ctl, err := control.New(control.Config{Log: appender, Campaigns: campaigns.Reader{DB: db}})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 		api := &httpapi.Server{
 			Auth:           dir,
 			Accept:         acc,
@@ -328,7 +337,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Lists:          campaigns.Reader{DB: db},
 			Trail:          kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
 			Webhooks:       webhooks.NewRegistry(db),
-			Control:        control.Service{Log: appender, Campaigns: campaigns.Reader{DB: db}},
+			Control:        ctl,
 			Suppressions:   campaigns.Reader{DB: db},
 			Consent:        control.Consent{Log: appender},
 			Log:            cfg.Log,

@@ -79,14 +79,29 @@ const (
 // campaign still open, which messages have an outcome; message events are
 // keyed by campaign, so one partition holds everything a campaign needs.
 type Monitor struct {
-	Log *slog.Logger
-	Now func() time.Time
-
+	cfg   Config
 	parts map[int32]*partState
 }
 
-func NewMonitor(log *slog.Logger) *Monitor {
-	return &Monitor{Log: log, Now: time.Now, parts: map[int32]*partState{}}
+// Config configures a Monitor; NewMonitor applies the defaults.
+type Config struct {
+	// Log receives the events the monitor cannot read. Default: a logger
+	// that discards.
+	Log *slog.Logger
+	// Now stamps the events it emits. Default: time.Now.
+	Now func() time.Time
+}
+
+// NewMonitor applies cfg's defaults and returns the monitor; no config is
+// invalid.
+func NewMonitor(cfg Config) *Monitor {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Monitor{cfg: cfg, parts: map[int32]*partState{}}
 }
 
 func (m *Monitor) part(p int32) *partState {
@@ -232,12 +247,12 @@ func (m *Monitor) apply(msg events.Message, emit func(events.Message)) error {
 
 func (m *Monitor) warn(emit func(events.Message), msg string, e events.Envelope) {
 	if emit != nil {
-		m.Log.Error(msg, "event_id", e.ID, "campaign_id", e.CampaignID)
+		m.cfg.Log.Error(msg, "event_id", e.ID, "campaign_id", e.CampaignID)
 	}
 }
 
 func (m *Monitor) complete(last events.Envelope, t *tally, emit func(events.Message)) error {
-	now := m.Now()
+	now := m.cfg.Now()
 	cid := last.CampaignID
 	// Ids derive from the campaign: completing is once per campaign.
 	put := func(p events.Payload) error {
@@ -340,7 +355,7 @@ func (m *Monitor) cancelMessage(cause events.Envelope, d events.Delivery, emit f
 		Cost: d.Cost, Currency: d.Currency,
 	}}
 	env, err := events.New(events.DerivedID(d.MessageID, events.MessageCancelled, 0), d.OrgID, d.CampaignID,
-		p, m.Now(), d.TraceID, cause.ID, source)
+		p, m.cfg.Now(), d.TraceID, cause.ID, source)
 	if err != nil {
 		return err
 	}

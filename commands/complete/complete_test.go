@@ -53,7 +53,7 @@ func run(t *testing.T, m *Monitor, recs ...events.Message) []events.Envelope {
 // Outcomes carry the recipient's index in the submitted list, which can
 // exceed the number of messages when some recipients were invalid.
 func TestSparseIndexes(t *testing.T) {
-	m := NewMonitor(quiet)
+	m := NewMonitor(Config{Log: quiet})
 	cid := uuid.New()
 	run(t, m, outcome(t, cid, 997, 2, true))
 	out := run(t, m, outcome(t, cid, 3, 2, false))
@@ -63,7 +63,7 @@ func TestSparseIndexes(t *testing.T) {
 }
 
 func TestCompletesOnceWithRefund(t *testing.T) {
-	m := NewMonitor(quiet)
+	m := NewMonitor(Config{Log: quiet})
 	cid := uuid.New()
 	if out := run(t, m, outcome(t, cid, 0, 3, true), outcome(t, cid, 1, 3, false), outcome(t, cid, 1, 3, false)); len(out) != 0 {
 		t.Fatalf("completed early (a duplicate outcome counted?): %v", out)
@@ -92,14 +92,14 @@ func TestCompletesOnceWithRefund(t *testing.T) {
 // A monitor restored from a mid-campaign snapshot completes the campaign
 // exactly as the original would.
 func TestSnapshotMidCampaign(t *testing.T) {
-	a := NewMonitor(quiet)
+	a := NewMonitor(Config{Log: quiet})
 	done, open := uuid.New(), uuid.New()
 	run(t, a, outcome(t, done, 0, 1, true), outcome(t, open, 0, 12, true), outcome(t, open, 9, 12, false))
 	snap, err := a.Snapshot(messageLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewMonitor(quiet)
+	b := NewMonitor(Config{Log: quiet})
 	if err := b.Restore(messageLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}

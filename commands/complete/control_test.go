@@ -109,7 +109,7 @@ func TestControl(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMonitor(quiet)
+			m := NewMonitor(Config{Log: quiet})
 			cid := uuid.New()
 			var all []events.Message
 			for i, s := range tc.steps {
@@ -126,7 +126,7 @@ func TestControl(t *testing.T) {
 			// Folding the same records rebuilds the same state: a monitor
 			// that took the partition over emits nothing for them and
 			// holds what the first one held.
-			f := NewMonitor(quiet)
+			f := NewMonitor(Config{Log: quiet})
 			for _, r := range all {
 				f.Fold(r)
 			}

@@ -4,7 +4,6 @@
 package control
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,21 +30,49 @@ type Campaigns interface {
 	Status(ctx context.Context, org, id uuid.UUID) (campaign.Status, error)
 }
 
-// Service carries out control commands.
-type Service struct {
-	Log       Appender
-	Campaigns Campaigns
-	// Wait bounds how long a command waits for the read model (and so the
-	// dispatchers, which read it) to show its effect before answering.
-	Wait time.Duration // default DefaultWait
-	// Poll is how often it looks meanwhile.
-	Poll time.Duration // default DefaultPoll
-}
-
+// Defaults of Config.
 const (
 	DefaultWait = 10 * time.Second
 	DefaultPoll = 10 * time.Millisecond
 )
+
+// Config configures a Service. New applies the defaults and validates it.
+type Config struct {
+	// Log is where the commands' events are appended. Required.
+	Log Appender
+	// Campaigns reads the status a command waits for. Required.
+	Campaigns Campaigns
+	// Wait bounds how long a command waits for the read model (and so the
+	// dispatchers, which read it) to show its effect before answering.
+	// Default: DefaultWait.
+	Wait time.Duration
+	// Poll is how often it looks meanwhile. Default: DefaultPoll.
+	Poll time.Duration
+}
+
+// Service carries out control commands. Build it with New.
+type Service struct {
+	Config
+}
+
+// New applies cfg's defaults, validates it and returns the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Wait == 0 {
+		cfg.Wait = DefaultWait
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = DefaultPoll
+	}
+	switch {
+	case cfg.Log == nil:
+		return nil, errors.New("control: no log to append to")
+	case cfg.Campaigns == nil:
+		return nil, errors.New("control: no campaign reader")
+	case cfg.Wait < 0 || cfg.Poll <= 0:
+		return nil, fmt.Errorf("control: wait %s and poll %s must be positive", cfg.Wait, cfg.Poll)
+	}
+	return &Service{Config: cfg}, nil
+}
 
 // Result is what a command did.
 type Result struct {
@@ -104,9 +131,9 @@ func (s Service) Do(ctx context.Context, org, id, apiKey uuid.UUID, c campaign.C
 // await polls the read model until the campaign shows want, the effect of
 // c, or finishes otherwise.
 func (s Service) await(ctx context.Context, org, id uuid.UUID, c campaign.Control, want campaign.Status) (Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.Wait, DefaultWait))
+	ctx, cancel := context.WithTimeout(ctx, s.Wait)
 	defer cancel()
-	t := time.NewTicker(cmp.Or(s.Poll, DefaultPoll))
+	t := time.NewTicker(s.Poll)
 	defer t.Stop()
 	for {
 		st, err := s.Campaigns.Status(ctx, org, id)
@@ -133,31 +160,62 @@ type Due interface {
 	DueScheduled(ctx context.Context, now time.Time, limit int) (map[uuid.UUID]uuid.UUID, error)
 }
 
-// Scheduler releases scheduled campaigns when their send_at comes. Several
-// may run: a campaign released twice is processed once.
-type Scheduler struct {
-	Due    Due
-	Log    Appender
+// DefaultInterval is SchedulerConfig.Interval's default.
+const DefaultInterval = 250 * time.Millisecond
+
+// SchedulerConfig configures a Scheduler. NewScheduler applies the
+// defaults and validates it.
+type SchedulerConfig struct {
+	// Due lists the campaigns whose send_at has come. Required.
+	Due Due
+	// Log is where the releases are appended. Required.
+	Log Appender
+	// Logger receives warnings. Default: slog.Default().
 	Logger *slog.Logger
 	// Interval is how often it looks for due campaigns.
-	Interval time.Duration // default DefaultInterval
-	Now      func() time.Time
+	// Default: DefaultInterval.
+	Interval time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
 }
 
-const DefaultInterval = 250 * time.Millisecond
+// Scheduler releases scheduled campaigns when their send_at comes. Several
+// may run: a campaign released twice is processed once. Build it with
+// NewScheduler.
+type Scheduler struct {
+	SchedulerConfig
+}
+
+// NewScheduler applies cfg's defaults, validates it and returns the
+// scheduler.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	switch {
+	case cfg.Due == nil:
+		return nil, errors.New("scheduler: no due campaigns reader")
+	case cfg.Log == nil:
+		return nil, errors.New("scheduler: no log to append to")
+	case cfg.Interval < 0:
+		return nil, fmt.Errorf("scheduler: negative interval %s", cfg.Interval)
+	}
+	return &Scheduler{SchedulerConfig: cfg}, nil
+}
 
 // Run releases due campaigns until ctx ends.
 func (s Scheduler) Run(ctx context.Context) error {
-	now := s.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := cmp.Or(s.Logger, slog.Default())
-	t := time.NewTicker(cmp.Or(s.Interval, DefaultInterval))
+	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
-		if err := s.Release(ctx, now()); err != nil && ctx.Err() == nil {
-			log.Warn("releasing scheduled campaigns", "err", err)
+		if err := s.Release(ctx, s.Now()); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("releasing scheduled campaigns", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -62,7 +62,12 @@ type Scheduled struct {
 // 24 hours.
 const ProcessedWindow = 25 * time.Hour
 
+// NewProcessor is the processor of rules; a nil log becomes a logger that
+// discards.
 func NewProcessor(r plan.Rules, log *slog.Logger) *Processor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Processor{Rules: r, Log: log, Now: time.Now,
 		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
 		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{},

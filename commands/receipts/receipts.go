@@ -76,16 +76,30 @@ type partState struct {
 // Decider is the stage over the receipts stream: receipts in, one
 // MessageDelivered or MessageUndelivered per message out.
 type Decider struct {
-	Log *slog.Logger
-	// Decided, when set, is told of every event emitted (metrics), by
-	// status.
-	Decided func(status string)
-
+	cfg   Config
 	parts map[int32]*partState
 }
 
-func NewDecider(log *slog.Logger) *Decider {
-	return &Decider{Log: log, parts: map[int32]*partState{}}
+// Config configures a Decider; NewDecider applies the defaults.
+type Config struct {
+	// Log receives the receipts the decider cannot place. Default: a
+	// logger that discards.
+	Log *slog.Logger
+	// Decided is told of every event emitted (metrics), by status.
+	// Default: nothing is told.
+	Decided func(status string)
+}
+
+// NewDecider applies cfg's defaults and returns the decider; no config is
+// invalid.
+func NewDecider(cfg Config) *Decider {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Decided == nil {
+		cfg.Decided = func(string) {}
+	}
+	return &Decider{cfg: cfg, parts: map[int32]*partState{}}
 }
 
 func (d *Decider) part(p int32) *partState {
@@ -185,7 +199,7 @@ func (d *Decider) apply(m events.Message, out *[]events.Message) error {
 		}
 		if r.Part >= len(pm.Parts) {
 			if out != nil {
-				d.Log.Error("receipt part outside its message", "message_id", r.MessageID, "part", r.Part, "parts", len(pm.Parts))
+				d.cfg.Log.Error("receipt part outside its message", "message_id", r.MessageID, "part", r.Part, "parts", len(pm.Parts))
 			}
 			return nil
 		}
@@ -248,8 +262,8 @@ func (d *Decider) decide(r events.Receipt, parts []*part, at time.Time) (events.
 	// The id derives from the message: one receipt event per message, and
 	// a replay (which the state prevents) would be recognisable.
 	env, err := events.New(events.DerivedID(r.MessageID, p.EventType(), 0), r.OrgID, r.CampaignID, p, at, "", r.MessageID, source)
-	if err == nil && d.Decided != nil {
-		d.Decided(status)
+	if err == nil {
+		d.cfg.Decided(status)
 	}
 	return env, err
 }

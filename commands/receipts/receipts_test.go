@@ -86,7 +86,7 @@ func TestOneEventPerMessage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &harness{t: t, camp: uuid.Must(uuid.NewV7()), org: uuid.New(), at: time.Now()}
-			d := NewDecider(slog.Default())
+			d := NewDecider(Config{Log: slog.Default()})
 			var got []events.MessageReceipt
 			var all []*events.Message
 			for i, parts := range tc.stats {
@@ -112,7 +112,7 @@ func TestOneEventPerMessage(t *testing.T) {
 			}
 			// A new owner that folds the partition, or restores its snapshot,
 			// emits nothing for any of it.
-			fresh := NewDecider(slog.Default())
+			fresh := NewDecider(Config{Log: slog.Default()})
 			for _, r := range all {
 				fresh.Fold(*r)
 			}
@@ -123,7 +123,7 @@ func TestOneEventPerMessage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			restored := NewDecider(slog.Default())
+			restored := NewDecider(Config{Log: slog.Default()})
 			if err := restored.Restore(receiptsLog, 0, snap); err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestOneEventPerMessage(t *testing.T) {
 // decided once, by the owner that restored the snapshot.
 func TestPartsAcrossASnapshot(t *testing.T) {
 	h := &harness{t: t, camp: uuid.Must(uuid.NewV7()), org: uuid.New(), at: time.Now()}
-	d := NewDecider(slog.Default())
+	d := NewDecider(Config{Log: slog.Default()})
 	if ev := handle(t, d, h.raw(0, 0, 2, "DELIVRD")); len(ev) != 0 {
 		t.Fatalf("decided on one part of two: %+v", ev)
 	}
@@ -146,7 +146,7 @@ func TestPartsAcrossASnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := NewDecider(slog.Default())
+	n := NewDecider(Config{Log: slog.Default()})
 	if err := n.Restore(receiptsLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
