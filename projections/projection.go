@@ -7,6 +7,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,4 +49,16 @@ func Poison(err error) error {
 		return nil
 	}
 	return &PoisonError{Err: err}
+}
+
+// PayloadOf is the event's payload as the struct T its type is registered
+// with. The projector runner decodes every payload before Apply and parks
+// an event whose payload does not decode, so a mismatch here means an
+// event of a version this build does not know: it is poison too.
+func PayloadOf[T events.Payload](e events.Envelope) (T, error) {
+	p, ok := e.Payload().(T)
+	if !ok {
+		return p, Poison(fmt.Errorf("%s v%d %s: no %T payload", e.Type, e.Version, e.ID, p))
+	}
+	return p, nil
 }

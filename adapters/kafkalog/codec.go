@@ -245,6 +245,9 @@ func DecodeMessage(r *kgo.Record) (events.Message, error) {
 	switch s {
 	case events.OrgStream, events.MessageStream:
 		m.Event, err = Decode(r)
+		if err == nil {
+			err = m.Event.DecodePayload()
+		}
 	case events.Deliveries:
 		m.Delivery, err = DecodeDelivery(r)
 		if err == nil && m.Delivery.MessageID == uuid.Nil {

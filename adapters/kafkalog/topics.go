@@ -128,9 +128,9 @@ func ensureSnapshotTopics(ctx context.Context, adm *kadm.Client, replication int
 	return nil
 }
 
-// TopicsOf are the topics that hold the event streams given: the
-// organisation and message streams (the delivery queues, one per provider,
-// and the receipts are not read by stream).
+// TopicsOf are the topics that hold the streams given. The delivery queues
+// are one topic per provider and are named by provider (DeliveryTopic),
+// not by stream.
 func TopicsOf(streams []events.Stream) []string {
 	out := make([]string, 0, len(streams))
 	for _, s := range streams {

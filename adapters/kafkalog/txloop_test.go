@@ -401,3 +401,38 @@ func TestNewTxLoopValidatesAndDefaults(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 }
+
+// Records a stage could never handle (no event headers, an event whose
+// payload does not decode) are skipped by the loop: the stage sees only the
+// good ones, in order, the bad ones' offsets commit with them, and a new
+// owner's rebuild skips them the same way.
+func TestUndecodableRecordsAreSkipped(t *testing.T) {
+	e := newEnv(t, 1)
+	e.produce(0, 5)
+	bad := number(7)
+	bad.Data = []byte(`{"amount":"seven"}`)
+	noHeaders := &kgo.Record{Topic: in, Partition: 0, Value: []byte(`{"amount":7}`)}
+	badPayload := kafkalog.Encode(in, uuid.Nil, bad)
+	badPayload.Partition = 0
+	if err := e.cl.ProduceSync(t.Context(), noHeaders, badPayload).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e.produce(5, 10)
+	stop, _ := start(t, e.loop(newSummer(), ""))
+	checkSums(t, e.waitOutputs(10), 10)
+	stop()
+	// A new owner folds the partition, bad records included, to the same
+	// sum: the next input's output continues the series.
+	e.produce(10, 11)
+	second := newSummer()
+	stop, _ = start(t, e.loop(second, ""))
+	checkSums(t, e.waitOutputs(11), 11)
+	stop()
+	ends, err := kadm.NewClient(e.cl).FetchOffsets(t.Context(), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := ends.Lookup(in, 0); !ok || o.At != 13 {
+		t.Fatalf("committed offset %+v, want 13 (past the two skipped records)", o)
+	}
+}

@@ -209,7 +209,7 @@ func (m *Metrics) Stage(name string) func(kgo.Fetches) {
 	}
 }
 
-// Parked counts an event a projector parked (projections.Runner.Parked).
+// Parked counts an event a projector parked (the projector runner's Parked hook).
 func (m *Metrics) Parked(projection string) {
 	m.parkedTotal.WithLabelValues(projection).Inc()
 }

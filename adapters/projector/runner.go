@@ -1,4 +1,4 @@
-// Package projections builds Postgres read models from the event log.
+// Package projector feeds the read models (projections/) from the log.
 // Offsets live in Postgres next to the rows, written in one transaction, so
 // a read model is exactly the fold of a prefix of the log.
 package projector

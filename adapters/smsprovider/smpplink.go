@@ -368,7 +368,11 @@ func (l *Link) inbound(ctx context.Context, mo *smpp.Inbound) error {
 	if err != nil {
 		return err
 	}
-	if err := l.Producer.ProduceSync(ctx, kafkalog.Encode(kafkalog.OrgEvents, org, env)).FirstErr(); err != nil {
+	rec, err := kafkalog.EncodeMessage(events.OnOrgStream(env))
+	if err != nil {
+		return err
+	}
+	if err := l.Producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return fmt.Errorf("append inbound message: %w", err)
 	}
 	return nil

@@ -173,26 +173,14 @@ func (m *Monitor) Handle(_ context.Context, in []events.Message) ([]events.Messa
 func (m *Monitor) apply(msg events.Message, emit func(events.Message)) error {
 	e := msg.Event
 	var o events.MessageOutcome
-	switch e.Type {
-	case events.CampaignPaused, events.CampaignResumed, events.CampaignCancelled, events.MessageHeld:
+	switch p := e.Payload().(type) {
+	case events.CampaignPausedV1, events.CampaignResumedV1, events.CampaignCancelledV1, events.MessageHeldV1:
 		return m.applyControl(msg.At.Shard, e, emit)
-	case events.MessageCancelled:
-		var p events.MessageCancelledV1
-		if e.Decode(&p) != nil {
-			return nil
-		}
+	case events.MessageCancelledV1:
 		o = p.MessageOutcome
-	case events.MessageSent:
-		var p events.MessageSentV1
-		if e.Decode(&p) != nil {
-			return nil
-		}
+	case events.MessageSentV1:
 		o = p.MessageOutcome
-	case events.MessageFailed:
-		var p events.MessageFailedV1
-		if e.Decode(&p) != nil {
-			return nil
-		}
+	case events.MessageFailedV1:
 		o = p.MessageOutcome
 	default:
 		return nil
@@ -316,11 +304,7 @@ func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(eve
 			}
 		}
 	case events.MessageHeld:
-		var h events.MessageHeldV1
-		if err := e.Decode(&h); err != nil {
-			m.warn(emit, "undecodable held message", e)
-			return nil
-		}
+		h, _ := e.Payload().(events.MessageHeldV1)
 		switch c.State {
 		case statePaused:
 			c.Held = append(c.Held, h.Delivery)

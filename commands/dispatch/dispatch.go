@@ -97,14 +97,14 @@ type Provider interface {
 // batch that is read again comes back at the same offsets.
 type Intents interface {
 	// Claim durably records, before any of them is handed over, that the
-	// deliveries of the partition below offset end are about to be, and
-	// returns the mark it found: those below it were claimed before.
-	// A queue's shard is named by its log and shard (events.Position).
+	// deliveries of the queue's shard below offset end are about to be,
+	// and returns the mark it found: those below it were claimed before.
+	// The shard is named by its log and number (events.Position).
 	Claim(ctx context.Context, log string, shard int32, end int64) (claimed int64, err error)
 }
 
 // Retry bounds the attempts for transient failures. The whole budget runs
-// inside the batch's Kafka transaction, so it must stay well below the
+// inside the batch's transaction, so it must stay well below the log's
 // transaction timeout (40 s by default).
 type Retry struct {
 	MaxAttempts int
@@ -262,7 +262,8 @@ type Dispatcher struct {
 func (d *Dispatcher) Fold(events.Message)  {}
 func (d *Dispatcher) Forget(string, int32) {}
 
-// Share implements kafkalog.Sharing. Group members own disjoint sets of
+// Share sizes the dispatcher by its share of the queue (the loop calls it
+// after every change of assignment). Group members own disjoint sets of
 // partitions (a partition is revoked from one member before it is
 // assigned to another), so the members' shares never add up to more than
 // the whole limit.
@@ -292,7 +293,7 @@ func (d *Dispatcher) Share(owned, total int) {
 	d.limiter.SetBurst(burst)
 }
 
-// MaxBatch implements kafkalog.Batcher: about batchSeconds of work at the
+// MaxBatch bounds the deliveries the loop hands over at once: about batchSeconds of work at the
 // current share of the limit.
 func (d *Dispatcher) MaxBatch() int {
 	if d.cfg.Budget != nil {
@@ -359,7 +360,7 @@ func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.
 		}
 		seen[dl.MessageID] = true
 		dls = append(dls, dl)
-		already = append(already, m.At.Offset < claimed[partitionOf{m.At.Log, m.At.Shard}])
+		already = append(already, m.At.Offset < claimed[shardOf{m.At.Log, m.At.Shard}])
 	}
 	if len(dls) == 0 {
 		return nil, nil
@@ -400,23 +401,24 @@ func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.
 	return outs, nil
 }
 
-type partitionOf struct {
-	topic     string
-	partition int32
+// shardOf names one shard of a queue.
+type shardOf struct {
+	log   string
+	shard int32
 }
 
-// claim claims the batch's records, per partition (a batch holds one
-// partition's records, but nothing here depends on it), and returns the
+// claim claims the batch's deliveries, per shard (a batch holds one
+// shard's deliveries, but nothing here depends on it), and returns the
 // marks found.
-func (d *Dispatcher) claim(ctx context.Context, in []events.Message) (map[partitionOf]int64, error) {
-	ends := map[partitionOf]int64{}
+func (d *Dispatcher) claim(ctx context.Context, in []events.Message) (map[shardOf]int64, error) {
+	ends := map[shardOf]int64{}
 	for _, m := range in {
-		p := partitionOf{m.At.Log, m.At.Shard}
+		p := shardOf{m.At.Log, m.At.Shard}
 		ends[p] = max(ends[p], m.At.Offset+1)
 	}
-	claimed := make(map[partitionOf]int64, len(ends))
+	claimed := make(map[shardOf]int64, len(ends))
 	for p, end := range ends {
-		c, err := d.cfg.Intents.Claim(ctx, p.topic, p.partition, end)
+		c, err := d.cfg.Intents.Claim(ctx, p.log, p.shard, end)
 		if err != nil {
 			return nil, err
 		}

@@ -52,10 +52,10 @@ func (s *script) Lookup(_ context.Context, id uuid.UUID) (Status, error) {
 	return Status{State: Unknown}, nil
 }
 
-type memIntents map[partitionOf]int64
+type memIntents map[shardOf]int64
 
-func (m memIntents) Claim(_ context.Context, topic string, partition int32, end int64) (int64, error) {
-	p := partitionOf{topic, partition}
+func (m memIntents) Claim(_ context.Context, log string, shard int32, end int64) (int64, error) {
+	p := shardOf{log, shard}
 	claimed := m[p]
 	m[p] = max(claimed, end)
 	return claimed, nil
@@ -123,7 +123,7 @@ func TestDeliver(t *testing.T) {
 			p := &script{answers: tt.answers, taken: map[uuid.UUID]bool{}, takeOnError: tt.takeOnError}
 			in := memIntents{}
 			if tt.claimed {
-				in[partitionOf{r.At.Log, r.At.Shard}] = r.At.Offset + 1
+				in[shardOf{r.At.Log, r.At.Shard}] = r.At.Offset + 1
 			}
 			if tt.takenBefore {
 				p.taken[dl.MessageID] = true
@@ -142,7 +142,7 @@ func TestDeliver(t *testing.T) {
 				t.Fatalf("got %s code=%q sends=%d lookups=%d attempts=%d; want %s code=%q sends=%d lookups=%d attempts=%d",
 					e.Type, o.ErrorCode, p.sends, p.lookups, o.Attempts, tt.want, tt.code, tt.sends, tt.lookups, tt.attempts)
 			}
-			if in[partitionOf{r.At.Log, r.At.Shard}] != r.At.Offset+1 {
+			if in[shardOf{r.At.Log, r.At.Shard}] != r.At.Offset+1 {
 				t.Fatal("no claim recorded")
 			}
 			if e.ID != events.DerivedID(dl.MessageID, tt.want, 0) || e.CampaignID != dl.CampaignID || o.Cost != 500 {

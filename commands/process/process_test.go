@@ -180,6 +180,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 	}
 }
 
+// A single message is processed like a campaign of one: debited by the
 // same single writer, with the message id the API returned (its campaign
 // id), on its provider's priority queue; one the balance cannot pay for
 // fails without a debit or a delivery.

@@ -100,11 +100,15 @@ func (p *Processor) Suppressed(partition int32, org uuid.UUID, e164 string) bool
 
 // applySuppression folds a suppression change; it reports whether e was one.
 func (p *Processor) applySuppression(partition int32, e events.Envelope) bool {
-	var s events.SuppressionV1
-	switch e.Type {
-	case events.NumberSuppressed, events.NumberUnsuppressed:
-		if e.Decode(&s) == nil && s.E164 != "" {
-			p.suppress(partition, e.OrgID, s.E164, e.Type == events.NumberSuppressed)
+	switch s := e.Payload().(type) {
+	case events.NumberSuppressedV1:
+		if s.E164 != "" {
+			p.suppress(partition, e.OrgID, s.E164, true)
+		}
+		return true
+	case events.NumberUnsuppressedV1:
+		if s.E164 != "" {
+			p.suppress(partition, e.OrgID, s.E164, false)
 		}
 		return true
 	}
@@ -115,9 +119,8 @@ func (p *Processor) applySuppression(partition int32, e events.Envelope) bool {
 // the organisation's suppression list, applied at once so that the next
 // campaign of the partition already skips the number.
 func (p *Processor) inbound(partition int32, e events.Envelope, emit func(events.Message)) error {
-	var in events.InboundMessageReceivedV1
-	if err := e.Decode(&in); err != nil {
-		p.Log.Error("skipping undecodable InboundMessageReceived", "event_id", e.ID, "err", err)
+	in, ok := e.Payload().(events.InboundMessageReceivedV1)
+	if !ok {
 		return nil
 	}
 	from := in.From
@@ -214,7 +217,8 @@ type snapshotState struct {
 	Suppressed map[uuid.UUID][]string `json:"suppressed,omitempty"`
 }
 
-// Snapshot implements kafkalog.Snapshotter.
+// Snapshot is the state of a shard, for the loop to store beside the
+// offsets it covers.
 func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	s := snapshotState{Balances: make(map[uuid.UUID]int64, len(p.accounts[partition]))}
 	for org, a := range p.accounts[partition] {
@@ -242,7 +246,7 @@ func (p *Processor) Snapshot(_ string, partition int32) (json.RawMessage, error)
 	return json.Marshal(s)
 }
 
-// Restore implements kafkalog.Snapshotter.
+// Restore replaces a shard's state with a snapshot's.
 func (p *Processor) Restore(_ string, partition int32, state json.RawMessage) error {
 	var s snapshotState
 	if err := json.Unmarshal(state, &s); err != nil {
@@ -288,8 +292,7 @@ func (p *Processor) Fold(m events.Message) {
 		// to process the campaign later, so it was kept from there.
 		return
 	case events.CampaignAccepted:
-		var c events.CampaignAcceptedV1
-		if e.Decode(&c) == nil && c.SendAt != nil {
+		if c, ok := e.Payload().(events.CampaignAcceptedV1); ok && c.SendAt != nil {
 			if _, done := p.processed[partition][e.CampaignID]; !done {
 				p.schedule(partition, e, *c.SendAt)
 			}
@@ -307,26 +310,17 @@ func (p *Processor) Fold(m events.Message) {
 
 // applyFunds folds balance-changing events; it reports whether e was one.
 func (p *Processor) applyFunds(partition int32, e events.Envelope) bool {
-	switch e.Type {
-	case events.FundsCredited:
-		var f events.FundsCreditedV1
-		if e.Decode(&f) == nil {
-			p.acct(partition, e.OrgID).balance += f.Amount
-		}
-	case events.FundsRefunded:
-		var f events.FundsRefundedV1
-		if e.Decode(&f) == nil {
-			p.acct(partition, e.OrgID).balance += f.Amount
-		}
-	case events.FundsDebited:
+	switch f := e.Payload().(type) {
+	case events.FundsCreditedV1:
+		p.acct(partition, e.OrgID).balance += f.Amount
+	case events.FundsRefundedV1:
+		p.acct(partition, e.OrgID).balance += f.Amount
+	case events.FundsDebitedV1:
 		if p.pending[partition][e.ID] {
 			delete(p.pending[partition], e.ID)
 			return true
 		}
-		var f events.FundsDebitedV1
-		if e.Decode(&f) == nil {
-			p.acct(partition, e.OrgID).balance -= f.Amount
-		}
+		p.acct(partition, e.OrgID).balance -= f.Amount
 	default:
 		return false
 	}
@@ -368,9 +362,8 @@ func (p *Processor) Handle(ctx context.Context, in []events.Message) ([]events.M
 			p.Log.Warn("skipping a campaign accepted again", "campaign_id", e.CampaignID, "event_id", e.ID, "offset", m.At.Offset)
 			continue
 		}
-		var c events.CampaignAcceptedV1
-		if err := e.Decode(&c); err != nil {
-			p.Log.Error("skipping undecodable CampaignAccepted", "event_id", e.ID, "err", err)
+		c, ok := e.Payload().(events.CampaignAcceptedV1)
+		if !ok {
 			continue
 		}
 		if c.SendAt != nil && c.SendAt.After(p.Now()) {

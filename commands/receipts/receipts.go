@@ -4,12 +4,12 @@
 // A provider link appends each receipt it is handed, matched to our
 // message, to the receipts stream (an events.Receipt) before it
 // acknowledges it to the SMSC. An SMSC delivers a receipt again when our
-// acknowledgement did not reach it, so the topic can hold a receipt twice.
-// The Decider is the transactional stage over that topic: per message it
+// acknowledgement did not reach it, so the stream can hold a receipt twice.
+// The Decider is the transactional stage over that stream: per message it
 // gathers its parts' receipts and, once every part has one, emits one
 // MessageDelivered or MessageUndelivered on the message stream in the same
-// Kafka transaction as the consumed offsets. Its state (which messages are
-// decided, which parts are in) is a fold of the topic, snapshotted like the
+// transaction as the consumed offsets. Its state (which messages are
+// decided, which parts are in) is a fold of the stream, snapshotted like the
 // completion monitor's, so a receipt read again after a crash, an abort or
 // a rebalance finds its message decided and produces nothing.
 package receipts
@@ -126,7 +126,8 @@ func (d *Decider) Handle(_ context.Context, in []events.Message) ([]events.Messa
 	return out, nil
 }
 
-// Snapshot implements kafkalog.Snapshotter; campaigns idle past the
+// Snapshot is the state of a shard, for the loop to store beside the
+// offsets it covers; campaigns idle past the
 // horizon are dropped first.
 func (d *Decider) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	s := d.part(partition)
@@ -134,7 +135,7 @@ func (d *Decider) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	return json.Marshal(s)
 }
 
-// Restore implements kafkalog.Snapshotter.
+// Restore replaces a shard's state with a snapshot's.
 func (d *Decider) Restore(_ string, partition int32, state json.RawMessage) error {
 	var s partState
 	if err := json.Unmarshal(state, &s); err != nil {

@@ -54,6 +54,8 @@ type Envelope struct {
 	// Source names the component that appended the event.
 	Source string
 	Data   json.RawMessage
+	// payload is Data decoded (see Payload).
+	payload Payload
 }
 
 // Payload is implemented by every event body so that constructing an
@@ -71,6 +73,7 @@ func New(id uuid.UUID, org, campaign uuid.UUID, p Payload, at time.Time, traceID
 	return Envelope{
 		ID: id, Type: p.EventType(), Version: Version, OrgID: org, CampaignID: campaign,
 		OccurredAt: at.UTC(), TraceID: traceID, CausationID: causation, Source: source, Data: data,
+		payload: p,
 	}, nil
 }
 

@@ -265,3 +265,23 @@ type InboundMessageReceivedV1 struct {
 }
 
 func (InboundMessageReceivedV1) EventType() Type { return InboundMessageReceived }
+
+// OutcomeEvent is an event that ends a message at its provider: sent,
+// failed, or cancelled before it was handed over.
+type OutcomeEvent interface {
+	Payload
+	Outcome() MessageOutcome
+}
+
+// Outcome is the outcome an OutcomeEvent carries.
+func (o MessageOutcome) Outcome() MessageOutcome { return o }
+
+// ReceiptEvent is an event that records what the operator finally made of
+// a sent message: delivered or not.
+type ReceiptEvent interface {
+	Payload
+	DeliveryReceipt() MessageReceipt
+}
+
+// DeliveryReceipt is the receipt a ReceiptEvent carries.
+func (r MessageReceipt) DeliveryReceipt() MessageReceipt { return r }

@@ -75,17 +75,26 @@ func Kinds() []Kind {
 	return out
 }
 
-// Payload decodes the envelope's payload into the struct its type and
-// version are registered with, and returns it (a value, not a pointer: a
-// CampaignAcceptedV1 for a CampaignAccepted v1).
-func (e Envelope) Payload() (Payload, error) {
+// Payload is the event's typed payload, a value of the struct its type
+// and version are registered with (a FundsDebitedV1 for a FundsDebited
+// v1). New sets it, and so does DecodePayload, which the log adapter calls
+// for every event it hands to a stage or a projector. It is nil for a type
+// this build does not know, and for an envelope whose payload was never
+// decoded.
+func (e Envelope) Payload() Payload { return e.payload }
+
+// DecodePayload decodes Data through the registry and keeps the result as
+// Payload. A type this build does not know is not an error (a newer
+// writer's event): its Payload stays nil, and readers skip it.
+func (e *Envelope) DecodePayload() error {
 	k, ok := Lookup(e.Type, e.Version)
 	if !ok {
-		return nil, fmt.Errorf("event %s: unknown type %s v%d", e.ID, e.Type, e.Version)
+		return nil
 	}
 	p := k.New()
 	if err := e.Decode(p); err != nil {
-		return nil, fmt.Errorf("event %s (%s v%d): %w", e.ID, e.Type, e.Version, err)
+		return fmt.Errorf("event %s (%s v%d): %w", e.ID, e.Type, e.Version, err)
 	}
-	return reflect.ValueOf(p).Elem().Interface().(Payload), nil
+	e.payload = reflect.ValueOf(p).Elem().Interface().(Payload)
+	return nil
 }

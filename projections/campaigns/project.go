@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -134,10 +133,11 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) e
 		case events.MessageHeld:
 			// The message stays QUEUED: it goes back on its queue on resume.
 		case events.MessageSent, events.MessageFailed, events.MessageCancelled:
-			var o events.MessageOutcome
-			if err := e.Decode(&o); err != nil {
-				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+			oe, err := projections.PayloadOf[events.OutcomeEvent](e)
+			if err != nil {
+				return err
 			}
+			o := oe.Outcome()
 			st := MessageSent
 			switch e.Type {
 			case events.MessageFailed:
@@ -153,10 +153,11 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) e
 				changes = append(changes, Change{EventID: e.ID, CampaignID: e.CampaignID, OrgID: e.OrgID, Status: st, At: e.OccurredAt, Message: &idx})
 			}
 		case events.MessageDelivered, events.MessageUndelivered:
-			var m events.MessageReceipt
-			if err := e.Decode(&m); err != nil {
+			re, err := projections.PayloadOf[events.ReceiptEvent](e)
+			if err != nil {
 				return err
 			}
+			m := re.DeliveryReceipt()
 			rcpts = append(rcpts, receipt{id: m.MessageID, campaign: e.CampaignID, org: e.OrgID, idx: m.Index,
 				provider: m.Provider, status: m.Status, refs: m.ProviderRefs, stat: m.Stat, err: m.Err, at: m.DoneAt})
 			// A receipt changes a message's status: its webhook
@@ -277,9 +278,9 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 	at := e.OccurredAt
 	switch e.Type {
 	case events.CampaignAccepted:
-		var c events.CampaignAcceptedV1
-		if err := e.Decode(&c); err != nil {
-			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+		c, err := projections.PayloadOf[events.CampaignAcceptedV1](e)
+		if err != nil {
+			return err
 		}
 		kind, ref, rcpt, e164, enc, segs := KindCampaign, (*string)(nil), (*string)(nil), (*string)(nil), (*string)(nil), 0
 		if c.IsMessage() {
@@ -309,9 +310,9 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 			e.CampaignID, e.OrgID, c.Name, to, c.ChannelType, c.RemitterID, c.CountryAlpha2,
 			at, len(c.Recipients), c.Currency, c.EstimatedCost, kind, ref, rcpt, e164, enc, segs)
 	case events.CampaignProcessed:
-		var c events.CampaignProcessedV1
-		if err := e.Decode(&c); err != nil {
-			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+		c, err := projections.PayloadOf[events.CampaignProcessedV1](e)
+		if err != nil {
+			return err
 		}
 		ucs2 := c.UCS2Chars
 		if ucs2 == nil {
@@ -328,18 +329,18 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 			c.SegmentsPerMessage, c.TotalSegments, ucs2, c.ByProvider, StatusFailed)
 		queueRecipients(b, e, c)
 	case events.FundsDebited:
-		var f events.FundsDebitedV1
-		if err := e.Decode(&f); err != nil {
-			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+		f, err := projections.PayloadOf[events.FundsDebitedV1](e)
+		if err != nil {
+			return err
 		}
 		b.Queue(`UPDATE campaigns SET cost_debited = $2 WHERE campaign_id = $1`, e.CampaignID, f.Amount)
 	case events.FundsRefunded:
 		if e.CampaignID == uuid.Nil {
 			return nil
 		}
-		var f events.FundsRefundedV1
-		if err := e.Decode(&f); err != nil {
-			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+		f, err := projections.PayloadOf[events.FundsRefundedV1](e)
+		if err != nil {
+			return err
 		}
 		b.Queue(`UPDATE campaigns SET cost_refunded = $2 WHERE campaign_id = $1`, e.CampaignID, f.Amount)
 	case events.MessagesEnqueued:
@@ -349,22 +350,22 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 		// A campaign paused before its messages were queued stays paused.
 		b.Queue(`UPDATE campaigns SET sending_at = $2 WHERE campaign_id = $1 AND sending_at IS NULL`, e.CampaignID, at)
 	case events.NumberSuppressed:
-		var n events.NumberSuppressedV1
-		if err := e.Decode(&n); err != nil {
+		n, err := projections.PayloadOf[events.NumberSuppressedV1](e)
+		if err != nil {
 			return err
 		}
 		b.Queue(`INSERT INTO suppressions (org_id, e164, source, keyword, created_at) VALUES ($1, $2, $3, NULLIF($4, ''), $5)
 			ON CONFLICT (org_id, e164) DO UPDATE SET source = EXCLUDED.source, keyword = EXCLUDED.keyword, created_at = EXCLUDED.created_at`,
 			e.OrgID, n.E164, n.Source, n.Keyword, at)
 	case events.NumberUnsuppressed:
-		var n events.NumberUnsuppressedV1
-		if err := e.Decode(&n); err != nil {
+		n, err := projections.PayloadOf[events.NumberUnsuppressedV1](e)
+		if err != nil {
 			return err
 		}
 		b.Queue(`DELETE FROM suppressions WHERE org_id = $1 AND e164 = $2`, e.OrgID, n.E164)
 	case events.CampaignScheduled:
-		var c events.CampaignScheduledV1
-		if err := e.Decode(&c); err != nil {
+		c, err := projections.PayloadOf[events.CampaignScheduledV1](e)
+		if err != nil {
 			return err
 		}
 		to, from := move(e.Type)
@@ -394,9 +395,9 @@ func queueOrgEvent(b *pgx.Batch, e events.Envelope) error {
 			WHERE campaign_id = $1 AND completion_event_id IS NULL`,
 			e.CampaignID, e.ID, at)
 	case events.CampaignFailed:
-		var f events.CampaignFailedV1
-		if err := e.Decode(&f); err != nil {
-			return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+		f, err := projections.PayloadOf[events.CampaignFailedV1](e)
+		if err != nil {
+			return err
 		}
 		to, from := move(e.Type)
 		b.Queue(`UPDATE campaigns SET status = $2, failed_at = $3, failure_code = $4, failure_message = $5, msg_total = 0

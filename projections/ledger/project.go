@@ -6,7 +6,6 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -58,21 +57,21 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) e
 		en := entry{id: e.ID, org: e.OrgID, campaign: e.CampaignID, at: e.OccurredAt, offset: m.At.Offset}
 		switch e.Type {
 		case events.FundsCredited:
-			var f events.FundsCreditedV1
-			if err := e.Decode(&f); err != nil {
-				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+			f, err := projections.PayloadOf[events.FundsCreditedV1](e)
+			if err != nil {
+				return err
 			}
 			en.kind, en.amount, en.currency, en.reference = KindCredit, f.Amount, f.Currency, f.Reference
 		case events.FundsRefunded:
-			var f events.FundsRefundedV1
-			if err := e.Decode(&f); err != nil {
-				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+			f, err := projections.PayloadOf[events.FundsRefundedV1](e)
+			if err != nil {
+				return err
 			}
 			en.kind, en.amount, en.currency = KindRefund, f.Amount, f.Currency
 		case events.FundsDebited:
-			var f events.FundsDebitedV1
-			if err := e.Decode(&f); err != nil {
-				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+			f, err := projections.PayloadOf[events.FundsDebitedV1](e)
+			if err != nil {
+				return err
 			}
 			en.kind, en.amount, en.currency = KindDebit, -f.Amount, f.Currency
 			if e.CampaignID != uuid.Nil {
@@ -80,9 +79,9 @@ func (p Projection) Apply(ctx context.Context, tx pgx.Tx, in []events.Message) e
 					e.CampaignID, e.OccurredAt)
 			}
 		case events.CampaignAccepted:
-			var c events.CampaignAcceptedV1
-			if err := e.Decode(&c); err != nil {
-				return projections.Poison(fmt.Errorf("%s %s: %w", e.Type, e.ID, err))
+			c, err := projections.PayloadOf[events.CampaignAcceptedV1](e)
+			if err != nil {
+				return err
 			}
 			b.Queue(`INSERT INTO ledger_campaigns (campaign_id, org_id, estimated, state, accepted_at)
 				VALUES ($1, $2, $3, 'PENDING', $4) ON CONFLICT (campaign_id) DO NOTHING`,
