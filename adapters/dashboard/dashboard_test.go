@@ -561,7 +561,7 @@ func cookiesAreSecureOverTLS(t *testing.T, e *servicetest.Env) {
 	ui, err := dashboard.New(dashboard.Config{
 		Auth: dir, Sessions: postgres.Sessions{DB: e.Stack.DB}, Directory: dir,
 		Campaigns: campaigns.Reader{DB: e.Stack.DB}, Lists: campaigns.Reader{DB: e.Stack.DB},
-		Trail: kafkalog.Trail{Brokers: e.Brokers}, Balances: ledger.Reader{DB: e.Stack.DB},
+		Trail: kafkalog.Trail{Client: kafkalog.ClientConfig{Brokers: e.Brokers}}, Balances: ledger.Reader{DB: e.Stack.DB},
 		Commands: &httpapi.Server{},
 	})
 	if err != nil {

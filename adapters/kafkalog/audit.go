@@ -19,8 +19,9 @@ import (
 // partition of the message-event stream. Trail computes both from the
 // record keys, as the producers did, and reads only those.
 type Trail struct {
-	Brokers    []string
-	ClientOpts []kgo.Opt
+	// Client is the cluster and the options every client shares. Required
+	// for Read.
+	Client ClientConfig
 	// Slack is how long before the instant in the campaign's UUIDv7 the
 	// first page starts reading, to allow for clock skew between the hosts
 	// that write a campaign's events. Zero means ten minutes.
@@ -73,7 +74,7 @@ func (t Trail) Read(ctx context.Context, org, campaign uuid.UUID, cursor *TrailC
 	if limit <= 0 {
 		return TrailPage{}, errors.New("trail: limit must be positive")
 	}
-	cl, err := Client(ClientConfig{Brokers: t.Brokers, Opts: t.ClientOpts},
+	cl, err := Client(t.Client,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers advance the position like data does; seeing
 		// them is how a read knows it reached the end it aimed for.

@@ -28,18 +28,21 @@ type Projection struct {
 
 // LagConfig says what the poller watches.
 type LagConfig struct {
-	Kafka       *kgo.Client
-	Brokers     []string
+	Kafka *kgo.Client
+	// Client builds the short-lived client that peeks at the first record
+	// a projection has not applied.
+	Client      kafkalog.ClientConfig
 	DB          *pgxpool.Pool
 	Groups      []string // consumer groups that commit to Kafka
 	Projections []Projection
-	// Interval between polls; 5s when zero.
+	// Interval between polls. Default: DefaultLagInterval.
 	Interval time.Duration
-	// ClientOpts go to the short-lived client that peeks at the first
-	// record a projection has not applied.
-	ClientOpts []kgo.Opt
-	Log        *slog.Logger
+	// Log receives failed polls. Default: slog.Default().
+	Log *slog.Logger
 }
+
+// DefaultLagInterval is LagConfig.Interval's default.
+const DefaultLagInterval = 5 * time.Second
 
 // LagPoller measures, every Interval, how far each consumer group and each
 // projection is behind the log, and exposes the last measurement.
@@ -64,7 +67,7 @@ type partitionLag struct {
 // Lag creates a poller and registers its series; Run drives it.
 func (m *Metrics) Lag(cfg LagConfig) *LagPoller {
 	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
+		cfg.Interval = DefaultLagInterval
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -267,7 +270,7 @@ func (p *LagPoller) projections(ctx context.Context) ([]partitionLag, map[string
 		if len(want) == 0 {
 			continue
 		}
-		oldest, err := firstUnapplied(ctx, p.cfg.Brokers, p.cfg.ClientOpts, want)
+		oldest, err := firstUnapplied(ctx, p.cfg.Client, want)
 		if err != nil {
 			return nil, nil, fmt.Errorf("projection %s: %w", pr.Name, err)
 		}
@@ -282,7 +285,7 @@ func (p *LagPoller) projections(ctx context.Context) ([]partitionLag, map[string
 // of each partition in [from, end), or zero when the ranges hold only
 // transaction markers. Markers occupy offsets, so an offset gap alone does
 // not mean there is an event to apply.
-func firstUnapplied(ctx context.Context, brokers []string, opts []kgo.Opt, want map[string]map[int32][2]int64) (time.Time, error) {
+func firstUnapplied(ctx context.Context, cc kafkalog.ClientConfig, want map[string]map[int32][2]int64) (time.Time, error) {
 	start := map[string]map[int32]kgo.Offset{}
 	pending := 0
 	for t, ps := range want {
@@ -292,7 +295,7 @@ func firstUnapplied(ctx context.Context, brokers []string, opts []kgo.Opt, want 
 			pending++
 		}
 	}
-	cl, err := kafkalog.Client(kafkalog.ClientConfig{Brokers: brokers, Opts: opts},
+	cl, err := kafkalog.Client(cc,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(start),

@@ -57,7 +57,7 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 	m := metrics.New()
 	proj := metrics.Projection{Name: "campaigns", Group: "ziett.projection.campaigns",
 		Topics: []string{kafkalog.OrgEvents, kafkalog.MessageEvents}}
-	lag := m.Lag(metrics.LagConfig{Kafka: cl, Brokers: e.Brokers, DB: pool, Projections: []metrics.Projection{proj}})
+	lag := m.Lag(metrics.LagConfig{Kafka: cl, Client: kafkalog.ClientConfig{Brokers: e.Brokers}, DB: pool, Projections: []metrics.Projection{proj}})
 	rd := &metrics.Readiness{Kafka: cl, DB: pool, Lag: lag, MaxProjectionLag: 30 * time.Second, Timeout: time.Second}
 	api := &httpapi.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ops: httpapi.Ops{Ready: rd.Check}}
 	srv := httptest.NewServer(api.Handler())

@@ -34,8 +34,7 @@ func (s *Stack) observe(ctx context.Context, cfg Config, api bool) (httpapi.Ops,
 		watched = append(watched, metrics.Projection{Name: p.Name(), Group: projector.Group(p.Name()), Topics: kafkalog.TopicsOf(p.Streams())})
 	}
 	lag := m.Lag(metrics.LagConfig{
-		Kafka: s.Kafka, Brokers: cfg.Brokers, DB: s.DB, Groups: groups, Projections: watched,
-		ClientOpts: cfg.ClientOpts, Log: cfg.Log,
+		Kafka: s.Kafka, Client: cfg.kafka(), DB: s.DB, Groups: groups, Projections: watched, Log: cfg.Log,
 	})
 	s.run(cfg.Log, "lag poller", lag.Run, ctx)
 	ready := &metrics.Readiness{Kafka: s.Kafka, DB: s.DB, Lag: lag}

@@ -335,7 +335,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			Balances:       ledger.Reader{DB: db},
 			Campaigns:      campaigns.Reader{DB: db},
 			Lists:          campaigns.Reader{DB: db},
-			Trail:          kafkalog.Trail{Brokers: cfg.Brokers, ClientOpts: cfg.ClientOpts},
+			Trail:          kafkalog.Trail{Client: cfg.kafka()},
 			Webhooks:       webhooks.NewRegistry(db),
 			Control:        ctl,
 			Suppressions:   campaigns.Reader{DB: db},

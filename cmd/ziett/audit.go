@@ -64,7 +64,7 @@ func runAudit(args []string, _ *slog.Logger) error {
 	} else if org, err = lookupOrg(ctx, t, id); err != nil {
 		return err
 	}
-	trail := kafkalog.Trail{Brokers: t.Brokers}
+	trail := kafkalog.Trail{Client: kafkalog.ClientConfig{Brokers: t.Brokers}}
 	var cursor *kafkalog.TrailCursor
 	n := 0
 	for {
