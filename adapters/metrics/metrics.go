@@ -255,7 +255,7 @@ func (m *Metrics) WebhookDelivery(outcome string, took time.Duration) {
 }
 
 // MessageAcked records how long after its acceptance a provider
-// acknowledged a message (commands/dispatch Dispatcher.Acked).
+// acknowledged a message (dispatch.Config.Acked).
 func (m *Metrics) MessageAcked(priority bool, d time.Duration) {
 	label := "bulk"
 	if priority {

@@ -37,8 +37,18 @@ import (
 	"ziett.co/campaigns/domain/plan"
 )
 
-// chaosConfig is one chaos run. The zero values of the tunables are
-// replaced by the defaults in withDefaults.
+// Defaults of chaosConfig.
+const (
+	defaultKills      = 20
+	defaultMinUp      = time.Second
+	defaultMaxUp      = 4 * time.Second
+	defaultRate       = 8
+	defaultRecipients = 30
+	defaultSettle     = 3 * time.Minute
+)
+
+// chaosConfig is one chaos run. setDefaults gives a zero tunable its
+// default and validate refuses a run that cannot happen.
 type chaosConfig struct {
 	// Dir holds the data directories, the journals and the processes' logs.
 	Dir string
@@ -46,8 +56,10 @@ type chaosConfig struct {
 	// included) with SIGKILL and restarts it from its data directory;
 	// "components" runs each component as its own `ziett serve` process
 	// against one broker and one PostgreSQL and kills them one at a time.
+	// Default: both.
 	Modes []string
-	Kills int // per mode
+	// Kills per mode. Default: defaultKills.
+	Kills int
 	// Targets, in components mode, limits the kills to these processes
 	// (api, processor-1, projector-2, …); empty means all of them.
 	Targets []string
@@ -55,52 +67,78 @@ type chaosConfig struct {
 	// in components mode (the short run in the tests).
 	Lean bool
 	// Uptime bounds the random time a process serves before it is killed.
+	// Default: defaultMinUp and defaultMaxUp.
 	MinUp, MaxUp time.Duration
 	// Rate is campaigns posted per second, each with Recipients valid
-	// numbers (plus an invalid one and a repeat).
+	// numbers (plus an invalid one and a repeat). Default: defaultRate
+	// and defaultRecipients.
 	Rate       float64
 	Recipients int
 	// Provider failure probabilities: permanent ones are refunded.
 	Permanent, Transient float64
 	// Settle bounds the wait for every campaign to end after the last kill.
+	// Default: defaultSettle.
 	Settle time.Duration
 	// Ports: the API listens on HTTPPort, other processes' operations
 	// listeners on the ports after it; the dev broker on KafkaPort.
 	HTTPPort, KafkaPort int
 	// Command runs the ziett binary with args (the test runs itself).
+	// Required.
 	Command func(args ...string) *exec.Cmd
-	Out     io.Writer
-	Log     *slog.Logger
+	// Out receives the report. Default: standard output.
+	Out io.Writer
+	// Log receives progress. Default: a logger that discards.
+	Log *slog.Logger
 }
 
-func (c *chaosConfig) withDefaults() {
+func (c *chaosConfig) setDefaults() {
 	if len(c.Modes) == 0 {
 		c.Modes = []string{"dev", "components"}
 	}
 	if c.Kills == 0 {
-		c.Kills = 20
+		c.Kills = defaultKills
 	}
 	if c.MinUp == 0 {
-		c.MinUp = time.Second
+		c.MinUp = defaultMinUp
 	}
 	if c.MaxUp == 0 {
-		c.MaxUp = 4 * time.Second
+		c.MaxUp = defaultMaxUp
 	}
 	if c.Rate == 0 {
-		c.Rate = 8
+		c.Rate = defaultRate
 	}
 	if c.Recipients == 0 {
-		c.Recipients = 30
+		c.Recipients = defaultRecipients
 	}
 	if c.Settle == 0 {
-		c.Settle = 3 * time.Minute
+		c.Settle = defaultSettle
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
 	if c.Log == nil {
-		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Log = slog.New(slog.DiscardHandler)
 	}
+}
+
+// validate refuses a run that cannot happen.
+func (c chaosConfig) validate() error {
+	for _, m := range c.Modes {
+		if m != "dev" && m != "components" {
+			return fmt.Errorf("chaos: unknown mode %q (dev or components)", m)
+		}
+	}
+	switch {
+	case c.Kills < 0 || c.Recipients < 0:
+		return fmt.Errorf("chaos: negative kills %d or recipients %d", c.Kills, c.Recipients)
+	case c.MinUp < 0 || c.MaxUp < c.MinUp:
+		return fmt.Errorf("chaos: uptime bounds %s..%s are not an interval", c.MinUp, c.MaxUp)
+	case c.Rate < 0:
+		return fmt.Errorf("chaos: negative rate %v", c.Rate)
+	case c.Command == nil:
+		return errors.New("chaos: no command to run ziett with")
+	}
+	return nil
 }
 
 // chaosResult is one mode's run.
@@ -228,7 +266,10 @@ func findZiett(named string) (string, error) {
 
 // runChaosModes runs each mode in turn and prints its result.
 func runChaosModes(ctx context.Context, c chaosConfig) ([]chaosResult, error) {
-	c.withDefaults()
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, err
 	}
