@@ -34,7 +34,7 @@ func TestControlSurvivesCrashes(t *testing.T) {
 	sims := map[string]*smsprovider.Simulated{}
 	var all []*supervisor
 	all = append(all, &supervisor{name: "processor", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
-		return service.ProcessorLoop(e.Cfg, process.NewProcessor(rules, e.Cfg.Log)), nil
+		return service.ProcessorLoop(e.Cfg, process.NewProcessor(process.Config{Rules: rules, Log: e.Cfg.Log})), nil
 	}}, &supervisor{name: "completion", make: func(*incarnation) (kafkalog.TxLoopConfig, error) {
 		return service.CompletionLoop(e.Cfg, complete.NewMonitor(complete.Config{Log: e.Cfg.Log})), nil
 	}})

@@ -249,7 +249,7 @@ func TestCrashesLoseAndDuplicateNothing(t *testing.T) {
 	p.completionKills.Store(1)
 
 	processor := &supervisor{name: "processor", make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
-		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(rules, e.Cfg.Log), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills}), nil
+		return service.ProcessorLoop(e.Cfg, &crashingProcessor{Processor: process.NewProcessor(process.Config{Rules: rules, Log: e.Cfg.Log}), inc: inc, kills: &p.processorKills, readBack: &p.readBackKills}), nil
 	}}
 	completion := &supervisor{name: "completion", make: func(inc *incarnation) (kafkalog.TxLoopConfig, error) {
 		return service.CompletionLoop(e.Cfg, &crashingMonitor{Monitor: complete.NewMonitor(complete.Config{Log: e.Cfg.Log}), inc: inc, kills: &p.completionKills}), nil

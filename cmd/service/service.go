@@ -224,7 +224,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	has := func(c string) bool { return slices.Contains(cfg.Components, c) }
 
 	if has(Processor) {
-		if err := s.runStage(runCtx, cfg.Log, "processor", ProcessorLoop(cfg, process.NewProcessor(rules, cfg.Log))); err != nil {
+		if err := s.runStage(runCtx, cfg.Log, "processor", ProcessorLoop(cfg, process.NewProcessor(process.Config{Rules: rules, Log: cfg.Log}))); err != nil {
 			s.Close()
 			return nil, err
 		}

@@ -74,7 +74,7 @@ func types(es []events.Envelope) string {
 }
 
 func TestProcessorDebitsOnlyWhatTheBalanceCovers(t *testing.T) {
-	p := NewProcessor(plan.DefaultRules(), quiet)
+	p := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 1200, Currency: "AOA"}))
 
 	out := handle(t, p, rec(t, 1, uuid.New(), accepted("+244923456789", "+244923456780")))
@@ -108,14 +108,14 @@ func TestProcessorDebitsOnlyWhatTheBalanceCovers(t *testing.T) {
 // A processor restored from a snapshot taken while a debit was in flight
 // ends with the same balance as the one that took it.
 func TestProcessorSnapshotKeepsPendingDebits(t *testing.T) {
-	a := NewProcessor(plan.DefaultRules(), quiet)
+	a := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 5000, Currency: "AOA"}))
 	out := handle(t, a, rec(t, 1, uuid.New(), accepted("+244923456789")))
 	snap, err := a.Snapshot(orgLog, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewProcessor(plan.DefaultRules(), quiet)
+	b := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	if err := b.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestProcessorSnapshotKeepsPendingDebits(t *testing.T) {
 // processed and debited once: by the processor that processed it, by one
 // that rebuilt its state from the log, and by one restored from a snapshot.
 func TestProcessorProcessesACampaignOnce(t *testing.T) {
-	a := NewProcessor(plan.DefaultRules(), quiet)
+	a := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	credit := rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 5000, Currency: "AOA"})
 	handle(t, a, credit)
 	acc := rec(t, 1, uuid.New(), accepted("+244923456789"))
@@ -147,7 +147,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 
 	// A processor that takes the partition over folds the log up to the
 	// duplicate: the credit, the first acceptance and its outputs.
-	b := NewProcessor(plan.DefaultRules(), quiet)
+	b := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	b.Fold(*credit)
 	b.Fold(*acc)
 	for i, e := range out {
@@ -161,7 +161,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewProcessor(plan.DefaultRules(), quiet)
+	c := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	if err := c.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestProcessorProcessesACampaignOnce(t *testing.T) {
 // id), on its provider's priority queue; one the balance cannot pay for
 // fails without a debit or a delivery.
 func TestProcessorSendsASingleMessageOnThePriorityQueue(t *testing.T) {
-	p := NewProcessor(plan.DefaultRules(), quiet)
+	p := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 700, Currency: "AOA"}))
 	msg := func(recipient string) events.CampaignAcceptedV1 {
 		a := accepted(recipient)

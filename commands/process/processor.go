@@ -29,9 +29,7 @@ type account struct {
 // FundsRefunded; owning the partition makes it the only debit writer, so
 // the balance it checks cannot be spent concurrently elsewhere.
 type Processor struct {
-	Rules plan.Rules
-	Log   *slog.Logger
-	Now   func() time.Time
+	Config
 
 	accounts map[int32]map[uuid.UUID]*account
 	// pending holds debits this instance emitted and has not yet read back:
@@ -44,7 +42,20 @@ type Processor struct {
 	scheduled map[int32]map[uuid.UUID]Scheduled
 	// suppressed is each organisation's suppression list.
 	suppressed map[int32]map[uuid.UUID]map[string]bool
+}
+
+// Config configures a Processor; NewProcessor applies the defaults.
+type Config struct {
+	// Rules route, price and plan the campaigns.
+	// Default: the zero rules (nothing routed, nothing priced).
+	Rules plan.Rules
+	// Log receives the events the processor cannot read. Default: a
+	// logger that discards.
+	Log *slog.Logger
+	// Now stamps the events it emits. Default: time.Now.
+	Now func() time.Time
 	// Keywords are the replies that stop and restart messages.
+	// Default: optout.DefaultKeywords (when both lists are empty).
 	Keywords optout.Keywords
 }
 
@@ -62,16 +73,22 @@ type Scheduled struct {
 // 24 hours.
 const ProcessedWindow = 25 * time.Hour
 
-// NewProcessor is the processor of rules; a nil log becomes a logger that
-// discards.
-func NewProcessor(r plan.Rules, log *slog.Logger) *Processor {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// NewProcessor applies cfg's defaults and returns the processor; no config
+// is invalid.
+func NewProcessor(cfg Config) *Processor {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Processor{Rules: r, Log: log, Now: time.Now,
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.Keywords.Stop) == 0 && len(cfg.Keywords.Start) == 0 {
+		cfg.Keywords = optout.DefaultKeywords
+	}
+	return &Processor{Config: cfg,
 		accounts: map[int32]map[uuid.UUID]*account{}, pending: map[int32]map[uuid.UUID]bool{},
 		processed: map[int32]map[uuid.UUID]time.Time{}, scheduled: map[int32]map[uuid.UUID]Scheduled{},
-		suppressed: map[int32]map[uuid.UUID]map[string]bool{}, Keywords: optout.DefaultKeywords}
+		suppressed: map[int32]map[uuid.UUID]map[string]bool{}}
 }
 
 // suppress adds (on) or removes a number from an organisation's list.

@@ -56,7 +56,7 @@ func TestSchedule(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewProcessor(plan.DefaultRules(), quiet)
+			p := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 			handle(t, p, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
 			cid := uuid.New()
 			var log []*events.Message
@@ -88,7 +88,7 @@ func TestSchedule(t *testing.T) {
 			}
 			// A processor that rebuilt the partition from the log, or from
 			// a snapshot of it, holds the same scheduled campaigns.
-			f := NewProcessor(plan.DefaultRules(), quiet)
+			f := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 			for _, r := range log {
 				f.Fold(*r)
 			}
@@ -96,7 +96,7 @@ func TestSchedule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewProcessor(plan.DefaultRules(), quiet)
+			s := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 			if err := s.Restore(orgLog, 0, snap); err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestSchedule(t *testing.T) {
 func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	later := now.Add(time.Hour)
-	a := NewProcessor(plan.DefaultRules(), quiet)
+	a := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	a.Now = func() time.Time { return now }
 	handle(t, a, rec(t, 0, uuid.Nil, events.FundsCreditedV1{Amount: 100_000, Currency: "AOA"}))
 	cid := uuid.New()
@@ -123,7 +123,7 @@ func TestScheduledCampaignSurvivesASnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewProcessor(plan.DefaultRules(), quiet)
+	b := NewProcessor(Config{Rules: plan.DefaultRules(), Log: quiet})
 	if err := b.Restore(orgLog, 0, snap); err != nil {
 		t.Fatal(err)
 	}
