@@ -207,8 +207,14 @@ func EncodeMessage(m events.Message) (*kgo.Record, error) {
 		}
 		return Encode(MessageEvents, m.Event.CampaignID, m.Event), nil
 	case events.Deliveries:
-		return EncodeDelivery(m.Delivery)
+		if m.Delivery == nil {
+			return nil, fmt.Errorf("kafkalog: a delivery message without its delivery")
+		}
+		return EncodeDelivery(*m.Delivery)
 	case events.Receipts:
+		if m.Receipt == nil {
+			return nil, fmt.Errorf("kafkalog: a receipt message without its receipt")
+		}
 		v, err := json.Marshal(m.Receipt) // encoding/json: Done is omitzero
 		if err != nil {
 			return nil, err
@@ -249,12 +255,15 @@ func DecodeMessage(r *kgo.Record) (events.Message, error) {
 			err = m.Event.DecodePayload()
 		}
 	case events.Deliveries:
-		m.Delivery, err = DecodeDelivery(r)
-		if err == nil && m.Delivery.MessageID == uuid.Nil {
+		var d events.Delivery
+		d, err = DecodeDelivery(r)
+		m.Delivery = &d
+		if err == nil && d.MessageID == uuid.Nil {
 			err = fmt.Errorf("delivery %s/%d@%d has no message id", r.Topic, r.Partition, r.Offset)
 		}
 	case events.Receipts:
-		err = fastjson.Unmarshal(r.Value, &m.Receipt)
+		m.Receipt = new(events.Receipt)
+		err = fastjson.Unmarshal(r.Value, m.Receipt)
 		if err == nil {
 			err = m.Receipt.Validate()
 		}

@@ -354,7 +354,7 @@ func (d *Dispatcher) Handle(ctx context.Context, in []events.Message) ([]events.
 	already := make([]bool, 0, len(in))
 	seen := make(map[uuid.UUID]bool, len(in))
 	for _, m := range in {
-		dl := m.Delivery
+		dl := *m.Delivery
 		if seen[dl.MessageID] {
 			continue
 		}

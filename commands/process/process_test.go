@@ -204,7 +204,7 @@ func TestProcessorSendsASingleMessageOnThePriorityQueue(t *testing.T) {
 		case events.OrgStream:
 			out = append(out, o.Event)
 		case events.Deliveries:
-			deliveries = append(deliveries, o.Delivery)
+			deliveries = append(deliveries, *o.Delivery)
 		default:
 			t.Fatalf("output on the %s stream", o.Stream)
 		}

@@ -172,7 +172,7 @@ func (d *Decider) Open(partition int32) int { return len(d.part(partition).Campa
 // apply folds one receipt; with out set it also appends the message's
 // event to it when this receipt completes it.
 func (d *Decider) apply(m events.Message, out *[]events.Message) error {
-	r := m.Receipt
+	r := *m.Receipt
 	s := d.part(m.At.Shard)
 	at := m.At.Time.UTC()
 	if at.After(s.Latest) {

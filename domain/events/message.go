@@ -58,10 +58,13 @@ type Position struct {
 type Message struct {
 	Stream Stream
 	// At is set on consumed messages only.
-	At       Position
-	Event    Envelope
-	Delivery Delivery
-	Receipt  Receipt
+	At    Position
+	Event Envelope
+	// Delivery and Receipt are pointers, nil on the event streams: a
+	// message is then a third of the size, which matters for batches of
+	// thousands held between decoding and committing.
+	Delivery *Delivery
+	Receipt  *Receipt
 }
 
 // OnOrgStream is e appended to its organisation's stream.
@@ -72,10 +75,10 @@ func OnMessageStream(e Envelope) Message { return Message{Stream: MessageStream,
 
 // ToDeliver is d put on its provider's queue (its priority queue for a
 // single message).
-func ToDeliver(d Delivery) Message { return Message{Stream: Deliveries, Delivery: d} }
+func ToDeliver(d Delivery) Message { return Message{Stream: Deliveries, Delivery: &d} }
 
 // OfReceipt is r appended to the receipts stream.
-func OfReceipt(r Receipt) Message { return Message{Stream: Receipts, Receipt: r} }
+func OfReceipt(r Receipt) Message { return Message{Stream: Receipts, Receipt: &r} }
 
 // Receipt is one delivery receipt as an SMSC sent it, matched to the
 // message part it is about. Like Delivery it is a work item, not an event:
