@@ -50,9 +50,9 @@ type TrailPage struct {
 	More   bool
 }
 
-// PartitionFor is the partition of a key among n, as franz-go's default
+// partitionFor is the partition of a key among n, as franz-go's default
 // partitioner (and Kafka's Java client) chooses it: murmur2 of the key.
-func PartitionFor(key []byte, n int) int32 {
+func partitionFor(key []byte, n int) int32 {
 	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: key}, n))
 }
 
@@ -103,7 +103,7 @@ func (t Trail) Read(ctx context.Context, org, campaign uuid.UUID, cursor *TrailC
 		if len(parts) == 0 {
 			return TrailPage{}, fmt.Errorf("trail: topic %s has no partitions", s.topic)
 		}
-		s.partition = PartitionFor(RecordKey(keys[i]), len(parts))
+		s.partition = partitionFor(recordKey(keys[i]), len(parts))
 		lo, ok := parts[s.partition]
 		if !ok {
 			return TrailPage{}, fmt.Errorf("trail: no end offset for %s/%d", s.topic, s.partition)

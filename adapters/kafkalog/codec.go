@@ -79,7 +79,7 @@ func Encode(topic string, key uuid.UUID, e events.Envelope) *kgo.Record {
 	for i, sp := range spans[:n] {
 		hs[i] = kgo.RecordHeader{Key: sp.key, Value: buf[sp.start:sp.end:sp.end]}
 	}
-	return &kgo.Record{Topic: topic, Key: RecordKey(key), Value: e.Data, Headers: hs}
+	return &kgo.Record{Topic: topic, Key: recordKey(key), Value: e.Data, Headers: hs}
 }
 
 // appendUUID appends the text form of u (what u.String returns).
@@ -175,7 +175,7 @@ func EncodeDelivery(d events.Delivery) (*kgo.Record, error) {
 	if d.Priority {
 		topic = PriorityDeliveryTopic(d.Provider)
 	}
-	return &kgo.Record{Topic: topic, Key: RecordKey(d.MessageID), Value: v}, nil
+	return &kgo.Record{Topic: topic, Key: recordKey(d.MessageID), Value: v}, nil
 }
 
 // DecodeDelivery reads a record written by EncodeDelivery.
@@ -185,10 +185,10 @@ func DecodeDelivery(r *kgo.Record) (events.Delivery, error) {
 	return d, err
 }
 
-// RecordKey is the key of records about id: its text form, so the log reads
+// recordKey is the key of records about id: its text form, so the log reads
 // naturally in any Kafka tool (kcat -K) and partitioning by key is the same
 // for every client that hashes the key bytes.
-func RecordKey(id uuid.UUID) []byte { return []byte(id.String()) }
+func recordKey(id uuid.UUID) []byte { return []byte(id.String()) }
 
 // EncodeMessage is the record of a stage's or a command's output: the
 // stream picks the topic and the key (an organisation's events by
@@ -219,13 +219,13 @@ func EncodeMessage(m events.Message) (*kgo.Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &kgo.Record{Topic: Receipts, Key: RecordKey(m.Receipt.CampaignID), Value: v}, nil
+		return &kgo.Record{Topic: Receipts, Key: recordKey(m.Receipt.CampaignID), Value: v}, nil
 	}
 	return nil, fmt.Errorf("kafkalog: no topic for %v", m.Stream)
 }
 
-// StreamOf is the stream a topic holds.
-func StreamOf(topic string) (events.Stream, bool) {
+// streamOf is the stream a topic holds.
+func streamOf(topic string) (events.Stream, bool) {
 	switch {
 	case topic == OrgEvents:
 		return events.OrgStream, true
@@ -242,7 +242,7 @@ func StreamOf(topic string) (events.Stream, bool) {
 // DecodeMessage reads a record back as the message it carries, placed at
 // its topic, partition, offset and timestamp.
 func DecodeMessage(r *kgo.Record) (events.Message, error) {
-	s, ok := StreamOf(r.Topic)
+	s, ok := streamOf(r.Topic)
 	if !ok {
 		return events.Message{}, fmt.Errorf("record %s/%d@%d: topic holds no stream", r.Topic, r.Partition, r.Offset)
 	}

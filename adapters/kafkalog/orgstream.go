@@ -22,7 +22,7 @@ type OrgStream struct {
 // PartitionOf is the partition of the organisation stream that holds
 // org's events, out of n.
 func PartitionOf(org uuid.UUID, n int) int32 {
-	return PartitionFor(RecordKey(org), n)
+	return partitionFor(recordKey(org), n)
 }
 
 // End is the shard holding org's events and its end offset.

@@ -120,8 +120,9 @@ func (m *Monitor) Forget(_ string, partition int32) { delete(m.parts, partition)
 
 func (m *Monitor) Fold(msg events.Message) { m.apply(msg, nil) } //nolint:errcheck // nil emit cannot fail
 
-// Snapshot implements the loop's snapshots (see adapters/kafkalog). Closed campaigns older than
-// the horizon are dropped first, which keeps snapshots bounded.
+// Snapshot is the state of a shard, for the loop to store beside the
+// offsets it covers. Closed campaigns older than the horizon are dropped
+// first, which keeps snapshots bounded.
 func (m *Monitor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	s := m.part(partition)
 	for id, at := range s.Closed {
@@ -132,7 +133,7 @@ func (m *Monitor) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	return json.Marshal(s)
 }
 
-// Restore implements the loop's snapshots.
+// Restore replaces a shard's state with a snapshot's.
 func (m *Monitor) Restore(_ string, partition int32, state json.RawMessage) error {
 	var s partState
 	if err := json.Unmarshal(state, &s); err != nil {
@@ -287,9 +288,7 @@ func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(eve
 		held := c.Held
 		c.Held = nil
 		for _, d := range held {
-			if err := requeue(d, emit); err != nil {
-				return err
-			}
+			requeue(d, emit)
 		}
 	case events.CampaignCancelled:
 		if c.State == stateCancelled {
@@ -304,27 +303,30 @@ func (m *Monitor) applyControl(partition int32, e events.Envelope, emit func(eve
 			}
 		}
 	case events.MessageHeld:
-		h, _ := e.Payload().(events.MessageHeldV1)
+		h, ok := e.Payload().(events.MessageHeldV1)
+		if !ok {
+			m.warn(emit, "held message of an unknown version", e)
+			return nil
+		}
 		switch c.State {
 		case statePaused:
 			c.Held = append(c.Held, h.Delivery)
 		case stateCancelled:
 			return m.cancelMessage(e, h.Delivery, emit)
 		default:
-			return requeue(h.Delivery, emit)
+			requeue(h.Delivery, emit)
 		}
 	}
 	return nil
 }
 
 // requeue puts a held delivery back on its provider's queue.
-func requeue(d events.Delivery, emit func(events.Message)) error {
+func requeue(d events.Delivery, emit func(events.Message)) {
 	if emit == nil {
-		return nil
+		return
 	}
 	d.Requeued++
 	emit(events.ToDeliver(d))
-	return nil
 }
 
 // cancelMessage records that a held message will never be sent. Its id

@@ -127,8 +127,7 @@ func (d *Decider) Handle(_ context.Context, in []events.Message) ([]events.Messa
 }
 
 // Snapshot is the state of a shard, for the loop to store beside the
-// offsets it covers; campaigns idle past the
-// horizon are dropped first.
+// offsets it covers; campaigns idle past the horizon are dropped first.
 func (d *Decider) Snapshot(_ string, partition int32) (json.RawMessage, error) {
 	s := d.part(partition)
 	s.expire()
