@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,9 +87,17 @@ func Start(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	e := &Env{T: t, Kafka: kc, Brokers: kc.ListenAddrs(), DBURL: url, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	// The service's log is kept (its last lines) and printed if the test
+	// fails, so a failure in CI leaves the service's side of the story.
+	tail := &logTail{max: 300}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the service's last %d log lines:\n%s", tail.len(), tail.String())
+		}
+	})
 	e.Cfg = service.Config{
 		Brokers: e.Brokers, DatabaseURL: url, HTTPAddr: "127.0.0.1:0", Partitions: 4,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(tail, nil)),
 	}
 	if testing.Verbose() {
 		e.Cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -306,4 +316,35 @@ func (e *Env) Loop(c kafkalog.TxLoopConfig) *kafkalog.TxLoop {
 		e.T.Fatal(err)
 	}
 	return l
+}
+
+// logTail keeps the last max lines written to it.
+type logTail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if len(l.lines) == l.max {
+			l.lines = l.lines[1:]
+		}
+		l.lines = append(l.lines, line)
+	}
+	return len(p), nil
+}
+
+func (l *logTail) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
